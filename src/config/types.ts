@@ -1,0 +1,88 @@
+/**
+ * The resolved configuration every other module reads: defaults applied, `${VAR}` interpolated, spec/000's
+ * `enterprise.audit` or a top-level `audit` block normalized into one shape. Produced by `loadConfig` (load.ts)
+ * from the raw YAML schema (schema.ts), or by `defaultConfig` when there is no file.
+ */
+import type { EventLimits } from "../event/validate.ts";
+
+export type TokenScope = "ingest" | "read" | "admin";
+
+export interface TokenConfig {
+  /** Name recorded as the event origin's `token`; never the secret itself. */
+  name: string;
+  token: string;
+  scopes: TokenScope[];
+}
+
+export interface ListenAddress {
+  host: string;
+  port: number;
+}
+
+export interface FileRotationConfig {
+  /** Rotate once the active file reaches this size. */
+  maxSizeBytes: number;
+  /** Rotated files kept besides the active one; older ones are deleted. */
+  maxFiles: number;
+  /** gzip rotated files. */
+  compress: boolean;
+}
+
+export interface FileDestinationConfig {
+  type: "file";
+  /** Unique among destinations; names the destination's cursor. Defaults to `file:<path>`. */
+  name: string;
+  path: string;
+  rotation?: FileRotationConfig;
+}
+
+/** Destination types implemented so far; later issues add kafka, s3, cloudwatch, syslog and webhook. */
+export type DestinationConfig = FileDestinationConfig;
+
+export type FailurePolicy = "reject" | "permit";
+
+export interface PolicyConfig {
+  /** Globs of event types to record; undefined records every type. */
+  events?: string[];
+  /** Globs of event types never recorded, applied after `events`. */
+  excludeEvents: string[];
+}
+
+export interface IntegrityConfig {
+  /** Environment variable holding the HMAC key; undefined: a key generated into the data dir. */
+  keyEnvVar?: string;
+}
+
+export interface VigilConfig {
+  /** The file this came from, if any (for messages). */
+  source?: string;
+  dataDir: string;
+  server: {
+    listen: ListenAddress;
+    /** Largest request body accepted, in bytes (413 beyond). */
+    maxBodyBytes: number;
+    /** Configured tokens; empty means "use the data dir's generated admin token". */
+    tokens: TokenConfig[];
+  };
+  audit: {
+    /** false: every event is dropped by policy (and counted); the service still runs. */
+    enabled: boolean;
+    destinations: DestinationConfig[];
+    policy: PolicyConfig;
+    integrity: IntegrityConfig;
+    failurePolicy: FailurePolicy;
+    /** Events accepted but not yet durable, beyond which ingest is refused (or dropped, with permit). */
+    queueMaxEvents: number;
+  };
+  journal: {
+    /** A new segment file starts once the current one reaches this size. */
+    segmentBytes: number;
+  };
+  limits: EventLimits;
+}
+
+export const DEFAULT_LISTEN: ListenAddress = { host: "127.0.0.1", port: 7470 };
+export const DEFAULT_DATA_DIR = "./vigil-data";
+export const DEFAULT_MAX_BODY_BYTES = 8 * 1024 * 1024;
+export const DEFAULT_QUEUE_MAX_EVENTS = 100_000;
+export const DEFAULT_SEGMENT_BYTES = 64 * 1024 * 1024;

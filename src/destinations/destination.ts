@@ -1,0 +1,39 @@
+/**
+ * The contract between the journal and a destination. The journal is the durable buffer: each destination is
+ * fed by its own consumer (pipeline/consumer.ts) that reads the journal from the destination's persisted cursor,
+ * so a destination that is slow or down never loses data and never blocks ingest or the other destinations.
+ */
+import { VigilError } from "../errors.ts";
+
+/** Consecutive sealed records from the journal. Lines are the record JSON without the trailing newline. */
+export interface RecordBatch {
+  /** Sequence number of `lines[0]`; `lines[i]` has `firstSequence + i`. */
+  firstSequence: number;
+  lines: Buffer[];
+}
+
+/**
+ * Lifecycle: `start` once, then `deliver` any number of times (never concurrently: one batch at a time, in
+ * sequence order), then `stop`. `stop` is safe before `start` and safe twice. A destination must not mutate
+ * the lines it is given.
+ */
+export interface Destination {
+  /** Unique among the configured destinations; names the consumer's cursor. */
+  readonly name: string;
+  /**
+   * Prepares the destination. May return the highest sequence number the destination already holds (read from
+   * its own storage), so records delivered before a crash but after the last cursor commit are not repeated.
+   */
+  start(): Promise<{ lastSequence?: number }>;
+  /** Resolves only once every line of the batch is durable at the destination. Throws DeliveryError on failure. */
+  deliver(batch: RecordBatch): Promise<void>;
+  stop(): Promise<void>;
+}
+
+/** A failed delivery. `retryable: false` parks the destination instead of retrying forever. */
+export class DeliveryError extends VigilError {
+  constructor(message: string, retryable: boolean, options: { cause?: unknown } = {}) {
+    super("destination_failed", message, { retryable, cause: options.cause });
+    this.name = "DeliveryError";
+  }
+}

@@ -1,0 +1,214 @@
+/**
+ * The per-record HMAC chain of spec/000 ("Immutable Logging").
+ *
+ * A sealed record is one JSON line:
+ *   {"event":<JCS(event)>,"integrity":{"sequence_number":n,"previous_signature":"sha256:…","signature":"sha256:…","key_id":"…"}}
+ *
+ * The signature is HMAC-SHA256 over the RFC 8785 canonical form of the object
+ *   {"event": event, "key_id": key_id, "previous_signature": previous_signature, "sequence_number": n}
+ * so a consumer that re-parses the JSON can recompute it with any JCS library. Because the sealer writes the
+ * event already in canonical form, a verifier can hash the event bytes straight out of the line (fast path) and
+ * fall back to re-canonicalizing only for lines some other tool re-serialized.
+ */
+import { createHmac, timingSafeEqual } from "node:crypto";
+import { canonicalize } from "./canonical.ts";
+
+export const SIGNATURE_PREFIX = "sha256:";
+/** The previous_signature of the first record of a chain. */
+export const GENESIS_SIGNATURE = `${SIGNATURE_PREFIX}${"0".repeat(64)}`;
+export const KEY_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$/;
+
+export interface Integrity {
+  sequence_number: number;
+  previous_signature: string;
+  signature: string;
+  key_id: string;
+}
+
+export interface SigningKey {
+  id: string;
+  secret: Buffer;
+}
+
+/** Where a chain stands: the last sealed sequence number and its signature (0 and genesis when empty). */
+export interface ChainHead {
+  sequence: number;
+  signature: string;
+}
+
+export const EMPTY_CHAIN: ChainHead = { sequence: 0, signature: GENESIS_SIGNATURE };
+
+const EVENT_PREFIX = Buffer.from('{"event":');
+const INTEGRITY_MARK = Buffer.from(',"integrity":');
+
+function signingTail(keyId: string, previous: string, sequence: number): string {
+  return `,"key_id":${JSON.stringify(keyId)},"previous_signature":${JSON.stringify(previous)},"sequence_number":${sequence}}`;
+}
+
+/** HMAC-SHA256 over the canonical signing input; `canonicalEvent` must already be RFC 8785 canonical. */
+export function computeSignature(
+  secret: Buffer,
+  canonicalEvent: string | Uint8Array,
+  keyId: string,
+  previous: string,
+  sequence: number,
+): string {
+  const mac = createHmac("sha256", secret);
+  mac.update('{"event":');
+  mac.update(canonicalEvent);
+  mac.update(signingTail(keyId, previous, sequence));
+  return SIGNATURE_PREFIX + mac.digest("hex");
+}
+
+/** Formats the record line (without the trailing newline). */
+export function formatRecord(canonicalEvent: string, integrity: Integrity): string {
+  return (
+    `{"event":${canonicalEvent},"integrity":{"sequence_number":${integrity.sequence_number},` +
+    `"previous_signature":"${integrity.previous_signature}","signature":"${integrity.signature}",` +
+    `"key_id":${JSON.stringify(integrity.key_id)}}}`
+  );
+}
+
+/**
+ * Assigns gap-free sequence numbers and signatures for one chain. Not thread-safe by design: exactly one
+ * Sealer exists per chain, and `seal` is synchronous so records are chained in the order it is called.
+ */
+export class Sealer {
+  #key: SigningKey;
+  #head: ChainHead;
+
+  constructor(key: SigningKey, head: ChainHead) {
+    this.#key = key;
+    this.#head = { ...head };
+  }
+
+  get head(): ChainHead {
+    return { ...this.#head };
+  }
+
+  get keyId(): string {
+    return this.#key.id;
+  }
+
+  /** Seals one canonical event and returns its record line (no newline) and integrity block. */
+  seal(canonicalEvent: string): { line: string; integrity: Integrity } {
+    const sequence = this.#head.sequence + 1;
+    const previous = this.#head.signature;
+    const signature = computeSignature(this.#key.secret, canonicalEvent, this.#key.id, previous, sequence);
+    const integrity: Integrity = {
+      sequence_number: sequence,
+      previous_signature: previous,
+      signature,
+      key_id: this.#key.id,
+    };
+    this.#head = { sequence, signature };
+    return { line: formatRecord(canonicalEvent, integrity), integrity };
+  }
+}
+
+/** A record line split into its parts. `event` holds the event's bytes as they appear in the line. */
+export interface ParsedRecord {
+  integrity: Integrity;
+  event: Uint8Array;
+  /** True when the event bytes were taken from the line as written (the sealer's own layout). */
+  verbatim: boolean;
+}
+
+export type ParseResult = { ok: true; record: ParsedRecord } | { ok: false; reason: string };
+
+function isIntegrity(v: unknown): v is Integrity {
+  if (v === null || typeof v !== "object") return false;
+  const i = v as Record<string, unknown>;
+  return (
+    Number.isSafeInteger(i.sequence_number) &&
+    (i.sequence_number as number) > 0 &&
+    typeof i.previous_signature === "string" &&
+    typeof i.signature === "string" &&
+    typeof i.key_id === "string"
+  );
+}
+
+/**
+ * Splits one line (without newline) into integrity block and event bytes. Never throws: a line that is not a
+ * sealed record yields a reason. A record without integrity fields is refused (no downgrade to unsigned).
+ */
+export function parseRecord(line: Uint8Array): ParseResult {
+  const buf = Buffer.from(line.buffer, line.byteOffset, line.byteLength);
+  if (buf.subarray(0, EVENT_PREFIX.length).equals(EVENT_PREFIX) && buf[buf.length - 1] === 0x7d) {
+    const mark = buf.lastIndexOf(INTEGRITY_MARK);
+    if (mark > EVENT_PREFIX.length) {
+      try {
+        const integrity: unknown = JSON.parse(buf.toString("utf8", mark + INTEGRITY_MARK.length, buf.length - 1));
+        if (isIntegrity(integrity)) {
+          return { ok: true, record: { integrity, event: buf.subarray(EVENT_PREFIX.length, mark), verbatim: true } };
+        }
+      } catch {
+        // fall through to the general parse, which gives the precise reason
+      }
+    }
+  }
+  return parseReserialized(buf);
+}
+
+function parseReserialized(buf: Buffer): ParseResult {
+  let value: unknown;
+  try {
+    value = JSON.parse(buf.toString("utf8"));
+  } catch (e) {
+    return { ok: false, reason: `not JSON: ${(e as Error).message}` };
+  }
+  if (value === null || typeof value !== "object" || Array.isArray(value)) {
+    return { ok: false, reason: "not a JSON object" };
+  }
+  const obj = value as Record<string, unknown>;
+  if (!("integrity" in obj)) return { ok: false, reason: "record has no integrity block (unsigned)" };
+  if (!isIntegrity(obj.integrity)) return { ok: false, reason: "integrity block is incomplete or mistyped" };
+  if (obj.event === null || typeof obj.event !== "object" || Array.isArray(obj.event)) {
+    return { ok: false, reason: "record has no event object" };
+  }
+  let canonical: string;
+  try {
+    canonical = canonicalize(obj.event);
+  } catch (e) {
+    return { ok: false, reason: `event cannot be canonicalized: ${(e as Error).message}` };
+  }
+  return { ok: true, record: { integrity: obj.integrity, event: Buffer.from(canonical), verbatim: false } };
+}
+
+function sameSignature(a: string, b: string): boolean {
+  const x = Buffer.from(a);
+  const y = Buffer.from(b);
+  return x.length === y.length && timingSafeEqual(x, y);
+}
+
+/**
+ * Checks one record's signature against the key it names. For a verbatim line whose bytes do not match, the
+ * event is re-canonicalized once before concluding, so a line another tool re-serialized still verifies.
+ */
+export function checkRecordSignature(record: ParsedRecord, secret: Buffer): boolean {
+  const { integrity } = record;
+  const expected = computeSignature(
+    secret,
+    record.event,
+    integrity.key_id,
+    integrity.previous_signature,
+    integrity.sequence_number,
+  );
+  if (sameSignature(expected, integrity.signature)) return true;
+  if (!record.verbatim) return false;
+  let canonical: string;
+  try {
+    canonical = canonicalize(JSON.parse(Buffer.from(record.event).toString("utf8")));
+  } catch {
+    return false;
+  }
+  if (Buffer.from(canonical).equals(Buffer.from(record.event))) return false;
+  const again = computeSignature(
+    secret,
+    canonical,
+    integrity.key_id,
+    integrity.previous_signature,
+    integrity.sequence_number,
+  );
+  return sameSignature(again, integrity.signature);
+}

@@ -1,0 +1,103 @@
+/**
+ * HMAC signing keys. A key's id is derived from the key itself, so the same secret always has the same id and a
+ * verifier can tell "this record was signed with a key I do not have" (unknown key) from "this record was
+ * altered" (bad signature).
+ */
+import { createHmac, randomBytes } from "node:crypto";
+import { readdir, readFile, stat } from "node:fs/promises";
+import { join } from "node:path";
+import { VigilError } from "../errors.ts";
+import { ensureDir, writeFileAtomic } from "../util/fs.ts";
+import type { SigningKey } from "./chain.ts";
+
+/** Shortest secret accepted: 32 bytes, the HMAC-SHA256 block-size guidance of RFC 2104 §3. */
+export const MIN_KEY_BYTES = 32;
+
+export function deriveKeyId(secret: Buffer): string {
+  return `hmac-${createHmac("sha256", secret).update("vigil key id v1").digest("hex").slice(0, 16)}`;
+}
+
+export function keyFromSecret(secret: Buffer, source: string): SigningKey {
+  if (secret.length < MIN_KEY_BYTES) {
+    throw new VigilError(
+      "key_missing",
+      `the signing key from ${source} is ${secret.length} bytes; at least ${MIN_KEY_BYTES} are required ` +
+        "(generate one with: openssl rand -hex 32)",
+    );
+  }
+  return { id: deriveKeyId(secret), secret };
+}
+
+/** Reads a key from an environment variable; the variable's value (UTF-8) is the secret. */
+export function keyFromEnv(name: string, env: NodeJS.ProcessEnv = process.env): SigningKey {
+  const value = env[name];
+  if (value === undefined || value === "") {
+    throw new VigilError("key_missing", `integrity.signing.key_env_var names ${name}, but ${name} is not set`);
+  }
+  return keyFromSecret(Buffer.from(value, "utf8"), `$${name}`);
+}
+
+export function keysDir(dataDir: string): string {
+  return join(dataDir, "keys");
+}
+
+/** Reads a key file (its trimmed content is the secret, as with the environment variable). */
+export async function keyFromFile(path: string): Promise<SigningKey> {
+  const text = await readFile(path, "utf8");
+  return keyFromSecret(Buffer.from(text.trim(), "utf8"), path);
+}
+
+/**
+ * The data directory's own key, for running without a configured key: created on first use (mode 0600 in a 0700
+ * directory) and reused afterwards. Returns whether it was just created so the caller can warn.
+ */
+export async function loadOrCreateLocalKey(dataDir: string): Promise<{ key: SigningKey; created: boolean }> {
+  const dir = keysDir(dataDir);
+  const active = join(dir, "active");
+  try {
+    const id = (await readFile(active, "utf8")).trim();
+    const key = await keyFromFile(join(dir, `${id}.key`));
+    if (key.id !== id) throw new VigilError("key_missing", `${dir}/${id}.key does not hold key ${id}`);
+    return { key, created: false };
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== "ENOENT") throw e;
+  }
+  await ensureDir(dir);
+  const secret = Buffer.from(randomBytes(32).toString("hex"), "utf8");
+  const key = keyFromSecret(secret, "generated key");
+  await writeFileAtomic(join(dir, `${key.id}.key`), `${secret.toString("utf8")}\n`, 0o600);
+  await writeFileAtomic(active, `${key.id}\n`, 0o600);
+  return { key, created: true };
+}
+
+/** Every key a verifier can use, by id: the data directory's keys plus any given explicitly. */
+export async function loadKeyring(sources: {
+  dataDir?: string;
+  keyFiles?: string[];
+  envVars?: string[];
+  env?: NodeJS.ProcessEnv;
+}): Promise<Map<string, Buffer>> {
+  const ring = new Map<string, Buffer>();
+  if (sources.dataDir) {
+    const dir = keysDir(sources.dataDir);
+    let names: string[] = [];
+    try {
+      if ((await stat(dir)).isDirectory()) names = await readdir(dir);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== "ENOENT") throw e;
+    }
+    for (const name of names.filter((n) => n.endsWith(".key"))) {
+      const key = await keyFromFile(join(dir, name));
+      ring.set(key.id, key.secret);
+    }
+  }
+  for (const f of sources.keyFiles ?? []) {
+    const key = await keyFromFile(f);
+    ring.set(key.id, key.secret);
+  }
+  for (const v of sources.envVars ?? []) {
+    const key = keyFromEnv(v, sources.env);
+    ring.set(key.id, key.secret);
+  }
+  return ring;
+}

@@ -1,0 +1,41 @@
+/** Small durable-file helpers shared by the journal, cursors, keys and destinations. */
+import { randomBytes } from "node:crypto";
+import { chmod, mkdir, open, rename, unlink } from "node:fs/promises";
+import { dirname, join } from "node:path";
+
+/** Creates a directory (and parents) and makes sure the leaf has the given mode (default 0700). */
+export async function ensureDir(path: string, mode = 0o700): Promise<void> {
+  await mkdir(path, { recursive: true, mode });
+  await chmod(path, mode);
+}
+
+/** fsyncs a directory so a create, rename or unlink inside it survives a crash. */
+export async function fsyncDir(path: string): Promise<void> {
+  const fh = await open(path, "r");
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}
+
+/**
+ * Replaces a file atomically and durably: write a temporary sibling with `mode`, fsync it, rename it over the
+ * target, fsync the directory. Readers see the old or the new content, never a mix.
+ */
+export async function writeFileAtomic(path: string, data: string | Uint8Array, mode = 0o600): Promise<void> {
+  const dir = dirname(path);
+  const tmp = join(dir, `.${randomBytes(6).toString("hex")}.tmp`);
+  const fh = await open(tmp, "wx", mode);
+  try {
+    await fh.writeFile(data);
+    await fh.sync();
+  } catch (e) {
+    await fh.close();
+    await unlink(tmp).catch(() => {});
+    throw e;
+  }
+  await fh.close();
+  await rename(tmp, path);
+  await fsyncDir(dir);
+}
