@@ -1,0 +1,59 @@
+/**
+ * The `vigil` command line. Exit codes: 0 ok, 1 a problem was found (verify) or an operation failed,
+ * 2 bad usage (unknown flag, bad config, missing key).
+ */
+import { Command, CommanderError } from "commander";
+import { formatProblem, ValidationError, VigilError } from "../errors.ts";
+import { configCommand } from "./commands/config.ts";
+import { sendCommand } from "./commands/send.ts";
+import { serveCommand } from "./commands/serve.ts";
+import { tailCommand } from "./commands/tail.ts";
+import { verifyCommand } from "./commands/verify.ts";
+import { CliExit, EXIT, exitCodeFor } from "./common.ts";
+
+const VERSION = "0.1.0";
+
+export function buildProgram(): Command {
+  const program = new Command("vigil")
+    .description("Vigil: a tamper-evident audit trail for Kafka, Kubernetes and the tools around them")
+    .version(VERSION)
+    .showHelpAfterError("(run with --help for usage)")
+    .addCommand(serveCommand())
+    .addCommand(sendCommand())
+    .addCommand(tailCommand())
+    .addCommand(verifyCommand())
+    .addCommand(configCommand());
+  const exitOverride = (cmd: Command) => {
+    cmd.exitOverride();
+    for (const sub of cmd.commands) exitOverride(sub);
+  };
+  exitOverride(program);
+  return program;
+}
+
+function describe(e: unknown): string {
+  if (e instanceof ValidationError) return e.problems.map(formatProblem).join("\n");
+  if (e instanceof VigilError || e instanceof CliExit) return e.message;
+  const err = e as NodeJS.ErrnoException;
+  if (err.code && err.path) return `${err.code}: ${err.path}: ${err.message}`;
+  return err.message ?? String(e);
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync(argv, { from: "user" });
+    return EXIT.ok;
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      // Commander has already printed the message or the help text.
+      return e.exitCode === 0 ? EXIT.ok : EXIT.usage;
+    }
+    const code = exitCodeFor(e);
+    const msg = describe(e);
+    if (msg) process.stderr.write(`vigil: ${msg}\n`);
+    return code;
+  }
+}
+
+

@@ -1,0 +1,217 @@
+/**
+ * The journal writer: appends sealed record lines to the active segment with group commit. Appends that arrive
+ * while a write+fdatasync is in flight are gathered into the next group, so one fsync covers many requests and
+ * throughput grows with concurrency instead of being capped by fsync latency.
+ *
+ * Contract: `append` resolves only once its lines are on disk (fdatasync done; a new segment's directory entry
+ * fsynced too). Appends must be called in sequence order (the sealer guarantees it). After any write or fsync
+ * error the writer fails permanently — the page cache state is unknown after a failed fsync, so the only safe
+ * continuation is a restart, whose recovery truncates whatever was not durable.
+ */
+import type { FileHandle } from "node:fs/promises";
+import { open } from "node:fs/promises";
+import { join } from "node:path";
+import { VigilError } from "../errors.ts";
+import type { ChainHead } from "../integrity/chain.ts";
+import { ensureDir, fsyncDir } from "../util/fs.ts";
+import { type RecoveryResult, recoverJournal } from "./recovery.ts";
+import { segmentName } from "./segment.ts";
+
+export interface JournalWriterOptions {
+  dir: string;
+  /** A new segment starts once the active one reaches this size. */
+  segmentBytes: number;
+  /** Largest single group write; recovery relies on this bound (see recovery.ts). */
+  maxGroupBytes?: number;
+}
+
+export const DEFAULT_MAX_GROUP_BYTES = 8 * 1024 * 1024;
+
+interface PendingAppend {
+  data: string;
+  bytes: number;
+  firstSequence: number;
+  lastSequence: number;
+  resolve: () => void;
+  reject: (e: Error) => void;
+}
+
+interface DurableWaiter {
+  after: number;
+  resolve: () => void;
+}
+
+export class JournalWriter {
+  readonly dir: string;
+  readonly #segmentBytes: number;
+  readonly #maxGroupBytes: number;
+  #fh: FileHandle | undefined;
+  #size = 0;
+  #durable: number;
+  #pending: PendingAppend[] = [];
+  #pendingEvents = 0;
+  #flushing: Promise<void> | undefined;
+  #failure: VigilError | undefined;
+  #closed = false;
+  #waiters = new Set<DurableWaiter>();
+  #groups = 0;
+
+  private constructor(opts: JournalWriterOptions, durable: number) {
+    this.dir = opts.dir;
+    this.#segmentBytes = opts.segmentBytes;
+    this.#maxGroupBytes = opts.maxGroupBytes ?? DEFAULT_MAX_GROUP_BYTES;
+    this.#durable = durable;
+  }
+
+  /** Opens the journal, recovering a torn tail first; returns the chain head to continue sealing from. */
+  static async open(opts: JournalWriterOptions): Promise<{ writer: JournalWriter; recovery: RecoveryResult }> {
+    await ensureDir(opts.dir);
+    const recovery = await recoverJournal(opts.dir, opts.maxGroupBytes ?? DEFAULT_MAX_GROUP_BYTES);
+    const writer = new JournalWriter(opts, recovery.head.sequence);
+    if (recovery.active) {
+      writer.#fh = await open(recovery.active.path, "r+");
+      writer.#size = recovery.active.size;
+    }
+    return { writer, recovery };
+  }
+
+  /** Highest sequence number that is on disk. Consumers never read past it. */
+  get durableSequence(): number {
+    return this.#durable;
+  }
+
+  /** Events appended whose fsync has not completed yet. */
+  get pendingEvents(): number {
+    return this.#pendingEvents;
+  }
+
+  /** Set once a write or fsync failed; the writer accepts nothing more. */
+  get failure(): VigilError | undefined {
+    return this.#failure;
+  }
+
+  /** Number of group commits (write + fdatasync) done, for metrics. */
+  get groupCommits(): number {
+    return this.#groups;
+  }
+
+  /**
+   * Appends record lines (no trailing newlines) holding sequences firstSequence…firstSequence+lines.length-1.
+   * Resolves once they are durable.
+   */
+  append(lines: string[], firstSequence: number): Promise<void> {
+    if (this.#failure) return Promise.reject(this.#failure);
+    if (this.#closed) return Promise.reject(new VigilError("journal_failed", "the journal is closed"));
+    if (lines.length === 0) return Promise.resolve();
+    const data = `${lines.join("\n")}\n`;
+    return new Promise((resolve, reject) => {
+      this.#pending.push({
+        data,
+        bytes: Buffer.byteLength(data),
+        firstSequence,
+        lastSequence: firstSequence + lines.length - 1,
+        resolve,
+        reject,
+      });
+      this.#pendingEvents += lines.length;
+      this.#flushing ??= this.#flush();
+    });
+  }
+
+  /** Resolves once durableSequence > after, or the writer failed or closed. */
+  waitForDurable(after: number): Promise<void> {
+    if (this.#durable > after || this.#failure || this.#closed) return Promise.resolve();
+    return new Promise((resolve) => this.#waiters.add({ after, resolve }));
+  }
+
+  async #flush(): Promise<void> {
+    try {
+      while (this.#pending.length > 0) {
+        let bytes = 0;
+        let n = 0;
+        while (n < this.#pending.length) {
+          const next = this.#pending[n] as PendingAppend;
+          if (n > 0 && bytes + next.bytes > this.#maxGroupBytes) break;
+          bytes += next.bytes;
+          n++;
+        }
+        const group = this.#pending.splice(0, n);
+        try {
+          await this.#writeGroup(group, bytes);
+        } catch (e) {
+          this.#fail(e, group);
+          return;
+        }
+        const last = group[group.length - 1] as PendingAppend;
+        this.#durable = last.lastSequence;
+        this.#groups++;
+        for (const p of group) {
+          this.#pendingEvents -= p.lastSequence - p.firstSequence + 1;
+          p.resolve();
+        }
+        this.#notify();
+      }
+    } finally {
+      this.#flushing = undefined;
+    }
+  }
+
+  async #writeGroup(group: PendingAppend[], bytes: number): Promise<void> {
+    const first = group[0] as PendingAppend;
+    if (!this.#fh || (this.#size > 0 && this.#size + bytes > this.#segmentBytes)) {
+      await this.#roll(first.firstSequence);
+    }
+    const fh = this.#fh as FileHandle;
+    const buf = Buffer.from(group.length === 1 ? first.data : group.map((p) => p.data).join(""), "utf8");
+    let written = 0;
+    while (written < buf.length) {
+      const { bytesWritten } = await fh.write(buf, written, buf.length - written, this.#size + written);
+      written += bytesWritten;
+    }
+    await fh.datasync();
+    this.#size += buf.length;
+  }
+
+  /** Starts a new segment whose first record is `firstSequence`; its directory entry is made durable. */
+  async #roll(firstSequence: number): Promise<void> {
+    if (this.#fh) {
+      await this.#fh.close();
+      this.#fh = undefined;
+    }
+    this.#fh = await open(join(this.dir, segmentName(firstSequence)), "wx", 0o600);
+    this.#size = 0;
+    await fsyncDir(this.dir);
+  }
+
+  #fail(cause: unknown, inFlight: PendingAppend[]): void {
+    const code = (cause as NodeJS.ErrnoException).code ?? "";
+    this.#failure = new VigilError(
+      "journal_failed",
+      `journal write failed${code ? ` (${code})` : ""}: ${(cause as Error).message}; restart Vigil to recover`,
+      { cause },
+    );
+    const all = [...inFlight, ...this.#pending.splice(0)];
+    this.#pendingEvents = 0;
+    for (const p of all) p.reject(this.#failure);
+    this.#notify();
+  }
+
+  #notify(): void {
+    for (const w of this.#waiters) {
+      if (this.#durable > w.after || this.#failure || this.#closed) {
+        this.#waiters.delete(w);
+        w.resolve();
+      }
+    }
+  }
+
+  /** Waits for pending appends to become durable, then closes. Safe to call twice. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    while (this.#flushing) await this.#flushing;
+    this.#notify();
+    await this.#fh?.close();
+    this.#fh = undefined;
+  }
+}

@@ -1,0 +1,196 @@
+/**
+ * Feeds one destination from the journal. Each consumer has its own reader and durable cursor, so a destination
+ * that is slow, down or parked never blocks ingest or the other destinations, and catches up after a restart.
+ *
+ * Delivery is at-least-once: the cursor is committed only after the destination confirmed a batch, and a
+ * destination may report (from its own storage) what it already holds so records are not repeated. Retryable
+ * errors are retried with backoff forever; a permanent error parks the consumer with a clear status.
+ */
+import { type Destination, DeliveryError } from "../destinations/destination.ts";
+import type { CursorStore } from "../journal/cursor.ts";
+import { type JournalPosition, JournalReader } from "../journal/reader.ts";
+import type { JournalWriter } from "../journal/writer.ts";
+import { type BackoffOptions, backoffDelay, sleep } from "./retry.ts";
+
+export type ConsumerState = "starting" | "running" | "retrying" | "parked" | "stopped";
+
+export interface ConsumerStatus {
+  name: string;
+  state: ConsumerState;
+  /** Last sequence the destination confirmed. */
+  deliveredSequence: number;
+  /** Records durable in the journal but not yet confirmed by the destination. */
+  lagRecords: number;
+  /** Age of the oldest undelivered record's durability, 0 when caught up. */
+  lagSeconds: number;
+  deliveredRecords: number;
+  failures: number;
+  lastError?: string;
+}
+
+export interface ConsumerOptions {
+  journalDir: string;
+  writer: JournalWriter;
+  cursors: CursorStore;
+  log: (msg: string) => void;
+  maxBatchRecords?: number;
+  maxBatchBytes?: number;
+  backoff?: BackoffOptions;
+  /** Cursor commits are spaced at least this far apart while busy (always on stop). */
+  cursorCommitMs?: number;
+}
+
+export class JournalConsumer {
+  readonly #dest: Destination;
+  readonly #opts: Required<Omit<ConsumerOptions, "log">> & { log: (msg: string) => void };
+  readonly #abort = new AbortController();
+  #reader: JournalReader | undefined;
+  #loop: Promise<void> | undefined;
+  #state: ConsumerState = "starting";
+  #delivered = 0;
+  #deliveredRecords = 0;
+  #failures = 0;
+  #lastError: string | undefined;
+  #position: JournalPosition | undefined;
+  #committed = 0;
+  #lastCommitAt = 0;
+  /** When the journal first held a record this consumer had not delivered; 0 when caught up. */
+  #behindSince = 0;
+
+  constructor(destination: Destination, opts: ConsumerOptions) {
+    this.#dest = destination;
+    this.#opts = {
+      maxBatchRecords: 1000,
+      maxBatchBytes: 4 * 1024 * 1024,
+      backoff: { initialMs: 100, maxMs: 30_000 },
+      cursorCommitMs: 200,
+      ...opts,
+    };
+  }
+
+  get name(): string {
+    return this.#dest.name;
+  }
+
+  async start(): Promise<void> {
+    const cursor = await this.#opts.cursors.load(this.name);
+    const { lastSequence } = await this.#dest.start();
+    let after = cursor?.sequence ?? 0;
+    let hint = cursor?.position;
+    if (lastSequence !== undefined && lastSequence > after) {
+      // The destination holds records the cursor had not recorded yet (crash between delivery and commit).
+      after = Math.min(lastSequence, this.#opts.writer.durableSequence);
+      hint = undefined;
+    }
+    this.#delivered = after;
+    this.#committed = cursor?.sequence ?? 0;
+    this.#reader = new JournalReader(this.#opts.journalDir, after + 1, hint);
+    this.#state = "running";
+    this.#loop = this.#run();
+  }
+
+  status(): ConsumerStatus {
+    const durable = this.#opts.writer.durableSequence;
+    const lag = Math.max(0, durable - this.#delivered);
+    return {
+      name: this.name,
+      state: this.#state,
+      deliveredSequence: this.#delivered,
+      lagRecords: lag,
+      lagSeconds: lag > 0 && this.#behindSince > 0 ? (Date.now() - this.#behindSince) / 1000 : 0,
+      deliveredRecords: this.#deliveredRecords,
+      failures: this.#failures,
+      ...(this.#lastError === undefined ? {} : { lastError: this.#lastError }),
+    };
+  }
+
+  async #run(): Promise<void> {
+    const reader = this.#reader as JournalReader;
+    const { writer } = this.#opts;
+    const signal = this.#abort.signal;
+    const stopped = abortPromise(signal);
+    try {
+      while (!signal.aborted) {
+        const batch = await reader.read(writer.durableSequence, this.#opts.maxBatchRecords, this.#opts.maxBatchBytes);
+        if (!batch) {
+          this.#behindSince = 0;
+          await this.#commit(false);
+          if (writer.failure) return;
+          await Promise.race([writer.waitForDurable(reader.nextSequence - 1), stopped]);
+          continue;
+        }
+        if (this.#behindSince === 0) this.#behindSince = Date.now();
+        const position = reader.position;
+        if (!(await this.#deliver(batch, signal))) return;
+        this.#delivered = batch.firstSequence + batch.lines.length - 1;
+        this.#deliveredRecords += batch.lines.length;
+        this.#position = position;
+        await this.#commit(true);
+      }
+    } catch (e) {
+      this.#park(e);
+    }
+  }
+
+  /** Delivers with retries; false when stopped or parked. */
+  async #deliver(batch: Parameters<Destination["deliver"]>[0], signal: AbortSignal): Promise<boolean> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await this.#dest.deliver(batch);
+        if (this.#state === "retrying") this.#opts.log(`destination ${this.name}: delivering again`);
+        this.#state = "running";
+        return true;
+      } catch (e) {
+        this.#failures++;
+        this.#lastError = (e as Error).message;
+        if (!(e instanceof DeliveryError) || !e.retryable) {
+          this.#park(e);
+          return false;
+        }
+        if (this.#state !== "retrying") this.#opts.log(`destination ${this.name}: ${this.#lastError}; retrying`);
+        this.#state = "retrying";
+        if (!(await sleep(backoffDelay(attempt, this.#opts.backoff), signal))) return false;
+      }
+    }
+  }
+
+  #park(e: unknown): void {
+    this.#state = "parked";
+    this.#lastError = (e as Error).message;
+    this.#opts.log(
+      `destination ${this.name} parked after a permanent error: ${this.#lastError}. ` +
+        "Records stay in the journal; fix the cause and restart to resume.",
+    );
+  }
+
+  async #commit(busy: boolean): Promise<void> {
+    if (this.#delivered === this.#committed) return;
+    if (busy && Date.now() - this.#lastCommitAt < this.#opts.cursorCommitMs) return;
+    const sequence = this.#delivered;
+    await this.#opts.cursors.save({
+      name: this.name,
+      sequence,
+      ...(this.#position ? { position: this.#position } : {}),
+    });
+    this.#committed = sequence;
+    this.#lastCommitAt = Date.now();
+  }
+
+  /** Stops after the batch in flight (if any) completes or is abandoned; commits the cursor. Safe twice. */
+  async stop(): Promise<void> {
+    if (this.#state === "stopped") return;
+    this.#abort.abort();
+    await this.#loop;
+    if (this.#state !== "parked" && this.#state !== "starting") await this.#commit(false).catch(() => {});
+    if (this.#state !== "parked") this.#state = "stopped";
+    await this.#reader?.close();
+    await this.#dest.stop();
+  }
+}
+
+function abortPromise(signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) resolve();
+    else signal.addEventListener("abort", () => resolve(), { once: true });
+  });
+}

@@ -1,0 +1,139 @@
+/**
+ * The ingest path shared by every source: policy → canonicalize → admission → seal → journal. A caller is
+ * answered only once its events are durable.
+ *
+ * Sealing is synchronous and happens in the order `ingest` is called, so one Pipeline is the one sequencer of
+ * its chain. Everything that can refuse a request (validation, size, admission) happens before any event is
+ * sealed, so a refused batch leaves no trace in the chain.
+ */
+import type { FailurePolicy } from "../config/types.ts";
+import { VigilError } from "../errors.ts";
+import type { NativeEvent } from "../event/schema.ts";
+import { type EventLimits, eventTooLarge } from "../event/validate.ts";
+import { canonicalize } from "../integrity/canonical.ts";
+import type { Sealer } from "../integrity/chain.ts";
+import type { JournalWriter } from "../journal/writer.ts";
+import type { Policy, PolicyDecision } from "../policy/rules.ts";
+
+export type EventStatus = "sealed" | "excluded" | "dropped";
+
+export interface EventOutcome {
+  event_id: string;
+  status: EventStatus;
+  sequence_number?: number;
+}
+
+export interface IngestResult {
+  accepted: number;
+  excluded: number;
+  dropped: number;
+  events: EventOutcome[];
+}
+
+/** Counters the pipeline reports to; the server backs them with Prometheus metrics. */
+export interface PipelineCounters {
+  sealed(n: number): void;
+  excluded(reason: NonNullable<PolicyDecision["reason"]>, n: number): void;
+  dropped(reason: "queue_full", n: number): void;
+}
+
+export interface PipelineOptions {
+  sealer: Sealer;
+  writer: JournalWriter;
+  policy: Policy;
+  limits: EventLimits;
+  failurePolicy: FailurePolicy;
+  queueMaxEvents: number;
+  counters: PipelineCounters;
+  log: (msg: string) => void;
+}
+
+/** How long a refused client is told to wait before retrying, in seconds. */
+export const RETRY_AFTER_SECONDS = 1;
+
+export class Pipeline {
+  readonly #o: PipelineOptions;
+  #lastDropWarning = 0;
+
+  constructor(options: PipelineOptions) {
+    this.#o = options;
+  }
+
+  /** Whether the pipeline can accept events (the journal has not failed). */
+  get ready(): boolean {
+    return this.#o.writer.failure === undefined;
+  }
+
+  async ingest(events: NativeEvent[]): Promise<IngestResult> {
+    const { policy, limits, writer, sealer, counters } = this.#o;
+    if (writer.failure) throw writer.failure;
+
+    const outcomes: EventOutcome[] = new Array(events.length);
+    const kept: { index: number; canonical: string }[] = [];
+    let excluded = 0;
+    for (let i = 0; i < events.length; i++) {
+      const event = events[i] as NativeEvent;
+      const decision = policy.decide(event.event_type);
+      if (!decision.keep) {
+        outcomes[i] = { event_id: event.event_id, status: "excluded" };
+        counters.excluded(decision.reason ?? "excluded", 1);
+        excluded++;
+        continue;
+      }
+      let canonical: string;
+      try {
+        canonical = canonicalize(event);
+      } catch (e) {
+        throw new VigilError("invalid_event", `event ${i}: ${(e as Error).message}`);
+      }
+      const size = Buffer.byteLength(canonical);
+      if (size > limits.maxEventBytes) throw eventTooLarge(i, size, limits.maxEventBytes);
+      kept.push({ index: i, canonical });
+    }
+
+    if (kept.length > 0 && writer.pendingEvents + kept.length > this.#o.queueMaxEvents) {
+      if (this.#o.failurePolicy === "reject") {
+        throw new VigilError(
+          "queue_full",
+          `the journal is ${writer.pendingEvents} events behind (limit ${this.#o.queueMaxEvents}); retry later`,
+          { retryable: true },
+        );
+      }
+      for (const k of kept) {
+        const event = events[k.index] as NativeEvent;
+        outcomes[k.index] = { event_id: event.event_id, status: "dropped" };
+      }
+      counters.dropped("queue_full", kept.length);
+      this.#warnDrop(kept.length);
+      return { accepted: 0, excluded, dropped: kept.length, events: outcomes };
+    }
+
+    if (kept.length === 0) return { accepted: 0, excluded, dropped: 0, events: outcomes };
+    const lines: string[] = new Array(kept.length);
+    let first = 0;
+    for (let j = 0; j < kept.length; j++) {
+      const k = kept[j] as { index: number; canonical: string };
+      const { line, integrity } = sealer.seal(k.canonical);
+      if (j === 0) first = integrity.sequence_number;
+      lines[j] = line;
+      outcomes[k.index] = {
+        event_id: (events[k.index] as NativeEvent).event_id,
+        status: "sealed",
+        sequence_number: integrity.sequence_number,
+      };
+    }
+    await writer.append(lines, first);
+    counters.sealed(kept.length);
+    return { accepted: kept.length, excluded, dropped: 0, events: outcomes };
+  }
+
+  #warnDrop(n: number): void {
+    const now = Date.now();
+    if (now - this.#lastDropWarning < 10_000) return;
+    this.#lastDropWarning = now;
+    this.#o.log(
+      `failure_policy permit: dropped ${n} events because the journal queue is full ` +
+        "(counted in vigil_events_dropped_total{reason=\"queue_full\"})",
+    );
+  }
+}

@@ -1,0 +1,146 @@
+/**
+ * The composition root of `vigil serve`: opens the data directory, the key, the journal (recovering it), builds
+ * the pipeline, starts one journal consumer per destination and the HTTP API. `close` undoes it in reverse:
+ * stop taking requests, let in-flight ones finish, stop the consumers (committing cursors), close the journal.
+ */
+import { resolve } from "node:path";
+import type { DestinationConfig, VigilConfig } from "../config/types.ts";
+import type { Destination } from "../destinations/destination.ts";
+import { FileDestination } from "../destinations/file/destination.ts";
+import type { Sealer as SealerType } from "../integrity/chain.ts";
+import { Sealer } from "../integrity/chain.ts";
+import { keyFromEnv, keysDir, loadOrCreateLocalKey } from "../integrity/keys.ts";
+import { CursorStore } from "../journal/cursor.ts";
+import { journalDir } from "../journal/segment.ts";
+import { JournalWriter } from "../journal/writer.ts";
+import { JournalConsumer } from "../pipeline/consumer.ts";
+import { Pipeline } from "../pipeline/pipeline.ts";
+import { compilePolicy } from "../policy/rules.ts";
+import { ensureDir } from "../util/fs.ts";
+import { lockDataDir } from "../util/lock.ts";
+import { adminTokenPath, loadOrCreateAdminToken, TokenAuthenticator } from "./auth.ts";
+import { buildHttp } from "./http.ts";
+import { Metrics } from "./metrics.ts";
+
+export interface RunningVigil {
+  /** Base URL of the HTTP API, e.g. http://127.0.0.1:7470 */
+  url: string;
+  pipeline: Pipeline;
+  sealer: SealerType;
+  close(): Promise<void>;
+}
+
+export type Logger = (msg: string) => void;
+
+function buildDestination(config: DestinationConfig, log: Logger): Destination {
+  switch (config.type) {
+    case "file":
+      return new FileDestination(config, log);
+  }
+}
+
+export async function startVigil(config: VigilConfig, log: Logger, env = process.env): Promise<RunningVigil> {
+  const dataDir = resolve(config.dataDir);
+  await ensureDir(dataDir);
+  const lock = await lockDataDir(dataDir);
+  const cleanup: (() => Promise<void>)[] = [lock.release];
+  try {
+    let key: ReturnType<typeof keyFromEnv>;
+    if (config.audit.integrity.keyEnvVar) {
+      key = keyFromEnv(config.audit.integrity.keyEnvVar, env);
+    } else {
+      const local = await loadOrCreateLocalKey(dataDir);
+      key = local.key;
+      if (local.created) {
+        log(
+          `generated signing key ${key.id} in ${keysDir(dataDir)} (mode 0600). It is for evaluation: ` +
+            "for production set integrity.signing.key_env_var and keep the key outside the data directory",
+        );
+      }
+    }
+
+    const { writer, recovery } = await JournalWriter.open({
+      dir: journalDir(dataDir),
+      segmentBytes: config.journal.segmentBytes,
+    });
+    cleanup.unshift(() => writer.close());
+    if (recovery.truncatedBytes > 0) {
+      log(
+        `journal recovery: cut a torn write of ${recovery.truncatedBytes} bytes (${recovery.droppedLines} unacknowledged ` +
+          `records) from ${recovery.active?.path}; the chain continues at sequence ${recovery.head.sequence + 1}`,
+      );
+    }
+    const sealer = new Sealer(key, recovery.head);
+
+    const cursors = new CursorStore(dataDir);
+    const consumers = config.audit.destinations.map(
+      (d) => new JournalConsumer(buildDestination(d, log), { journalDir: journalDir(dataDir), writer, cursors, log }),
+    );
+    const metrics = new Metrics({
+      durableSequence: () => writer.durableSequence,
+      pendingEvents: () => writer.pendingEvents,
+      groupCommits: () => writer.groupCommits,
+      destinations: () => consumers.map((c) => c.status()),
+    });
+    if (!config.audit.enabled) log("audit.enabled is false: every event is excluded by policy and counted");
+    const pipeline = new Pipeline({
+      sealer,
+      writer,
+      policy: compilePolicy(config.audit.policy, config.audit.enabled),
+      limits: config.limits,
+      failurePolicy: config.audit.failurePolicy,
+      queueMaxEvents: config.audit.queueMaxEvents,
+      counters: metrics,
+      log,
+    });
+
+    for (const c of consumers) {
+      await c.start();
+      cleanup.unshift(() => c.stop());
+    }
+
+    let tokens = config.server.tokens;
+    if (tokens.length === 0) {
+      const admin = await loadOrCreateAdminToken(dataDir);
+      tokens = [{ name: "admin", token: admin.token, scopes: ["admin"] }];
+      if (admin.created) {
+        log(`generated admin token (shown once; stored in ${adminTokenPath(dataDir)}, mode 0600): ${admin.token}`);
+      }
+    }
+
+    const http = buildHttp({
+      pipeline,
+      auth: new TokenAuthenticator(tokens),
+      metrics,
+      limits: config.limits,
+      maxBodyBytes: config.server.maxBodyBytes,
+      destinations: () => consumers.map((c) => c.status()),
+      status: () => ({
+        chain: { sequence: sealer.head.sequence, key_id: sealer.keyId },
+        journal: { durable_sequence: writer.durableSequence, pending_events: writer.pendingEvents },
+        ready: pipeline.ready,
+        destinations: consumers.map((c) => c.status()),
+      }),
+      log,
+    });
+    const address = await http.listen({ host: config.server.listen.host, port: config.server.listen.port });
+    cleanup.unshift(() => http.close());
+    log(`listening on ${address}; data in ${dataDir}; chain at sequence ${sealer.head.sequence}; key ${key.id}`);
+
+    let closing: Promise<void> | undefined;
+    return {
+      url: address,
+      pipeline,
+      sealer,
+      close() {
+        closing ??= (async () => {
+          for (const step of cleanup) await step();
+        })();
+        return closing;
+      },
+    };
+  } catch (e) {
+    for (const step of cleanup) await step().catch(() => {});
+    throw e;
+  }
+}

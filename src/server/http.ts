@@ -1,0 +1,123 @@
+/**
+ * The HTTP API: ingest, health, readiness, metrics and status. Built on Fastify; request bodies reach the ingest
+ * handler as raw bytes so decoding (UTF-8, JSON or NDJSON) and validation are ours and report every bad field.
+ */
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
+import type { TokenScope } from "../config/types.ts";
+import { VigilError } from "../errors.ts";
+import { type BodyFormat, decodeBody, type EventLimits, prepareEvents } from "../event/validate.ts";
+import type { ConsumerStatus } from "../pipeline/consumer.ts";
+import { type Pipeline, RETRY_AFTER_SECONDS } from "../pipeline/pipeline.ts";
+import type { Principal, TokenAuthenticator } from "./auth.ts";
+import type { Metrics } from "./metrics.ts";
+import { sendProblem } from "./problem.ts";
+
+export interface HttpDeps {
+  pipeline: Pipeline;
+  auth: TokenAuthenticator;
+  metrics: Metrics;
+  limits: EventLimits;
+  maxBodyBytes: number;
+  status: () => Record<string, unknown>;
+  destinations: () => ConsumerStatus[];
+  log: (msg: string) => void;
+}
+
+const FORMATS: Record<string, BodyFormat> = {
+  "application/json": "json",
+  "application/x-ndjson": "ndjson",
+  "application/ndjson": "ndjson",
+  "application/jsonl": "ndjson",
+  "application/x-jsonlines": "ndjson",
+};
+
+declare module "fastify" {
+  interface FastifyRequest {
+    principal?: Principal;
+  }
+}
+
+export function buildHttp(deps: HttpDeps): FastifyInstance {
+  const app = Fastify({
+    logger: false,
+    bodyLimit: deps.maxBodyBytes,
+    // Bodies are decoded by us; Fastify's JSON parser (which rejects __proto__ with a generic error) is removed.
+    return503OnClosing: true,
+    forceCloseConnections: "idle",
+  });
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser(Object.keys(FORMATS), { parseAs: "buffer" }, (_req, body, done) => done(null, body));
+
+  const guard = (scope: TokenScope) => async (req: FastifyRequest, reply: FastifyReply) => {
+    const principal = deps.auth.authenticate(req.headers.authorization);
+    if (!principal) return sendProblem(reply, new VigilError("unauthorized", "send Authorization: Bearer <token>"));
+    if (!principal.scopes.includes(scope) && !principal.scopes.includes("admin")) {
+      return sendProblem(reply, new VigilError("forbidden", `this endpoint needs a token with the ${scope} scope`));
+    }
+    req.principal = principal;
+  };
+
+  app.setErrorHandler((error: Error & { code?: string; statusCode?: number }, _req, reply) => {
+    if (error instanceof VigilError) return sendProblem(reply, error, RETRY_AFTER_SECONDS);
+    if (error.code === "FST_ERR_CTP_BODY_TOO_LARGE") {
+      return sendProblem(
+        reply,
+        new VigilError("payload_too_large", `the body is over the ${deps.maxBodyBytes}-byte limit (server.max_body_bytes)`),
+      );
+    }
+    if (error.code === "FST_ERR_CTP_INVALID_MEDIA_TYPE" || error.code === "FST_ERR_CTP_INVALID_CONTENT_LENGTH") {
+      return sendProblem(
+        reply,
+        new VigilError(
+          "unsupported_media_type",
+          `send events as ${Object.keys(FORMATS).join(", ")}${error.code.endsWith("LENGTH") ? " with a correct Content-Length" : ""}`,
+        ),
+      );
+    }
+    if (error.statusCode !== undefined && error.statusCode >= 400 && error.statusCode < 500) {
+      return sendProblem(reply, new VigilError("usage", error.message));
+    }
+    deps.log(`internal error: ${error.stack ?? error.message}`);
+    return sendProblem(reply, new VigilError("journal_failed", "internal error; see the server log"));
+  });
+
+  app.setNotFoundHandler((req, reply) =>
+    sendProblem(reply, new VigilError("not_found", `no route ${req.method} ${req.url.split("?")[0]}`)),
+  );
+
+  app.addHook("onResponse", async (req, reply) => {
+    deps.metrics.requests.inc({ route: req.routeOptions.url ?? "unknown", status: String(reply.statusCode) });
+  });
+
+  app.get("/healthz", async () => ({ status: "ok" }));
+
+  app.get("/readyz", async (_req, reply) => {
+    if (deps.pipeline.ready) return { status: "ready" };
+    return sendProblem(reply, new VigilError("journal_failed", "the journal has failed; restart Vigil"));
+  });
+
+  app.post("/v1/events", { preHandler: guard("ingest") }, async (req, reply) => {
+    const started = process.hrtime.bigint();
+    const type = (req.headers["content-type"] ?? "").split(";")[0]?.trim().toLowerCase() ?? "";
+    const format = FORMATS[type] ?? "json";
+    const items = decodeBody(req.body as Buffer, format);
+    const events = prepareEvents(
+      items,
+      { source: "http", address: req.ip, token: (req.principal as Principal).name },
+      deps.limits,
+    );
+    const result = await deps.pipeline.ingest(events);
+    deps.metrics.ackLatency.observe(Number(process.hrtime.bigint() - started) / 1e9);
+    return reply.code(200).send(result);
+  });
+
+  app.get("/metrics", { preHandler: guard("read") }, async (_req, reply) => {
+    const body = await deps.metrics.registry.metrics();
+    return reply.type(deps.metrics.registry.contentType).send(body);
+  });
+
+  app.get("/v1/status", { preHandler: guard("read") }, async () => deps.status());
+  app.get("/v1/destinations", { preHandler: guard("read") }, async () => ({ destinations: deps.destinations() }));
+
+  return app;
+}

@@ -1,0 +1,99 @@
+/** Prometheus metrics for one Vigil process (a private registry, so tests can run several servers at once). */
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+import type { ConsumerStatus } from "../pipeline/consumer.ts";
+import type { PipelineCounters } from "../pipeline/pipeline.ts";
+
+export class Metrics implements PipelineCounters {
+  readonly registry = new Registry();
+  readonly #sealed: Counter;
+  readonly #excluded: Counter<"reason">;
+  readonly #dropped: Counter<"reason">;
+  readonly requests: Counter<"route" | "status">;
+  readonly ackLatency: Histogram;
+
+  constructor(sources: {
+    durableSequence: () => number;
+    pendingEvents: () => number;
+    groupCommits: () => number;
+    destinations: () => ConsumerStatus[];
+  }) {
+    const registers = [this.registry];
+    collectDefaultMetrics({ register: this.registry, prefix: "vigil_process_" });
+    this.#sealed = new Counter({
+      name: "vigil_events_sealed_total",
+      help: "Events sealed and made durable in the journal",
+      registers,
+    });
+    this.#excluded = new Counter({
+      name: "vigil_events_excluded_total",
+      help: "Events not recorded because the policy excludes them",
+      labelNames: ["reason"],
+      registers,
+    });
+    this.#dropped = new Counter({
+      name: "vigil_events_dropped_total",
+      help: "Events accepted and dropped because failure_policy is permit and the queue was full",
+      labelNames: ["reason"],
+      registers,
+    });
+    this.requests = new Counter({
+      name: "vigil_http_requests_total",
+      help: "HTTP requests by route and status",
+      labelNames: ["route", "status"],
+      registers,
+    });
+    this.ackLatency = new Histogram({
+      name: "vigil_ingest_ack_seconds",
+      help: "Time from receiving an ingest request to answering it (events durable)",
+      buckets: [0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+      registers,
+    });
+    new Gauge({
+      name: "vigil_journal_durable_sequence",
+      help: "Highest sequence number on disk",
+      registers,
+      collect() {
+        this.set(sources.durableSequence());
+      },
+    });
+    new Gauge({
+      name: "vigil_journal_pending_events",
+      help: "Events sealed but not yet durable (the ingest queue)",
+      registers,
+      collect() {
+        this.set(sources.pendingEvents());
+      },
+    });
+    new Counter({
+      name: "vigil_journal_group_commits_total",
+      help: "Group commits (one write and fdatasync each)",
+      registers,
+      collect() {
+        this.reset();
+        this.inc(sources.groupCommits());
+      },
+    });
+    new Gauge({
+      name: "vigil_destination_lag_records",
+      help: "Records in the journal not yet confirmed by a destination",
+      labelNames: ["destination", "state"],
+      registers,
+      collect() {
+        this.reset();
+        for (const d of sources.destinations()) this.set({ destination: d.name, state: d.state }, d.lagRecords);
+      },
+    });
+  }
+
+  sealed(n: number): void {
+    this.#sealed.inc(n);
+  }
+
+  excluded(reason: string, n: number): void {
+    this.#excluded.inc({ reason }, n);
+  }
+
+  dropped(reason: string, n: number): void {
+    this.#dropped.inc({ reason }, n);
+  }
+}
