@@ -5,6 +5,9 @@
  * Sealing is synchronous and happens in the order `ingest` is called, so one Pipeline is the one sequencer of
  * its chain. Everything that can refuse a request (validation, size, admission) happens before any event is
  * sealed, so a refused batch leaves no trace in the chain.
+ *
+ * Ingest is idempotent by event_id within the RecentIds window: an SDK retrying a request whose answer was lost
+ * gets the original sequence numbers (once they are durable) rather than a second copy of its events.
  */
 import type { FailurePolicy } from "../config/types.ts";
 import { VigilError } from "../errors.ts";
@@ -14,6 +17,7 @@ import { canonicalize } from "../integrity/canonical.ts";
 import type { Sealer } from "../integrity/chain.ts";
 import type { JournalWriter } from "../journal/writer.ts";
 import type { Policy, PolicyDecision } from "../policy/rules.ts";
+import type { RecentIds } from "./recent-ids.ts";
 
 export type EventStatus = "sealed" | "excluded" | "dropped";
 
@@ -35,6 +39,8 @@ export interface PipelineCounters {
   sealed(n: number): void;
   excluded(reason: NonNullable<PolicyDecision["reason"]>, n: number): void;
   dropped(reason: "queue_full", n: number): void;
+  /** Events whose id was already sealed (a client retry), answered with the original sequence number. */
+  duplicates(n: number): void;
 }
 
 export interface PipelineOptions {
@@ -45,6 +51,8 @@ export interface PipelineOptions {
   failurePolicy: FailurePolicy;
   queueMaxEvents: number;
   counters: PipelineCounters;
+  /** Recently sealed event ids; a repeated id is answered with its first sequence number, not sealed again. */
+  recentIds: RecentIds;
   log: (msg: string) => void;
 }
 
@@ -70,9 +78,24 @@ export class Pipeline {
 
     const outcomes: EventOutcome[] = new Array(events.length);
     const kept: { index: number; canonical: string }[] = [];
+    const batchIds = new Map<string, number>();
     let excluded = 0;
+    let repeated = 0;
+    let waitFor = 0;
     for (let i = 0; i < events.length; i++) {
       const event = events[i] as NativeEvent;
+      const earlier = this.#o.recentIds.get(event.event_id);
+      if (earlier !== undefined) {
+        outcomes[i] = { event_id: event.event_id, status: "sealed", sequence_number: earlier };
+        waitFor = Math.max(waitFor, earlier);
+        repeated++;
+        continue;
+      }
+      if (batchIds.has(event.event_id)) {
+        repeated++;
+        continue; // answered below with the sequence number of its first occurrence in this batch
+      }
+      batchIds.set(event.event_id, i);
       const decision = policy.decide(event.event_type);
       if (!decision.keep) {
         outcomes[i] = { event_id: event.event_id, status: "excluded" };
@@ -105,10 +128,16 @@ export class Pipeline {
       }
       counters.dropped("queue_full", kept.length);
       this.#warnDrop(kept.length);
+      this.#fillRepeats(events, outcomes, batchIds);
       return { accepted: 0, excluded, dropped: kept.length, events: outcomes };
     }
 
-    if (kept.length === 0) return { accepted: 0, excluded, dropped: 0, events: outcomes };
+    if (repeated > 0) counters.duplicates(repeated);
+    if (kept.length === 0) {
+      this.#fillRepeats(events, outcomes, batchIds);
+      await writer.waitForDurable(waitFor - 1);
+      return { accepted: 0, excluded, dropped: 0, events: outcomes };
+    }
     const lines: string[] = new Array(kept.length);
     let first = 0;
     for (let j = 0; j < kept.length; j++) {
@@ -116,15 +145,26 @@ export class Pipeline {
       const { line, integrity } = sealer.seal(k.canonical);
       if (j === 0) first = integrity.sequence_number;
       lines[j] = line;
-      outcomes[k.index] = {
-        event_id: (events[k.index] as NativeEvent).event_id,
-        status: "sealed",
-        sequence_number: integrity.sequence_number,
-      };
+      const eventId = (events[k.index] as NativeEvent).event_id;
+      outcomes[k.index] = { event_id: eventId, status: "sealed", sequence_number: integrity.sequence_number };
+      this.#o.recentIds.add(eventId, integrity.sequence_number);
     }
+    this.#fillRepeats(events, outcomes, batchIds);
     await writer.append(lines, first);
+    // A repeat of an event sealed by an earlier request still in flight is answered once that one is durable.
+    if (waitFor > writer.durableSequence) await writer.waitForDurable(waitFor - 1);
     counters.sealed(kept.length);
     return { accepted: kept.length, excluded, dropped: 0, events: outcomes };
+  }
+
+  /** Gives an id repeated within one batch the outcome of its first occurrence. */
+  #fillRepeats(events: NativeEvent[], outcomes: EventOutcome[], batchIds: Map<string, number>): void {
+    for (let i = 0; i < events.length; i++) {
+      if (outcomes[i]) continue;
+      const first = batchIds.get((events[i] as NativeEvent).event_id);
+      const outcome = first === undefined ? undefined : outcomes[first];
+      if (outcome) outcomes[i] = { ...outcome };
+    }
   }
 
   #warnDrop(n: number): void {

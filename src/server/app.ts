@@ -15,6 +15,7 @@ import { journalDir } from "../journal/segment.ts";
 import { JournalWriter } from "../journal/writer.ts";
 import { JournalConsumer } from "../pipeline/consumer.ts";
 import { Pipeline } from "../pipeline/pipeline.ts";
+import { RecentIds } from "../pipeline/recent-ids.ts";
 import { compilePolicy } from "../policy/rules.ts";
 import { ensureDir } from "../util/fs.ts";
 import { lockDataDir } from "../util/lock.ts";
@@ -71,6 +72,8 @@ export async function startVigil(config: VigilConfig, log: Logger, env = process
       );
     }
     const sealer = new Sealer(key, recovery.head);
+    const recentIds = new RecentIds();
+    await recentIds.loadFromJournal(journalDir(dataDir), recovery.head.sequence);
 
     const cursors = new CursorStore(dataDir);
     const consumers = config.audit.destinations.map(
@@ -91,6 +94,7 @@ export async function startVigil(config: VigilConfig, log: Logger, env = process
       failurePolicy: config.audit.failurePolicy,
       queueMaxEvents: config.audit.queueMaxEvents,
       counters: metrics,
+      recentIds,
       log,
     });
 

@@ -8,6 +8,7 @@ export class Metrics implements PipelineCounters {
   readonly #sealed: Counter;
   readonly #excluded: Counter<"reason">;
   readonly #dropped: Counter<"reason">;
+  readonly #duplicates: Counter;
   readonly requests: Counter<"route" | "status">;
   readonly ackLatency: Histogram;
 
@@ -34,6 +35,11 @@ export class Metrics implements PipelineCounters {
       name: "vigil_events_dropped_total",
       help: "Events accepted and dropped because failure_policy is permit and the queue was full",
       labelNames: ["reason"],
+      registers,
+    });
+    this.#duplicates = new Counter({
+      name: "vigil_events_duplicate_total",
+      help: "Events whose event_id was already sealed (client retries), answered with the original sequence number",
       registers,
     });
     this.requests = new Counter({
@@ -95,5 +101,9 @@ export class Metrics implements PipelineCounters {
 
   dropped(reason: string, n: number): void {
     this.#dropped.inc({ reason }, n);
+  }
+
+  duplicates(n: number): void {
+    this.#duplicates.inc(n);
   }
 }

@@ -1,0 +1,215 @@
+/**
+ * `npm run bench`: sealed + durable ingest over HTTP (NDJSON batches, concurrent clients) with acknowledgement
+ * latency, in-process ingest, and `vigil verify` throughput — all in one run, each measured RUNS times, medians
+ * reported. Results go to stdout as a Markdown table for docs/benchmarks.md.
+ *
+ * Environment knobs: BENCH_EVENTS (events per HTTP run, default 300000), BENCH_CLIENTS (default 8),
+ * BENCH_BATCH (events per request, default 500), BENCH_RUNS (default 3).
+ */
+import { spawn } from "node:child_process";
+import { mkdtemp, rm } from "node:fs/promises";
+import { Agent, request } from "node:http";
+import { cpus, tmpdir, totalmem } from "node:os";
+import { join, resolve } from "node:path";
+import { DEFAULT_EVENT_LIMITS, prepareEvents } from "../src/event/validate.ts";
+import { Sealer } from "../src/integrity/chain.ts";
+import { keyFromSecret } from "../src/integrity/keys.ts";
+import { journalDir } from "../src/journal/segment.ts";
+import { JournalWriter } from "../src/journal/writer.ts";
+import { Pipeline } from "../src/pipeline/pipeline.ts";
+import { RecentIds } from "../src/pipeline/recent-ids.ts";
+import { compilePolicy } from "../src/policy/rules.ts";
+
+const ROOT = resolve(import.meta.dirname, "..");
+const VIGIL = join(ROOT, "bin/vigil");
+const EVENTS = Number(process.env.BENCH_EVENTS ?? 300_000);
+const CLIENTS = Number(process.env.BENCH_CLIENTS ?? 8);
+const BATCH = Number(process.env.BENCH_BATCH ?? 500);
+const RUNS = Number(process.env.BENCH_RUNS ?? 3);
+
+/** A spec/000 backup.completed event, about 600 bytes sealed. */
+function sampleEvent(i: number): Record<string, unknown> {
+  return {
+    event_type: i % 10 === 0 ? "access.denied" : "backup.completed",
+    event_id: `evt_bench_${i}`,
+    timestamp: "2024-12-01T10:15:30.123Z",
+    actor: { type: "user", id: `user${i % 50}@company.com`, roles: ["backup-operator"], ip_address: "10.0.0.50" },
+    resource: { type: "backup", id: `production-backup-${i}`, path: "s3://kafka-backups/production/" },
+    action: { operation: "backup", result: "success", duration_ms: 45000 },
+    context: { cluster_id: "prod-us-west-2", environment: "production", correlation_id: `req_${i}` },
+    details: { records_backed_up: 1500000, bytes_backed_up: 524288000, topics: ["orders", "payments", "users"] },
+  };
+}
+
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? (s[(s.length - 1) / 2] as number) : ((s[s.length / 2 - 1] as number) + (s[s.length / 2] as number)) / 2;
+};
+const percentile = (xs: number[], p: number) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))] as number;
+};
+
+async function startServer(dataDir: string): Promise<{ url: string; token: string; stop: () => Promise<void> }> {
+  const child = spawn(VIGIL, ["serve", "--data-dir", dataDir, "--listen", "127.0.0.1:0"], {
+    stdio: ["ignore", "ignore", "pipe"],
+  });
+  let err = "";
+  child.stderr.setEncoding("utf8");
+  const url = await new Promise<string>((ok, fail) => {
+    child.stderr.on("data", (d: string) => {
+      err += d;
+      const m = /listening on (http:\/\/\S+?);/.exec(err);
+      if (m?.[1]) ok(m[1]);
+    });
+    child.once("exit", (c) => fail(new Error(`server exited ${c}: ${err}`)));
+  });
+  const token = /generated admin token .*: (vgl_\S+)/.exec(err)?.[1] ?? "";
+  return {
+    url,
+    token,
+    stop: () =>
+      new Promise((ok) => {
+        child.once("exit", () => ok());
+        child.kill("SIGTERM");
+      }),
+  };
+}
+
+async function httpIngest(): Promise<{ eventsPerSec: number; p50: number; p99: number; dataDir: string }> {
+  const dataDir = await mkdtemp(join(tmpdir(), "vigil-bench-"));
+  const server = await startServer(dataDir);
+  const url = new URL(server.url);
+  const agent = new Agent({ keepAlive: true, maxSockets: CLIENTS });
+  // Every event has its own id (as the SDK assigns them), so none is answered as a retry of another.
+  const requests = Math.ceil(EVENTS / BATCH);
+  const bodies: Buffer[] = [];
+  for (let b = 0; b < requests; b++) {
+    const lines: string[] = [];
+    for (let i = 0; i < BATCH; i++) lines.push(JSON.stringify(sampleEvent(b * BATCH + i)));
+    bodies.push(Buffer.from(`${lines.join("\n")}\n`));
+  }
+  const post = (body: Buffer) =>
+    new Promise<number>((ok, fail) => {
+      const req = request(
+        {
+          agent,
+          host: url.hostname,
+          port: url.port,
+          path: "/v1/events",
+          method: "POST",
+          headers: {
+            authorization: `Bearer ${server.token}`,
+            "content-type": "application/x-ndjson",
+            "content-length": body.length,
+          },
+        },
+        (res) => {
+          res.resume();
+          res.on("end", () => ok(res.statusCode ?? 0));
+        },
+      );
+      req.on("error", fail);
+      req.end(body);
+    });
+  let next = 0;
+  const latencies: number[] = [];
+  const started = performance.now();
+  await Promise.all(
+    Array.from({ length: CLIENTS }, async () => {
+      while (next < requests) {
+        const body = bodies[next++] as Buffer;
+        const t0 = performance.now();
+        const status = await post(body);
+        if (status !== 200) throw new Error(`ingest answered ${status}`);
+        latencies.push(performance.now() - t0);
+      }
+    }),
+  );
+  const seconds = (performance.now() - started) / 1000;
+  agent.destroy();
+  await server.stop();
+  return { eventsPerSec: (requests * BATCH) / seconds, p50: percentile(latencies, 50), p99: percentile(latencies, 99), dataDir };
+}
+
+async function inProcessIngest(): Promise<number> {
+  const dataDir = await mkdtemp(join(tmpdir(), "vigil-bench-"));
+  const { writer, recovery } = await JournalWriter.open({ dir: journalDir(dataDir), segmentBytes: 64 << 20 });
+  const pipeline = new Pipeline({
+    sealer: new Sealer(keyFromSecret(Buffer.alloc(32, 1), "bench"), recovery.head),
+    writer,
+    policy: compilePolicy({ excludeEvents: [] }),
+    limits: DEFAULT_EVENT_LIMITS,
+    failurePolicy: "reject",
+    queueMaxEvents: 1_000_000,
+    counters: { sealed() {}, excluded() {}, dropped() {}, duplicates() {} },
+    recentIds: new RecentIds(),
+    log: () => {},
+  });
+  const batches = Math.ceil(EVENTS / BATCH);
+  const raws = Array.from({ length: batches }, (_, b) =>
+    Array.from({ length: BATCH }, (_, i) => ({ value: sampleEvent(b * BATCH + i) })),
+  );
+  let next = 0;
+  const started = performance.now();
+  await Promise.all(
+    Array.from({ length: CLIENTS }, async () => {
+      while (next < batches) {
+        await pipeline.ingest(prepareEvents(raws[next++] as { value: unknown }[], { source: "bench" }));
+      }
+    }),
+  );
+  const seconds = (performance.now() - started) / 1000;
+  await writer.close();
+  await rm(dataDir, { recursive: true, force: true });
+  return (batches * BATCH) / seconds;
+}
+
+async function verify(dataDir: string): Promise<number> {
+  const started = performance.now();
+  const out = await new Promise<string>((ok, fail) => {
+    const child = spawn(VIGIL, ["verify", "--json", "--data-dir", dataDir, join(dataDir, "journal")], {
+      stdio: ["ignore", "pipe", "inherit"],
+    });
+    let text = "";
+    child.stdout.setEncoding("utf8").on("data", (d: string) => {
+      text += d;
+    });
+    child.once("exit", (code) => (code === 0 ? ok(text) : fail(new Error(`verify exited ${code}`))));
+  });
+  const seconds = (performance.now() - started) / 1000;
+  const report = JSON.parse(out) as { records: number };
+  return report.records / seconds;
+}
+
+const results = { http: [] as number[], p50: [] as number[], p99: [] as number[], inproc: [] as number[], verify: [] as number[] };
+for (let run = 1; run <= RUNS; run++) {
+  const h = await httpIngest();
+  results.http.push(h.eventsPerSec);
+  results.p50.push(h.p50);
+  results.p99.push(h.p99);
+  results.verify.push(await verify(h.dataDir));
+  await rm(h.dataDir, { recursive: true, force: true });
+  results.inproc.push(await inProcessIngest());
+  process.stderr.write(
+    `run ${run}: http ${h.eventsPerSec.toFixed(0)} ev/s (p50 ${h.p50.toFixed(1)} ms, p99 ${h.p99.toFixed(1)} ms), ` +
+      `verify ${results.verify.at(-1)?.toFixed(0)} rec/s, in-process ${results.inproc.at(-1)?.toFixed(0)} ev/s\n`,
+  );
+}
+
+const fmt = (n: number) => Math.round(n).toLocaleString("en-US");
+process.stdout.write(
+  [
+    `Date: ${new Date().toISOString().slice(0, 10)} · Node ${process.version} · ${cpus().length} × ${cpus()[0]?.model ?? "cpu"} · ${(totalmem() / 2 ** 30).toFixed(0)} GiB`,
+    `Command: BENCH_EVENTS=${EVENTS} BENCH_CLIENTS=${CLIENTS} BENCH_BATCH=${BATCH} BENCH_RUNS=${RUNS} npm run bench`,
+    "",
+    "| measurement | median | runs |",
+    "|---|---|---|",
+    `| HTTP ingest, sealed + durable (${CLIENTS} clients, NDJSON × ${BATCH}) | ${fmt(median(results.http))} events/s | ${results.http.map(fmt).join(", ")} |`,
+    `| HTTP ack latency p50 per request | ${median(results.p50).toFixed(1)} ms | ${results.p50.map((x) => x.toFixed(1)).join(", ")} |`,
+    `| HTTP ack latency p99 per request | ${median(results.p99).toFixed(1)} ms | ${results.p99.map((x) => x.toFixed(1)).join(", ")} |`,
+    `| in-process ingest (validate + seal + journal) | ${fmt(median(results.inproc))} events/s | ${results.inproc.map(fmt).join(", ")} |`,
+    `| vigil verify (journal, CLI end to end) | ${fmt(median(results.verify))} records/s | ${results.verify.map(fmt).join(", ")} |`,
+    "",
+  ].join("\n"),
+);

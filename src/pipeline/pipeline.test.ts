@@ -1,0 +1,130 @@
+import { mkdtemp } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import type { FailurePolicy } from "../config/types.ts";
+import { DEFAULT_EVENT_LIMITS, prepareEvents } from "../event/validate.ts";
+import { Sealer } from "../integrity/chain.ts";
+import { keyFromSecret } from "../integrity/keys.ts";
+import { JournalWriter } from "../journal/writer.ts";
+import { compilePolicy } from "../policy/rules.ts";
+import { Pipeline, type PipelineCounters } from "./pipeline.ts";
+import { RecentIds } from "./recent-ids.ts";
+
+const key = keyFromSecret(Buffer.alloc(32, 3), "test");
+
+async function setup(opts: { failurePolicy?: FailurePolicy; queueMaxEvents?: number; events?: string[] } = {}) {
+  const dir = join(await mkdtemp(join(tmpdir(), "vigil-pipeline-")), "journal");
+  const { writer, recovery } = await JournalWriter.open({ dir, segmentBytes: 1 << 20 });
+  const counts = { sealed: 0, excluded: 0, dropped: 0, duplicates: 0 };
+  const counters: PipelineCounters = {
+    sealed: (n) => {
+      counts.sealed += n;
+    },
+    excluded: (_r, n) => {
+      counts.excluded += n;
+    },
+    dropped: (_r, n) => {
+      counts.dropped += n;
+    },
+    duplicates: (n) => {
+      counts.duplicates += n;
+    },
+  };
+  const logs: string[] = [];
+  const pipeline = new Pipeline({
+    sealer: new Sealer(key, recovery.head),
+    writer,
+    policy: compilePolicy({ ...(opts.events ? { events: opts.events } : {}), excludeEvents: ["backup.checkpoint"] }),
+    limits: DEFAULT_EVENT_LIMITS,
+    failurePolicy: opts.failurePolicy ?? "reject",
+    queueMaxEvents: opts.queueMaxEvents ?? 1000,
+    counters,
+    recentIds: new RecentIds(),
+    log: (m) => logs.push(m),
+  });
+  return { dir, writer, pipeline, counts, logs };
+}
+
+const events = (...types: string[]) =>
+  prepareEvents(
+    types.map((t, i) => ({ value: { event_type: t, event_id: `evt_${t}_${i}` } })),
+    { source: "test" },
+  );
+
+describe("pipeline", () => {
+  it("seals kept events in order and counts excluded ones", async () => {
+    const { pipeline, writer, counts } = await setup();
+    const r = await pipeline.ingest(events("backup.started", "backup.checkpoint", "backup.completed"));
+    expect(r).toMatchObject({ accepted: 2, excluded: 1, dropped: 0 });
+    expect(r.events.map((e) => [e.status, e.sequence_number])).toEqual([
+      ["sealed", 1],
+      ["excluded", undefined],
+      ["sealed", 2],
+    ]);
+    expect(writer.durableSequence).toBe(2);
+    expect(counts).toMatchObject({ sealed: 2, excluded: 1 });
+    await writer.close();
+  });
+
+  it("answers a repeated event_id with its original sequence number instead of sealing it again", async () => {
+    const { pipeline, writer, counts } = await setup();
+    const first = await pipeline.ingest(events("a.b", "c.d"));
+    const again = await pipeline.ingest(events("a.b", "c.d"));
+    expect(again.events).toEqual(first.events);
+    expect(again.accepted).toBe(0);
+    const within = prepareEvents(
+      [{ value: { event_type: "x.y", event_id: "evt_same" } }, { value: { event_type: "x.y", event_id: "evt_same" } }],
+      { source: "test" },
+    );
+    const r = await pipeline.ingest(within);
+    expect(r.events.map((e) => e.sequence_number)).toEqual([3, 3]);
+    expect(writer.durableSequence).toBe(3);
+    expect(counts.duplicates).toBe(3);
+    await writer.close();
+  });
+
+  it("reloads recent ids from the journal after a restart", async () => {
+    const { pipeline, writer, dir } = await setup();
+    await pipeline.ingest(events("a.b", "c.d", "e.f"));
+    await writer.close();
+    const ids = new RecentIds(2);
+    await ids.loadFromJournal(dir, 3);
+    expect(ids.size).toBe(2);
+    expect(ids.get("evt_a.b_0")).toBeUndefined();
+    expect(ids.get("evt_c.d_1")).toBe(2);
+    expect(ids.get("evt_e.f_2")).toBe(3);
+  });
+
+  it("refuses with a retryable queue_full when the queue is full (fail closed)", async () => {
+    const { pipeline, writer } = await setup({ queueMaxEvents: 0 });
+    await expect(pipeline.ingest(events("a.b"))).rejects.toMatchObject({ code: "queue_full", retryable: true });
+    expect(writer.durableSequence).toBe(0);
+    await writer.close();
+  });
+
+  it("accepts and drops, counted and logged, with failure_policy permit", async () => {
+    const { pipeline, writer, counts, logs } = await setup({ failurePolicy: "permit", queueMaxEvents: 0 });
+    const r = await pipeline.ingest(events("a.b", "c.d"));
+    expect(r).toMatchObject({ accepted: 0, dropped: 2 });
+    expect(r.events.every((e) => e.status === "dropped")).toBe(true);
+    expect(counts.dropped).toBe(2);
+    expect(logs.join("\n")).toMatch(/dropped 2 events/);
+    expect(writer.durableSequence).toBe(0);
+    await writer.close();
+  });
+
+  it("refuses an oversized event before sealing anything in its batch", async () => {
+    const { pipeline, writer } = await setup();
+    const big = prepareEvents(
+      [
+        { value: { event_type: "a.b" } },
+        { value: { event_type: "a.b", details: { blob: "x".repeat(DEFAULT_EVENT_LIMITS.maxEventBytes) } } },
+      ],
+      { source: "test" },
+    );
+    await expect(pipeline.ingest(big)).rejects.toMatchObject({ code: "invalid_event" });
+    expect(writer.durableSequence).toBe(0);
+    await writer.close();
+  });
+});
