@@ -3,7 +3,7 @@
  * verifier can tell "this record was signed with a key I do not have" (unknown key) from "this record was
  * altered" (bad signature).
  */
-import { createHmac, randomBytes } from "node:crypto";
+import { createHmac, createSecretKey, type KeyObject, randomBytes } from "node:crypto";
 import { readdir, readFile, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { VigilError } from "../errors.ts";
@@ -25,7 +25,7 @@ export function keyFromSecret(secret: Buffer, source: string): SigningKey {
         "(generate one with: openssl rand -hex 32)",
     );
   }
-  return { id: deriveKeyId(secret), secret };
+  return { id: deriveKeyId(secret), secret: createSecretKey(secret) };
 }
 
 /** Reads a key from an environment variable; the variable's value (UTF-8) is the secret. */
@@ -63,9 +63,9 @@ export async function loadOrCreateLocalKey(dataDir: string): Promise<{ key: Sign
     if ((e as NodeJS.ErrnoException).code !== "ENOENT") throw e;
   }
   await ensureDir(dir);
-  const secret = Buffer.from(randomBytes(32).toString("hex"), "utf8");
-  const key = keyFromSecret(secret, "generated key");
-  await writeFileAtomic(join(dir, `${key.id}.key`), `${secret.toString("utf8")}\n`, 0o600);
+  const secret = randomBytes(32).toString("hex");
+  const key = keyFromSecret(Buffer.from(secret, "utf8"), "generated key");
+  await writeFileAtomic(join(dir, `${key.id}.key`), `${secret}\n`, 0o600);
   await writeFileAtomic(active, `${key.id}\n`, 0o600);
   return { key, created: true };
 }
@@ -76,8 +76,8 @@ export async function loadKeyring(sources: {
   keyFiles?: string[];
   envVars?: string[];
   env?: NodeJS.ProcessEnv;
-}): Promise<Map<string, Buffer>> {
-  const ring = new Map<string, Buffer>();
+}): Promise<Map<string, KeyObject>> {
+  const ring = new Map<string, KeyObject>();
   if (sources.dataDir) {
     const dir = keysDir(sources.dataDir);
     let names: string[] = [];

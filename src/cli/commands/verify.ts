@@ -1,0 +1,158 @@
+/**
+ * `vigil verify`: checks sealed logs (journal, file destination with its rotated files, any file, stdin) and
+ * prints what was done to them. Exit codes: 0 intact, 1 problems found, 2 bad usage (unknown path, no key, bad
+ * flag). Every error leaving the command carries its exit code: a CommanderError (0 for --help, 2 for a bad
+ * flag) or a CliExit.
+ */
+import { stat } from "node:fs/promises";
+import { resolve } from "node:path";
+import { Command, type ErrorOptions, Option } from "commander";
+import { DEFAULT_DATA_DIR } from "../../config/types.ts";
+import { VigilError } from "../../errors.ts";
+import { loadKeyring } from "../../integrity/keys.ts";
+import { type Finding, type VerifyReport, verifyPaths } from "../../integrity/verify.ts";
+import { CliExit, EXIT, usage } from "../common.ts";
+import { Progress } from "../progress.ts";
+
+interface VerifyFlags {
+  dataDir?: string;
+  keyEnv: string[];
+  keyFile: string[];
+  partial?: boolean;
+  json?: boolean;
+  quiet?: boolean;
+}
+
+/** Commander reports a bad flag with exit code 1; here 1 means "problems found", so usage errors use 2. */
+class VerifyCommand extends Command {
+  override error(message: string, errorOptions?: ErrorOptions): never {
+    return super.error(message, { ...errorOptions, exitCode: errorOptions?.exitCode ?? EXIT.usage });
+  }
+}
+
+function collect(value: string, previous: string[]): string[] {
+  return [...previous, value];
+}
+
+async function isDirectory(path: string): Promise<boolean> {
+  try {
+    return (await stat(path)).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
+function sequences(f: Finding): string {
+  if (f.sequence === null) return "before the first record";
+  if (f.toSequence !== undefined && f.toSequence !== f.sequence)
+    return `sequences ${f.sequence}–${f.toSequence}`;
+  return `sequence ${f.sequence}`;
+}
+
+function formatFinding(f: Finding): string {
+  return `${sequences(f)}: ${f.kind} — ${f.detail} (${f.file}:${f.line})`;
+}
+
+function formatSummary(report: VerifyReport): string {
+  if (report.intact) {
+    const range =
+      report.firstSequence === null
+        ? ""
+        : report.firstSequence === report.lastSequence
+          ? `, sequence ${report.firstSequence}`
+          : `, sequences ${report.firstSequence}–${report.lastSequence}`;
+    const keys = report.keyIds.length > 0 ? `, keys ${report.keyIds.join(", ")}` : "";
+    return `intact: ${report.records} records${range}${keys}`;
+  }
+  const first = report.findings[0];
+  const where = first ? `; first at ${sequences(first)} (${first.kind})` : "";
+  const problems = report.findingCount === 1 ? "1 problem" : `${report.findingCount} problems`;
+  return `NOT INTACT: ${problems} in ${report.records} records${where}`;
+}
+
+/** The keys from the flags plus the data directory's; an unreadable key is a usage error. */
+async function keyring(flags: VerifyFlags, dataDir: string | undefined) {
+  try {
+    return await loadKeyring({ dataDir, keyFiles: flags.keyFile, envVars: flags.keyEnv });
+  } catch (e) {
+    if (e instanceof VigilError) throw usage(e.message);
+    const err = e as NodeJS.ErrnoException;
+    if (err.code === "ENOENT" || err.code === "EACCES" || err.code === "EISDIR") {
+      throw usage(`cannot read key file ${err.path ?? ""}: ${err.code}`);
+    }
+    throw e;
+  }
+}
+
+async function run(paths: string[], flags: VerifyFlags, cmd: Command): Promise<void> {
+  const output = cmd.configureOutput();
+  const writeOut = output.writeOut ?? ((s: string) => process.stdout.write(s));
+  let dataDir: string | undefined;
+  if (flags.dataDir !== undefined) {
+    if (!(await isDirectory(flags.dataDir))) throw usage(`--data-dir ${flags.dataDir} is not a directory`);
+    dataDir = resolve(flags.dataDir);
+  } else if (await isDirectory(DEFAULT_DATA_DIR)) {
+    dataDir = resolve(DEFAULT_DATA_DIR);
+  }
+  const targets = paths.length > 0 ? paths : dataDir ? [dataDir] : [];
+  if (targets.length === 0) {
+    throw usage(
+      `nothing to verify: name a journal, data directory or log file (no ${DEFAULT_DATA_DIR} here)`,
+    );
+  }
+  const keys = await keyring(flags, dataDir);
+  const progress = flags.quiet ? undefined : new Progress({ label: "verifying", unit: "records" });
+  let report: VerifyReport;
+  try {
+    report = await verifyPaths({
+      paths: targets,
+      keyring: keys,
+      partial: flags.partial ?? false,
+      onProgress: progress && ((p) => progress.update(p.records, p.bytes, p.totalBytes)),
+    });
+  } catch (e) {
+    if (e instanceof VigilError && (e.code === "usage" || e.code === "key_missing")) throw usage(e.message);
+    throw e;
+  } finally {
+    progress?.done();
+  }
+  if (flags.json) {
+    writeOut(`${JSON.stringify(report, null, 2)}\n`);
+  } else if (!flags.quiet) {
+    let text = "";
+    for (const f of report.findings) text += `${formatFinding(f)}\n`;
+    const unlisted = report.findingCount - report.findings.length;
+    if (unlisted > 0) text += `… and ${unlisted} more problems not listed\n`;
+    writeOut(`${text}${formatSummary(report)}\n`);
+  }
+  if (!report.intact) throw new CliExit(EXIT.problem, "");
+}
+
+export function verifyCommand(): Command {
+  return new VerifyCommand("verify")
+    .description(
+      "check that sealed audit logs are intact: every record present, in order, unaltered, signed by a known key",
+    )
+    .argument(
+      "[paths...]",
+      "data or journal directories, file destination paths (rotated path.N[.gz] siblings included), files, " +
+        "or - for stdin; read in order as one chain (default: the data directory's journal)",
+    )
+    .option(
+      "-d, --data-dir <dir>",
+      `data directory whose keys/ holds signing keys (default ${DEFAULT_DATA_DIR} if present)`,
+    )
+    .option("--key-env <var>", "environment variable holding a signing key (repeatable)", collect, [])
+    .option("--key-file <file>", "file holding a signing key (repeatable)", collect, [])
+    .option(
+      "--partial",
+      "the log may start after sequence 1 (oldest rotated files deleted); the start is not missing",
+    )
+    .addOption(new Option("--json", "print the full report as JSON").conflicts("quiet"))
+    .option("-q, --quiet", "print nothing; the exit code tells the result")
+    .addHelpText(
+      "after",
+      "\nExit codes: 0 intact, 1 problems found, 2 bad usage (unknown path, no key, bad flag).",
+    )
+    .action((paths: string[], flags: VerifyFlags, cmd: Command) => run(paths, flags, cmd));
+}

@@ -1,0 +1,445 @@
+import { randomBytes } from "node:crypto";
+import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Readable } from "node:stream";
+import { gzipSync } from "node:zlib";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { canonicalize } from "./canonical.ts";
+import { type ChainHead, EMPTY_CHAIN, Sealer, type SigningKey } from "./chain.ts";
+import { keyFromSecret } from "./keys.ts";
+import { type VerifyOptions, type VerifyReport, verifyPaths } from "./verify.ts";
+
+function newKey(): SigningKey {
+  return keyFromSecret(Buffer.from(randomBytes(32).toString("hex")), "test");
+}
+
+function event(i: number): string {
+  return canonicalize({
+    event_type: "backup.completed",
+    event_id: `evt_${i}`,
+    timestamp: new Date(Date.UTC(2025, 0, 1, 0, 0, i)).toISOString(),
+    actor: { id: "alice" },
+  });
+}
+
+/** Record lines (no newlines) for sequences head.sequence+1 … head.sequence+n. */
+function seal(n: number, key: SigningKey, head: ChainHead = EMPTY_CHAIN): string[] {
+  const sealer = new Sealer(key, head);
+  const lines: string[] = [];
+  for (let i = 0; i < n; i++) lines.push(sealer.seal(event(sealer.head.sequence + 1)).line);
+  return lines;
+}
+
+function signatureOf(line: string): string {
+  return JSON.parse(line).integrity.signature;
+}
+
+function ndjson(lines: readonly (string | Buffer)[]): Buffer {
+  return Buffer.concat(lines.flatMap((l) => [Buffer.from(l), Buffer.from("\n")]));
+}
+
+/** [kind, sequence] or [kind, sequence, toSequence] of each finding. */
+function summary(report: VerifyReport): (string | number | null)[][] {
+  return report.findings.map((f) =>
+    f.toSequence === undefined ? [f.kind, f.sequence] : [f.kind, f.sequence, f.toSequence],
+  );
+}
+
+let dir: string;
+let key: SigningKey;
+let log: string[];
+
+beforeEach(async () => {
+  dir = await mkdtemp(join(tmpdir(), "vigil-verify-"));
+  key = newKey();
+  log = seal(100, key);
+});
+
+afterEach(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+async function verifyLines(
+  lines: readonly (string | Buffer)[],
+  options: Partial<VerifyOptions> & { trailingNewline?: boolean } = {},
+): Promise<VerifyReport> {
+  const path = join(dir, "audit.log");
+  const body = ndjson(lines);
+  await writeFile(path, options.trailingNewline === false ? body.subarray(0, body.length - 1) : body);
+  return verifyPaths({ paths: [path], keyring: new Map([[key.id, key.secret]]), ...options });
+}
+
+describe("verifyPaths on a 100-record log", () => {
+  it("finds nothing wrong with an intact log", async () => {
+    const report = await verifyLines(log);
+    expect(report).toMatchObject({
+      intact: true,
+      records: 100,
+      firstSequence: 1,
+      lastSequence: 100,
+      keyIds: [key.id],
+      findings: [],
+      findingCount: 0,
+      files: [join(dir, "audit.log")],
+    });
+  });
+
+  it("reports one byte changed inside record 37's event as modified at 37", async () => {
+    const tampered = [...log];
+    tampered[36] = (tampered[36] as string).replace('"alice"', '"alicf"');
+    const report = await verifyLines(tampered);
+    expect(summary(report)).toEqual([["modified", 37]]);
+    expect(report.findings[0]).toMatchObject({ file: join(dir, "audit.log"), line: 37 });
+    expect(report.intact).toBe(false);
+  });
+
+  it("reports one byte changed inside record 37's signature as modified at 37 only", async () => {
+    const tampered = [...log];
+    const line = tampered[36] as string;
+    const at = line.indexOf('"signature":"sha256:') + '"signature":"sha256:'.length + 10;
+    tampered[36] = line.slice(0, at) + (line[at] === "0" ? "1" : "0") + line.slice(at + 1);
+    expect(summary(await verifyLines(tampered))).toEqual([["modified", 37]]);
+  });
+
+  it("reports a changed previous_signature as modified at that record only", async () => {
+    const tampered = [...log];
+    tampered[36] = (tampered[36] as string).replace(
+      signatureOf(log[35] as string),
+      signatureOf(log[0] as string),
+    );
+    expect(summary(await verifyLines(tampered))).toEqual([["modified", 37]]);
+  });
+
+  it("reports a deleted line as missing 37..37", async () => {
+    const report = await verifyLines(log.filter((_, i) => i !== 36));
+    expect(summary(report)).toEqual([["missing", 37, 37]]);
+    expect(report.findings[0]).toMatchObject({ count: 1, line: 37 });
+  });
+
+  it("reports three deleted lines as missing 37..39", async () => {
+    const report = await verifyLines(log.filter((_, i) => i < 36 || i > 38));
+    expect(summary(report)).toEqual([["missing", 37, 39]]);
+    expect(report.findings[0]?.count).toBe(3);
+  });
+
+  it("reports two swapped lines as reordered at the lower sequence, 37", async () => {
+    const tampered = [...log];
+    [tampered[36], tampered[37]] = [log[37] as string, log[36] as string];
+    const report = await verifyLines(tampered);
+    expect(summary(report)).toEqual([["reordered", 37]]);
+    expect(report.findings[0]?.line).toBe(38);
+  });
+
+  it("reports a record moved far up as the one reordered record", async () => {
+    const tampered = [...log.slice(0, 36), log[79] as string, ...log.slice(36, 79), ...log.slice(80)];
+    expect(summary(await verifyLines(tampered))).toEqual([["reordered", 80]]);
+  });
+
+  it("reports a record moved to the end as the one reordered record", async () => {
+    const tampered = [...log.slice(0, 36), ...log.slice(37), log[36] as string];
+    expect(summary(await verifyLines(tampered))).toEqual([["reordered", 37]]);
+  });
+
+  it("reports a line copied right after itself as duplicated 37", async () => {
+    const tampered = [...log.slice(0, 37), log[36] as string, ...log.slice(37)];
+    const report = await verifyLines(tampered);
+    expect(summary(report)).toEqual([["duplicated", 37]]);
+    expect(report.findings[0]?.line).toBe(38);
+  });
+
+  it("reports a log re-signed with another secret under the same key id as bad_signature at 1", async () => {
+    const impostor = { id: key.id, secret: newKey().secret };
+    const report = await verifyLines(seal(100, impostor));
+    expect(summary(report)).toEqual([["bad_signature", 1]]);
+    expect(report.findings[0]?.count).toBe(100);
+  });
+
+  it("reports records 50..100 re-signed with another secret as bad_signature at 50", async () => {
+    const impostor = { id: key.id, secret: newKey().secret };
+    const head = { sequence: 49, signature: signatureOf(log[48] as string) };
+    const report = await verifyLines([...log.slice(0, 49), ...seal(51, impostor, head)]);
+    expect(summary(report)).toEqual([["bad_signature", 50]]);
+    expect(report.findings[0]?.count).toBe(51);
+  });
+
+  it("reports two separately altered neighbours as two modified records", async () => {
+    const tampered = [...log];
+    const line = tampered[36] as string;
+    const at = line.indexOf('"signature":"sha256:') + '"signature":"sha256:'.length;
+    tampered[36] = line.slice(0, at) + (line[at] === "0" ? "1" : "0") + line.slice(at + 1);
+    tampered[37] = (tampered[37] as string).replace('"alice"', '"alicf"');
+    expect(summary(await verifyLines(tampered))).toEqual([
+      ["modified", 37],
+      ["modified", 38],
+    ]);
+  });
+
+  it("reports a record signed with a key not in the keyring as unknown_key, without tampering findings", async () => {
+    const other = newKey();
+    const head = { sequence: 36, signature: signatureOf(log[35] as string) };
+    const tampered = [...log];
+    tampered[36] = seal(1, other, head)[0] as string;
+    const report = await verifyLines(tampered);
+    expect(summary(report)).toEqual([["unknown_key", 37]]);
+    expect(report.findings[0]?.count).toBe(1);
+    expect(report.keyIds).toEqual([key.id, other.id].sort());
+  });
+
+  it("reports a run of records under one unknown key once", async () => {
+    const other = newKey();
+    const head = { sequence: 49, signature: signatureOf(log[48] as string) };
+    const report = await verifyLines([...log.slice(0, 49), ...seal(51, other, head)]);
+    expect(summary(report)).toEqual([["unknown_key", 50]]);
+    expect(report.findings[0]?.count).toBe(51);
+  });
+
+  it("reports a line without integrity block as malformed at the sequence due there", async () => {
+    const tampered = [...log];
+    tampered[36] = `{"event":${event(37)}}`;
+    const report = await verifyLines(tampered);
+    expect(summary(report)).toEqual([["malformed", 37]]);
+    expect(report.findings[0]?.detail).toMatch(/no integrity block/);
+  });
+
+  it("reports a line of garbage bytes (invalid UTF-8) as malformed", async () => {
+    const tampered: (string | Buffer)[] = [...log];
+    tampered[36] = Buffer.from([0xff, 0xfe, 0x80, 0x7b, 0x22, 0xc3, 0x28, 0x00]);
+    expect(summary(await verifyLines(tampered))).toEqual([["malformed", 37]]);
+  });
+
+  it("reports a garbage line inserted between records as malformed, with the chain intact around it", async () => {
+    const tampered = [...log.slice(0, 37), "not json at all", ...log.slice(37)];
+    expect(summary(await verifyLines(tampered))).toEqual([["malformed", 38]]);
+  });
+
+  it("reports the last line cut in half as truncated", async () => {
+    const tampered = [...log];
+    const last = log[99] as string;
+    tampered[99] = last.slice(0, last.length >> 1);
+    const report = await verifyLines(tampered, { trailingNewline: false });
+    expect(summary(report)).toEqual([["truncated", 100]]);
+    expect(report.records).toBe(99);
+  });
+
+  it("still checks a complete last line that has no trailing newline", async () => {
+    const tampered = [...log];
+    tampered[99] = (log[99] as string).replace('"alice"', '"alicf"');
+    const report = await verifyLines(tampered, { trailingNewline: false });
+    expect(summary(report)).toEqual([["modified", 100]]);
+  });
+
+  it("verifies a log re-serialized by another tool (keys sorted, whitespace added)", async () => {
+    const sortKeys = (v: unknown): unknown =>
+      v !== null && typeof v === "object" && !Array.isArray(v)
+        ? Object.fromEntries(
+            Object.keys(v)
+              .sort()
+              .reverse()
+              .map((k) => [k, sortKeys((v as Record<string, unknown>)[k])]),
+          )
+        : v;
+    const reserialized = log.map((l) =>
+      JSON.stringify(sortKeys(JSON.parse(l)))
+        .replaceAll('":', '": ')
+        .replaceAll(',"', ', "'),
+    );
+    expect(reserialized[0]).not.toBe(log[0]);
+    const report = await verifyLines(reserialized);
+    expect(report.findings).toEqual([]);
+    expect(report.records).toBe(100);
+  });
+
+  it("reports a record spliced in from another chain as inserted, once", async () => {
+    const foreign = seal(100, key, { sequence: 0, signature: `sha256:${"1".repeat(64)}` });
+    const tampered = [...log];
+    tampered[36] = foreign[36] as string;
+    expect(summary(await verifyLines(tampered))).toEqual([["inserted", 37]]);
+  });
+
+  it("reports a second record with a reused sequence number and another signature as inserted", async () => {
+    const forged = seal(1, key, { sequence: 36, signature: `sha256:${"2".repeat(64)}` })[0] as string;
+    const tampered = [...log.slice(0, 37), forged, ...log.slice(37)];
+    const report = await verifyLines(tampered);
+    expect(summary(report)).toEqual([["inserted", 37]]);
+    expect(report.findings[0]?.line).toBe(38);
+  });
+
+  it("reports the missing start of a log that begins after sequence 1, unless --partial", async () => {
+    const tail = log.slice(50);
+    expect(summary(await verifyLines(tail))).toEqual([["missing", 1, 50]]);
+    const partial = await verifyLines(tail, { partial: true });
+    expect(partial.findings).toEqual([]);
+    expect(partial).toMatchObject({ intact: true, firstSequence: 51, lastSequence: 100, records: 50 });
+  });
+
+  it("still checks the first record's own signature with --partial", async () => {
+    const tail = log.slice(50);
+    tail[0] = (tail[0] as string).replace('"alice"', '"alicf"');
+    expect(summary(await verifyLines(tail, { partial: true }))).toEqual([["modified", 51]]);
+  });
+
+  it("declares a gap once the look-ahead fills, and reports a record moved beyond it as reordered", async () => {
+    const long = seal(12_000, key);
+    const report = await verifyLines([...long.slice(0, 36), ...long.slice(37), long[36] as string]);
+    expect(summary(report)).toEqual([
+      ["missing", 37, 37],
+      ["reordered", 37],
+    ]);
+    expect(report.findings[1]?.line).toBe(12_000);
+  });
+
+  it("stores at most maxFindings findings but counts them all", async () => {
+    const tampered = [...log.slice(0, 10), ...Array.from({ length: 20 }, () => "garbage"), ...log.slice(10)];
+    const report = await verifyLines(tampered, { maxFindings: 5 });
+    expect(report.findings).toHaveLength(5);
+    expect(report.findingCount).toBe(20);
+    expect(report.findings.map((f) => f.sequence)).toEqual([11, 12, 13, 14, 15]);
+  });
+});
+
+describe("verifyPaths inputs", () => {
+  const keyring = () => new Map([[key.id, key.secret]]);
+
+  it("reads a rotated set oldest first, gunzipping .gz files and ignoring .tmp", async () => {
+    const path = join(dir, "audit.log");
+    await writeFile(`${path}.2.gz`, gzipSync(ndjson(log.slice(0, 30))));
+    await writeFile(`${path}.1`, ndjson(log.slice(30, 60)));
+    await writeFile(`${path}.1.gz.tmp`, gzipSync(ndjson(log.slice(30, 45))).subarray(0, 50));
+    await writeFile(path, ndjson(log.slice(60)));
+    const report = await verifyPaths({ paths: [path], keyring: keyring() });
+    expect(report.findings).toEqual([]);
+    expect(report).toMatchObject({ intact: true, records: 100, files: [`${path}.2.gz`, `${path}.1`, path] });
+  });
+
+  it("reads the plain copy when a crash left both path.K and path.K.gz", async () => {
+    const path = join(dir, "audit.log");
+    await writeFile(`${path}.1`, ndjson(log.slice(0, 60)));
+    await writeFile(`${path}.1.gz`, gzipSync(ndjson(log.slice(0, 60))));
+    await writeFile(path, ndjson(log.slice(60)));
+    const report = await verifyPaths({ paths: [path], keyring: keyring() });
+    expect(report).toMatchObject({ intact: true, records: 100, files: [`${path}.1`, path] });
+  });
+
+  it("points at the rotated file and line of a problem", async () => {
+    const path = join(dir, "audit.log");
+    const tampered = [...log];
+    tampered[36] = (log[36] as string).replace('"alice"', '"alicf"');
+    await writeFile(`${path}.3.gz`, gzipSync(ndjson(tampered.slice(0, 30))));
+    await writeFile(`${path}.2.gz`, gzipSync(ndjson(tampered.slice(30, 60))));
+    await writeFile(`${path}.1`, ndjson(tampered.slice(60, 61)));
+    await writeFile(path, ndjson(tampered.slice(61)));
+    const report = await verifyPaths({ paths: [path], keyring: keyring() });
+    expect(summary(report)).toEqual([["modified", 37]]);
+    expect(report.findings[0]).toMatchObject({ file: `${path}.2.gz`, line: 7 });
+  });
+
+  it("accepts a rotated set whose active file was just rotated away, and reports a deleted middle file", async () => {
+    const path = join(dir, "audit.log");
+    await writeFile(`${path}.3`, ndjson(log.slice(0, 30)));
+    await writeFile(`${path}.1.gz`, gzipSync(ndjson(log.slice(60))));
+    const report = await verifyPaths({ paths: [path], keyring: keyring() });
+    expect(summary(report)).toEqual([["missing", 31, 60]]);
+    expect(report.findings[0]).toMatchObject({ file: `${path}.1.gz`, line: 1, count: 30 });
+  });
+
+  it("reports corrupt gzip data as malformed and goes on with the next file", async () => {
+    const path = join(dir, "audit.log");
+    const gz = gzipSync(ndjson(log.slice(0, 50)));
+    await writeFile(`${path}.1.gz`, gz.subarray(0, gz.length >> 1));
+    await writeFile(path, ndjson(log.slice(50)));
+    const report = await verifyPaths({ paths: [path], keyring: keyring() });
+    const kinds = report.findings.map((f) => f.kind);
+    expect(kinds).toContain("malformed");
+    expect(kinds.filter((k) => k !== "malformed" && k !== "missing")).toEqual([]);
+    expect(report.findings.find((f) => f.kind === "malformed")?.file).toBe(`${path}.1.gz`);
+  });
+
+  it("verifies a journal directory with several segments, and a data directory with its own keys", async () => {
+    const dataDir = join(dir, "data");
+    const journal = join(dataDir, "journal");
+    await mkdir(journal, { recursive: true });
+    await mkdir(join(dataDir, "keys"));
+    await writeFile(join(dataDir, "keys", `${key.id}.key`), `${key.secret.export().toString("utf8")}\n`);
+    const segments = [0, 40, 75];
+    for (const [i, start] of segments.entries()) {
+      const name = `${String(start + 1).padStart(20, "0")}.log`;
+      await writeFile(join(journal, name), ndjson(log.slice(start, segments[i + 1] ?? 100)));
+    }
+    await writeFile(join(journal, "not-a-segment.txt"), "ignored\n");
+
+    const fromJournal = await verifyPaths({ paths: [journal], keyring: keyring() });
+    expect(fromJournal).toMatchObject({ intact: true, records: 100, lastSequence: 100 });
+    expect(fromJournal.files.map((f) => f.slice(journal.length + 1))).toEqual([
+      "00000000000000000001.log",
+      "00000000000000000041.log",
+      "00000000000000000076.log",
+    ]);
+
+    const fromDataDir = await verifyPaths({ paths: [dataDir] });
+    expect(fromDataDir).toMatchObject({ intact: true, records: 100, keyIds: [key.id] });
+  });
+
+  it("finds a segment deleted from a journal", async () => {
+    const journal = join(dir, "journal");
+    await mkdir(journal);
+    await writeFile(join(journal, "00000000000000000001.log"), ndjson(log.slice(0, 40)));
+    await writeFile(join(journal, "00000000000000000076.log"), ndjson(log.slice(75)));
+    const report = await verifyPaths({ paths: [journal], keyring: keyring() });
+    expect(summary(report)).toEqual([["missing", 41, 75]]);
+  });
+
+  it("reads stdin, joining lines split across chunks", async () => {
+    const body = ndjson(log);
+    const chunks: Buffer[] = [];
+    for (let at = 0; at < body.length; at += 97) chunks.push(body.subarray(at, at + 97));
+    const report = await verifyPaths({ paths: ["-"], keyring: keyring(), stdin: Readable.from(chunks) });
+    expect(report).toMatchObject({ intact: true, records: 100, files: ["-"] });
+  });
+
+  it("reports progress as bytes are read", async () => {
+    const path = join(dir, "audit.log");
+    await writeFile(path, ndjson(log));
+    const seen: number[] = [];
+    await verifyPaths({
+      paths: [path],
+      keyring: keyring(),
+      onProgress: (p) => seen.push(p.bytes, p.totalBytes ?? -1),
+    });
+    const size = (await readFile(path)).length;
+    expect(seen.slice(-2)).toEqual([size, size]);
+  });
+
+  it("refuses to run without any key, and on a path that does not exist", async () => {
+    const path = join(dir, "audit.log");
+    await writeFile(path, ndjson(log));
+    await expect(verifyPaths({ paths: [path] })).rejects.toMatchObject({ code: "key_missing" });
+    await expect(verifyPaths({ paths: [join(dir, "nope.log")], keyring: keyring() })).rejects.toMatchObject({
+      code: "usage",
+    });
+    await expect(
+      verifyPaths({ paths: [join(dir, "no-dir", "a.log")], keyring: keyring() }),
+    ).rejects.toMatchObject({
+      code: "usage",
+    });
+  });
+
+  it("reads several paths in order as one chain", async () => {
+    const a = join(dir, "a.log");
+    const b = join(dir, "b.log");
+    await writeFile(a, ndjson(log.slice(0, 50)));
+    await writeFile(b, ndjson(log.slice(50)));
+    expect((await verifyPaths({ paths: [a, b], keyring: keyring() })).intact).toBe(true);
+    expect(summary(await verifyPaths({ paths: [b], keyring: keyring() }))).toEqual([["missing", 1, 50]]);
+  });
+
+  it("reports every line of an unsigned (downgraded) file as malformed", async () => {
+    const unsigned = log.slice(0, 3).map((l) => JSON.stringify({ event: JSON.parse(l).event }));
+    const report = await verifyLines(unsigned);
+    expect(summary(report)).toEqual([
+      ["malformed", 1],
+      ["malformed", 2],
+      ["malformed", 3],
+    ]);
+  });
+});

@@ -1,0 +1,666 @@
+/**
+ * The verifier behind `vigil verify`: streams sealed records and says precisely what, if anything, was done to
+ * them after sealing.
+ *
+ * ## Classification algorithm
+ *
+ * Records are read in file order ("arrival order") and *processed* in sequence order. State:
+ *   - `expected`: the next sequence number to process; everything below it is settled.
+ *   - the previous processed record's signature, and whether it can be trusted as a link target (false after a
+ *     gap, a malformed line, a record that failed its signature or named an unknown key, or a record already
+ *     reported as inserted, so that one problem never causes a second finding at the next record's link);
+ *   - a look-ahead stash (at most LOOKAHEAD records) for records that arrive above `expected`;
+ *   - a ring of the last RECENT processed sequence→signature pairs, to recognise repeats.
+ *
+ * For each line:
+ *   1. Unparseable (not JSON, no integrity block, mistyped fields, overlong) → `malformed`, reported at the
+ *      sequence due at that position; a last line without `\n` that fails to parse → `truncated` (torn write).
+ *      Such lines stand in for the records due there: if the next record skips exactly as many sequence numbers
+ *      as malformed lines preceded it, no `missing` is reported for them (a record overwritten with garbage is
+ *      one finding, not two).
+ *   2. sequence < expected (already settled) → compared with the ring: same signature → `duplicated`; different
+ *      signature → `inserted`; inside a range reported missing → `reordered` (moved further than the look-ahead);
+ *      older than the ring → `inserted` (it cannot be compared). These records never touch the chain state.
+ *   3. sequence > expected → stashed (a repeat of a stashed sequence is handled as in 2). When the stash is full,
+ *      or at the end of input, the lowest stashed sequence is taken as settled: the numbers below it that never
+ *      arrived are reported `missing` from..to, and processing resumes there. Until then a gap is
+ *      indistinguishable from a record that arrives later.
+ *   4. sequence == expected → processed, then stashed successors are drained in order.
+ *
+ * Processing a record (always in sequence order) checks its signature under the key it names:
+ *   - unknown key id → no verdict on the record; consecutive records under the same unknown key are one
+ *     `unknown_key` finding (a missing key is not tampering);
+ *   - signature invalid → the record joins a run of failing records that chain to each other (each one's
+ *     previous_signature equals the prior one's stored signature). When the run ends, a run of one is `modified`
+ *     (content or integrity fields altered after sealing), a run of two or more is `bad_signature` reported once
+ *     at its first sequence with its length (re-signed with another secret under the same key id). A broken
+ *     link inside a failing stretch splits it into separate runs;
+ *   - signature valid but previous_signature does not match the trusted previous record → `inserted` (a record
+ *     spliced in from elsewhere, or forged with the key).
+ *
+ * Reorders: a record is *late* if a higher sequence arrived before it, *early* if a lower sequence arrives after
+ * it (seen when it is processed: a record processed before it arrived later). A displacement episode lasts while
+ * the stash is non-empty; at its end the smaller of the two sets is reported as `reordered`, ties going to the
+ * late records. So moving one record up or down by any distance within the look-ahead reports exactly that
+ * record, and a swap of two neighbours (…36, 38, 37, 39…) reports the lower one, 37: it appears after a later
+ * record. Records a gap made wait in the stash are neither late nor early.
+ *
+ * All state is bounded (stash, ring, the recorded missing ranges, stored findings), so memory does not grow
+ * with the log; findings beyond `maxFindings` are counted but not stored.
+ */
+import type { KeyObject } from "node:crypto";
+import type { Readable } from "node:stream";
+import { VigilError } from "../errors.ts";
+import { checkRecordSignature, GENESIS_SIGNATURE, type ParsedRecord, parseRecord } from "./chain.ts";
+import { loadKeyring } from "./keys.ts";
+import { forEachLine, type InputFile, type LineSink, openInput, resolveInputs } from "./verify-sources.ts";
+
+export type FindingKind =
+  | "malformed"
+  | "modified"
+  | "bad_signature"
+  | "unknown_key"
+  | "missing"
+  | "reordered"
+  | "duplicated"
+  | "inserted"
+  | "truncated";
+
+export interface Finding {
+  kind: FindingKind;
+  /** The sequence number concerned (for `malformed`, the one due at that position); null if none is known yet. */
+  sequence: number | null;
+  /** Last sequence of a `missing` range. */
+  toSequence?: number;
+  /** Records covered: the size of a `missing` range, a `bad_signature` run or an `unknown_key` run. */
+  count?: number;
+  file: string;
+  /** 1-based line in `file`. */
+  line: number;
+  detail: string;
+}
+
+export interface VerifyReport {
+  intact: boolean;
+  /** Lines that parsed as sealed records. */
+  records: number;
+  firstSequence: number | null;
+  lastSequence: number | null;
+  /** Key ids named by the records, sorted. */
+  keyIds: string[];
+  /** The first `maxFindings` findings, by sequence. */
+  findings: Finding[];
+  /** All findings, including those not stored. */
+  findingCount: number;
+  files: string[];
+  /** Bytes read as stored (compressed bytes for gzip). */
+  bytes: number;
+  elapsedMs: number;
+}
+
+export interface VerifyProgress {
+  records: number;
+  bytes: number;
+  /** Sum of the input files' sizes, when all are known (not for stdin). */
+  totalBytes: number | undefined;
+}
+
+export interface VerifyOptions {
+  /** Inputs, read in this order as one chain; see `resolveInputs`. `-` is standard input. */
+  paths: readonly string[];
+  /** Keys by id. Keys found in a data directory given as a path are added to these. */
+  keyring?: ReadonlyMap<string, KeyObject>;
+  /** The log may start after sequence 1 (older files deleted by retention): the first record's link is not checked. */
+  partial?: boolean;
+  /** Standard input, for `-` (default process.stdin). */
+  stdin?: Readable;
+  /** Findings stored in the report (default 1000); all are counted. */
+  maxFindings?: number;
+  /** Called after each chunk read. */
+  onProgress?: (progress: VerifyProgress) => void;
+}
+
+/** Records a gap may hold back before it is declared missing; also the furthest a reorder is recognised. */
+const LOOKAHEAD = 10_000;
+/** Processed sequence→signature pairs remembered for telling duplicates from forgeries. */
+const RECENT = 1 << 16;
+/** Missing ranges remembered for recognising a record that arrives after it was declared missing. */
+const MAX_MISSING_RANGES = 10_000;
+const DEFAULT_MAX_FINDINGS = 1000;
+
+/** A record waiting in the stash; the event bytes are copied so no read buffer is kept alive. */
+interface Held {
+  record: ParsedRecord;
+  file: number;
+  line: number;
+  arrival: number;
+}
+
+/** Consecutive records sharing a verdict (failing signature, or one unknown key). */
+interface Run {
+  first: number;
+  last: number;
+  lastSignature: string;
+  keyId: string;
+  file: number;
+  line: number;
+}
+
+/** Reorder candidates of the current displacement episode; only the smaller side is reported. */
+interface Side {
+  findings: Finding[];
+  count: number;
+}
+
+type Verdict = "valid" | "invalid" | "unknown";
+
+class ChainVerifier implements LineSink {
+  readonly #keyring: ReadonlyMap<string, KeyObject>;
+  readonly #partial: boolean;
+  readonly #maxFindings: number;
+  readonly #files: string[] = [];
+  #file = -1;
+  #lastLine = 0;
+
+  readonly #findings: Finding[] = [];
+  #findingCount = 0;
+  #records = 0;
+  readonly #keyIds = new Set<string>();
+  #lastKeyId = "";
+  #firstSequence: number | null = null;
+  #lastSequence: number | null = null;
+
+  #started = false;
+  #expected = 1;
+  #previousSignature = GENESIS_SIGNATURE;
+  #previousTrusted = true;
+  #pendingMalformed = 0;
+
+  readonly #stash = new Map<number, Held>();
+  #arrivals = 0;
+  #maxSequenceArrived = 0;
+  #maxArrivalProcessed = 0;
+  #maxArrivalSequence = 0;
+  #late: Side = { findings: [], count: 0 };
+  #early: Side = { findings: [], count: 0 };
+
+  #badRun: Run | null = null;
+  #unknownRun: Run | null = null;
+
+  readonly #ringSequence = new Float64Array(RECENT);
+  readonly #ringSignature: string[] = new Array<string>(RECENT);
+  /** Flat [from, to, from, to, …], ascending. */
+  readonly #missingRanges: number[] = [];
+
+  constructor(keyring: ReadonlyMap<string, KeyObject>, partial: boolean, maxFindings: number) {
+    this.#keyring = keyring;
+    this.#partial = partial;
+    this.#maxFindings = maxFindings;
+  }
+
+  beginFile(path: string): void {
+    this.#files.push(path);
+    this.#file = this.#files.length - 1;
+    this.#lastLine = 0;
+  }
+
+  line(line: Buffer, lineNumber: number, terminated: boolean): void {
+    this.#lastLine = lineNumber;
+    const parsed = parseRecord(line);
+    if (parsed.ok) this.#arrive(parsed.record, lineNumber);
+    else this.#malformed(parsed.reason, lineNumber, terminated);
+  }
+
+  overlong(lineNumber: number, bytes: number, terminated: boolean): void {
+    this.#lastLine = lineNumber;
+    this.#malformed(`a line of ${bytes} bytes, longer than any record`, lineNumber, terminated);
+  }
+
+  /**
+   * The rest of the current file cannot be read (corrupt gzip data). Records lost there are reported as
+   * `missing` if later ones follow, so this line does not stand in for any of them.
+   */
+  unreadable(reason: string): void {
+    const sequence = this.#started || !this.#partial ? this.#expected : null;
+    this.#add(
+      this.#finding(
+        "malformed",
+        sequence,
+        this.#file,
+        this.#lastLine + 1,
+        `the rest of the file cannot be read: ${reason}`,
+      ),
+    );
+  }
+
+  /** Settles everything still waiting once the input has ended. */
+  finish(): void {
+    this.#relieve(0);
+    this.#closeBadRun();
+    this.#closeUnknownRun();
+    this.#concludeEpisode();
+  }
+
+  get records(): number {
+    return this.#records;
+  }
+
+  report(bytes: number, elapsedMs: number): VerifyReport {
+    const findings = [...this.#findings].sort((a, b) => (a.sequence ?? 0) - (b.sequence ?? 0));
+    return {
+      intact: this.#findingCount === 0,
+      records: this.#records,
+      firstSequence: this.#firstSequence,
+      lastSequence: this.#lastSequence,
+      keyIds: [...this.#keyIds].sort(),
+      findings,
+      findingCount: this.#findingCount,
+      files: [...this.#files],
+      bytes,
+      elapsedMs,
+    };
+  }
+
+  #add(finding: Finding): void {
+    this.#findingCount++;
+    if (this.#findings.length < this.#maxFindings) this.#findings.push(finding);
+  }
+
+  #finding(kind: FindingKind, sequence: number | null, file: number, line: number, detail: string): Finding {
+    return { kind, sequence, file: this.#files[file] ?? "", line, detail };
+  }
+
+  #malformed(reason: string, lineNumber: number, terminated: boolean): void {
+    const sequence = this.#started || !this.#partial ? this.#expected + this.#pendingMalformed : null;
+    this.#pendingMalformed++;
+    this.#add(
+      terminated
+        ? this.#finding("malformed", sequence, this.#file, lineNumber, `not a sealed record: ${reason}`)
+        : this.#finding(
+            "truncated",
+            sequence,
+            this.#file,
+            lineNumber,
+            "the last line ends without a newline and is not a complete record (a torn write)",
+          ),
+    );
+  }
+
+  #arrive(record: ParsedRecord, lineNumber: number): void {
+    this.#records++;
+    const { sequence_number: sequence, key_id: keyId } = record.integrity;
+    if (keyId !== this.#lastKeyId) {
+      this.#keyIds.add(keyId);
+      this.#lastKeyId = keyId;
+    }
+    const arrival = ++this.#arrivals;
+    const malformedBefore = this.#pendingMalformed;
+    this.#pendingMalformed = 0;
+    if (!this.#started) {
+      this.#started = true;
+      if (this.#partial) {
+        this.#expected = sequence;
+        this.#previousTrusted = false;
+      }
+    }
+    if (sequence < this.#expected) {
+      this.#settled(record, lineNumber);
+      return;
+    }
+    const held = this.#stash.get(sequence);
+    if (held) {
+      this.#repeat(record, lineNumber, held.record.integrity.signature);
+      return;
+    }
+    if (sequence < this.#maxSequenceArrived) {
+      this.#note(
+        this.#late,
+        this.#finding(
+          "reordered",
+          sequence,
+          this.#file,
+          lineNumber,
+          `appears after sequence ${this.#maxSequenceArrived}, a later record`,
+        ),
+      );
+    } else {
+      this.#maxSequenceArrived = sequence;
+    }
+    if (sequence > this.#expected && malformedBefore > 0 && this.#stash.size === 0) {
+      this.#expected = Math.min(sequence, this.#expected + malformedBefore);
+      this.#previousTrusted = false;
+    }
+    if (sequence === this.#expected) {
+      this.#process(record, this.#file, lineNumber, arrival);
+      this.#drain();
+      return;
+    }
+    const copy: ParsedRecord = {
+      integrity: record.integrity,
+      event: Buffer.from(record.event),
+      verbatim: record.verbatim,
+    };
+    this.#stash.set(sequence, { record: copy, file: this.#file, line: lineNumber, arrival });
+    if (this.#stash.size > LOOKAHEAD) this.#relieve(LOOKAHEAD / 2);
+  }
+
+  /** A record whose sequence number is already settled (processed or declared missing). */
+  #settled(record: ParsedRecord, lineNumber: number): void {
+    const sequence = record.integrity.sequence_number;
+    const slot = sequence % RECENT;
+    if (this.#ringSequence[slot] === sequence) {
+      this.#repeat(record, lineNumber, this.#ringSignature[slot] as string);
+    } else if (this.#wasMissing(sequence)) {
+      this.#add(
+        this.#finding(
+          "reordered",
+          sequence,
+          this.#file,
+          lineNumber,
+          `appears more than ${LOOKAHEAD} records after its place, where it was reported missing`,
+        ),
+      );
+    } else {
+      this.#add(
+        this.#finding(
+          "inserted",
+          sequence,
+          this.#file,
+          lineNumber,
+          `reuses sequence ${sequence}, which was already passed and is not among the last ${RECENT} records, ` +
+            "so it cannot be compared",
+        ),
+      );
+    }
+  }
+
+  /** A second record with a sequence number already seen, whose signature was `original`. */
+  #repeat(record: ParsedRecord, lineNumber: number, original: string): void {
+    const sequence = record.integrity.sequence_number;
+    const verdict = this.#verdict(record);
+    if (record.integrity.signature === original) {
+      const note = verdict === "invalid" ? " (and this copy's content no longer matches its signature)" : "";
+      this.#add(
+        this.#finding(
+          "duplicated",
+          sequence,
+          this.#file,
+          lineNumber,
+          `a copy of sequence ${sequence}${note}`,
+        ),
+      );
+      return;
+    }
+    const how =
+      verdict === "valid"
+        ? "it carries a valid signature, so it was sealed with the key"
+        : verdict === "invalid"
+          ? "its signature does not verify"
+          : `it names key ${record.integrity.key_id}, which is not in the keyring`;
+    this.#add(
+      this.#finding(
+        "inserted",
+        sequence,
+        this.#file,
+        lineNumber,
+        `a second record with sequence ${sequence} and a different signature; ${how}`,
+      ),
+    );
+  }
+
+  #wasMissing(sequence: number): boolean {
+    const ranges = this.#missingRanges;
+    let lo = 0;
+    let hi = ranges.length / 2 - 1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >> 1;
+      if (sequence < (ranges[2 * mid] as number)) hi = mid - 1;
+      else if (sequence > (ranges[2 * mid + 1] as number)) lo = mid + 1;
+      else return true;
+    }
+    return false;
+  }
+
+  #verdict(record: ParsedRecord): Verdict {
+    const secret = this.#keyring.get(record.integrity.key_id);
+    if (secret === undefined) return "unknown";
+    return checkRecordSignature(record, secret) ? "valid" : "invalid";
+  }
+
+  /** Processes the record with sequence `expected`. */
+  #process(record: ParsedRecord, file: number, lineNumber: number, arrival: number): void {
+    const integrity = record.integrity;
+    const sequence = integrity.sequence_number;
+    if (arrival < this.#maxArrivalProcessed) {
+      this.#note(
+        this.#early,
+        this.#finding(
+          "reordered",
+          sequence,
+          file,
+          lineNumber,
+          `appears before sequence ${this.#maxArrivalSequence}, an earlier record`,
+        ),
+      );
+    } else {
+      this.#maxArrivalProcessed = arrival;
+      this.#maxArrivalSequence = sequence;
+    }
+
+    const verdict = this.#verdict(record);
+    if (verdict === "valid") {
+      if (this.#badRun) this.#closeBadRun();
+      if (this.#unknownRun) this.#closeUnknownRun();
+      if (this.#previousTrusted && integrity.previous_signature !== this.#previousSignature) {
+        this.#add(
+          this.#finding(
+            "inserted",
+            sequence,
+            file,
+            lineNumber,
+            "its signature is valid but its previous_signature does not link to the record before it",
+          ),
+        );
+        this.#previousTrusted = false;
+      } else {
+        this.#previousTrusted = true;
+      }
+    } else if (verdict === "invalid") {
+      this.#closeUnknownRun();
+      const run = this.#badRun;
+      if (run && run.last === sequence - 1 && run.lastSignature === integrity.previous_signature) {
+        run.last = sequence;
+        run.lastSignature = integrity.signature;
+      } else {
+        this.#closeBadRun();
+        this.#badRun = this.#newRun(record, file, lineNumber);
+      }
+      this.#previousTrusted = false;
+    } else {
+      this.#closeBadRun();
+      const run = this.#unknownRun;
+      if (run && run.last === sequence - 1 && run.keyId === integrity.key_id) {
+        run.last = sequence;
+      } else {
+        this.#closeUnknownRun();
+        this.#unknownRun = this.#newRun(record, file, lineNumber);
+      }
+      this.#previousTrusted = false;
+    }
+
+    this.#previousSignature = integrity.signature;
+    const slot = sequence % RECENT;
+    this.#ringSequence[slot] = sequence;
+    this.#ringSignature[slot] = integrity.signature;
+    this.#expected = sequence + 1;
+    if (this.#firstSequence === null) this.#firstSequence = sequence;
+    this.#lastSequence = sequence;
+  }
+
+  #newRun(record: ParsedRecord, file: number, line: number): Run {
+    const { sequence_number, signature, key_id } = record.integrity;
+    return {
+      first: sequence_number,
+      last: sequence_number,
+      lastSignature: signature,
+      keyId: key_id,
+      file,
+      line,
+    };
+  }
+
+  #closeBadRun(): void {
+    const run = this.#badRun;
+    if (!run) return;
+    this.#badRun = null;
+    const length = run.last - run.first + 1;
+    if (length === 1) {
+      this.#add(
+        this.#finding("modified", run.first, run.file, run.line, "signature does not match the record"),
+      );
+      return;
+    }
+    const finding = this.#finding(
+      "bad_signature",
+      run.first,
+      run.file,
+      run.line,
+      `${length} consecutive records (${run.first}–${run.last}) chain to each other but none verifies under ` +
+        `key ${run.keyId}: re-signed with a different secret`,
+    );
+    finding.count = length;
+    this.#add(finding);
+  }
+
+  #closeUnknownRun(): void {
+    const run = this.#unknownRun;
+    if (!run) return;
+    this.#unknownRun = null;
+    const length = run.last - run.first + 1;
+    const finding = this.#finding(
+      "unknown_key",
+      run.first,
+      run.file,
+      run.line,
+      `${length === 1 ? "signed" : `${length} records (${run.first}–${run.last}) signed`} with key ${run.keyId}, ` +
+        "which is not in the keyring, so cannot be checked",
+    );
+    finding.count = length;
+    this.#add(finding);
+  }
+
+  #note(side: Side, finding: Finding): void {
+    side.count++;
+    if (side.findings.length < this.#maxFindings) side.findings.push(finding);
+  }
+
+  #concludeEpisode(): void {
+    const late = this.#late;
+    const early = this.#early;
+    if (late.count === 0 && early.count === 0) return;
+    const chosen = early.count < late.count ? early : late;
+    for (const f of chosen.findings) this.#add(f);
+    this.#findingCount += chosen.count - chosen.findings.length;
+    this.#late = { findings: [], count: 0 };
+    this.#early = { findings: [], count: 0 };
+  }
+
+  /** Processes stashed records while the next one due is there; ends the episode when the stash empties. */
+  #drain(): void {
+    for (let held = this.#stash.get(this.#expected); held; held = this.#stash.get(this.#expected)) {
+      this.#stash.delete(this.#expected);
+      this.#process(held.record, held.file, held.line, held.arrival);
+    }
+    if (this.#stash.size === 0) this.#concludeEpisode();
+  }
+
+  /** Declares gaps below the lowest stashed records until at most `target` remain stashed. */
+  #relieve(target: number): void {
+    if (this.#stash.size <= target) return;
+    const sequences = [...this.#stash.keys()].sort((a, b) => a - b);
+    for (const sequence of sequences) {
+      if (this.#stash.size <= target) break;
+      const held = this.#stash.get(sequence);
+      if (!held) continue;
+      if (sequence > this.#expected) this.#declareMissing(sequence - 1, held);
+      this.#drain();
+    }
+  }
+
+  #declareMissing(to: number, next: Held): void {
+    const from = this.#expected;
+    const count = to - from + 1;
+    const finding = this.#finding(
+      "missing",
+      from,
+      next.file,
+      next.line,
+      `${count === 1 ? "never appears" : `${count} records never appear`}; the next one present is ${to + 1}`,
+    );
+    finding.toSequence = to;
+    finding.count = count;
+    this.#add(finding);
+    if (this.#missingRanges.length < 2 * MAX_MISSING_RANGES) this.#missingRanges.push(from, to);
+    this.#expected = to + 1;
+    this.#previousTrusted = false;
+  }
+}
+
+/**
+ * Verifies the chain formed by `options.paths` read in order. Throws a `usage` VigilError for a path that does
+ * not exist and a `key_missing` one when no key at all is available; problems in the log are findings, not
+ * errors.
+ */
+export async function verifyPaths(options: VerifyOptions): Promise<VerifyReport> {
+  const started = performance.now();
+  const inputs = await resolveInputs(options.paths);
+  const keyring = new Map(options.keyring ?? []);
+  for (const dataDir of inputs.dataDirs) {
+    for (const [id, secret] of await loadKeyring({ dataDir })) keyring.set(id, secret);
+  }
+  if (keyring.size === 0) {
+    throw new VigilError(
+      "key_missing",
+      "no key to verify with: pass --key-env VAR (a variable holding the signing key), --key-file FILE, " +
+        "or --data-dir DIR (a data directory whose keys/ holds the keys)",
+    );
+  }
+  const verifier = new ChainVerifier(
+    keyring,
+    options.partial ?? false,
+    options.maxFindings ?? DEFAULT_MAX_FINDINGS,
+  );
+  const totalBytes = totalSize(inputs.files);
+  let bytes = 0;
+  const onBytes = (n: number) => {
+    bytes += n;
+    options.onProgress?.({ records: verifier.records, bytes, totalBytes });
+  };
+  const stdin = options.stdin ?? process.stdin;
+  for (const file of inputs.files) {
+    verifier.beginFile(file.path);
+    try {
+      await forEachLine(openInput(file, stdin, onBytes), verifier);
+    } catch (e) {
+      if (!isZlibError(e)) throw e;
+      verifier.unreadable((e as Error).message);
+    }
+  }
+  verifier.finish();
+  return verifier.report(bytes, performance.now() - started);
+}
+
+function totalSize(files: readonly InputFile[]): number | undefined {
+  let total = 0;
+  for (const f of files) {
+    if (f.size === undefined) return undefined;
+    total += f.size;
+  }
+  return total;
+}
+
+/** zlib's errors carry codes like Z_DATA_ERROR (corrupt input) and Z_BUF_ERROR (input ends early). */
+function isZlibError(e: unknown): boolean {
+  const code = (e as NodeJS.ErrnoException | null)?.code;
+  return typeof code === "string" && code.startsWith("Z_");
+}
