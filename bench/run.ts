@@ -33,24 +33,37 @@ function sampleEvent(i: number): Record<string, unknown> {
     event_type: i % 10 === 0 ? "access.denied" : "backup.completed",
     event_id: `evt_bench_${i}`,
     timestamp: "2024-12-01T10:15:30.123Z",
-    actor: { type: "user", id: `user${i % 50}@company.com`, roles: ["backup-operator"], ip_address: "10.0.0.50" },
+    actor: {
+      type: "user",
+      id: `user${i % 50}@company.com`,
+      roles: ["backup-operator"],
+      ip_address: "10.0.0.50",
+    },
     resource: { type: "backup", id: `production-backup-${i}`, path: "s3://kafka-backups/production/" },
     action: { operation: "backup", result: "success", duration_ms: 45000 },
     context: { cluster_id: "prod-us-west-2", environment: "production", correlation_id: `req_${i}` },
-    details: { records_backed_up: 1500000, bytes_backed_up: 524288000, topics: ["orders", "payments", "users"] },
+    details: {
+      records_backed_up: 1500000,
+      bytes_backed_up: 524288000,
+      topics: ["orders", "payments", "users"],
+    },
   };
 }
 
 const median = (xs: number[]) => {
   const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? (s[(s.length - 1) / 2] as number) : ((s[s.length / 2 - 1] as number) + (s[s.length / 2] as number)) / 2;
+  return s.length % 2
+    ? (s[(s.length - 1) / 2] as number)
+    : ((s[s.length / 2 - 1] as number) + (s[s.length / 2] as number)) / 2;
 };
 const percentile = (xs: number[], p: number) => {
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))] as number;
 };
 
-async function startServer(dataDir: string): Promise<{ url: string; token: string; stop: () => Promise<void> }> {
+async function startServer(
+  dataDir: string,
+): Promise<{ url: string; token: string; stop: () => Promise<void> }> {
   const child = spawn(VIGIL, ["serve", "--data-dir", dataDir, "--listen", "127.0.0.1:0"], {
     stdio: ["ignore", "ignore", "pipe"],
   });
@@ -129,7 +142,12 @@ async function httpIngest(): Promise<{ eventsPerSec: number; p50: number; p99: n
   const seconds = (performance.now() - started) / 1000;
   agent.destroy();
   await server.stop();
-  return { eventsPerSec: (requests * BATCH) / seconds, p50: percentile(latencies, 50), p99: percentile(latencies, 99), dataDir };
+  return {
+    eventsPerSec: (requests * BATCH) / seconds,
+    p50: percentile(latencies, 50),
+    p99: percentile(latencies, 99),
+    dataDir,
+  };
 }
 
 async function inProcessIngest(): Promise<number> {
@@ -182,7 +200,13 @@ async function verify(dataDir: string): Promise<number> {
   return report.records / seconds;
 }
 
-const results = { http: [] as number[], p50: [] as number[], p99: [] as number[], inproc: [] as number[], verify: [] as number[] };
+const results = {
+  http: [] as number[],
+  p50: [] as number[],
+  p99: [] as number[],
+  inproc: [] as number[],
+  verify: [] as number[],
+};
 for (let run = 1; run <= RUNS; run++) {
   const h = await httpIngest();
   results.http.push(h.eventsPerSec);

@@ -32,7 +32,11 @@ describe("bad input: a clear error, the process alive, nothing accepted lost", (
     await vigil?.stop();
   });
 
-  async function expectProblem(body: string | Uint8Array, contentType: string, status: number): Promise<Problem> {
+  async function expectProblem(
+    body: string | Uint8Array,
+    contentType: string,
+    status: number,
+  ): Promise<Problem> {
     const res = await post(vigil, body, contentType);
     expect(res.status).toBe(status);
     expect(res.contentType).toContain("application/problem+json");
@@ -63,7 +67,14 @@ describe("bad input: a clear error, the process alive, nothing accepted lost", (
     const p = await expectProblem(ndjson([event(12), bad]), "application/x-ndjson", 400);
     const fields = (p.errors ?? []).map((e) => `${e.index}:${e.field}`).sort();
     expect(fields).toEqual(
-      ["1:action.duration_ms", "1:actor.ip_address", "1:actor.roles", "1:details", "1:event_type", "1:surprise"].sort(),
+      [
+        "1:action.duration_ms",
+        "1:actor.ip_address",
+        "1:actor.roles",
+        "1:details",
+        "1:event_type",
+        "1:surprise",
+      ].sort(),
     );
     expect(p.errors?.find((e) => e.field === "surprise")?.message).toMatch(/unknown field/);
   });
@@ -89,7 +100,11 @@ describe("bad input: a clear error, the process alive, nothing accepted lost", (
     const record = { event: event(14), integrity: { sequence_number: 99 } };
     const p2 = await expectProblem(JSON.stringify(record), "application/json", 400);
     expect(p2.errors?.[0]).toMatchObject({ field: "integrity" });
-    const p3 = await expectProblem(JSON.stringify({ ...event(15), received_at: "2020-01-01T00:00:00Z" }), "application/json", 400);
+    const p3 = await expectProblem(
+      JSON.stringify({ ...event(15), received_at: "2020-01-01T00:00:00Z" }),
+      "application/json",
+      400,
+    );
     expect(p3.errors?.[0]).toMatchObject({ field: "received_at" });
   });
 
@@ -109,7 +124,11 @@ describe("bad input: a clear error, the process alive, nothing accepted lost", (
   });
 
   it("invalid UTF-8", async () => {
-    const bytes = Buffer.concat([Buffer.from('{"event_type":"backup.started","details":{"x":"'), Buffer.from([0xc3, 0x28]), Buffer.from('"}}')]);
+    const bytes = Buffer.concat([
+      Buffer.from('{"event_type":"backup.started","details":{"x":"'),
+      Buffer.from([0xc3, 0x28]),
+      Buffer.from('"}}'),
+    ]);
     const p = await expectProblem(bytes, "application/json", 400);
     expect(p.errors?.[0]?.message).toBe("body is not valid UTF-8");
   });
@@ -158,9 +177,15 @@ describe("bad configuration", () => {
     const file = join(dir, "vigil.yaml");
     await writeFile(
       file,
-      ["enterprise:", "  audit:", "    enabled: true", "    destination:", "      type: file", "      paht: /tmp/x.log", ""].join(
-        "\n",
-      ),
+      [
+        "enterprise:",
+        "  audit:",
+        "    enabled: true",
+        "    destination:",
+        "      type: file",
+        "      paht: /tmp/x.log",
+        "",
+      ].join("\n"),
     );
     const r = await runVigil(["serve", "--config", file, "--data-dir", join(dir, "data")]);
     expect(r.code).toBe(2);

@@ -51,7 +51,13 @@ describe("crash safety", () => {
     const again = await startVigil({ dataDir: vigil.dataDir });
     try {
       await waitForDelivery(again);
-      const segments = await runVigil(["verify", "--json", "--data-dir", vigil.dataDir, join(vigil.dataDir, "journal")]);
+      const segments = await runVigil([
+        "verify",
+        "--json",
+        "--data-dir",
+        vigil.dataDir,
+        join(vigil.dataDir, "journal"),
+      ]);
       expect(segments.code).toBe(0);
 
       const fileText = await readFile(join(vigil.dataDir, "audit.log"), "utf8");
@@ -68,7 +74,10 @@ describe("crash safety", () => {
           .split("\n")
           .filter(Boolean)
           .map((l) => {
-            const r = JSON.parse(l) as { event: { event_id: string }; integrity: { sequence_number: number } };
+            const r = JSON.parse(l) as {
+              event: { event_id: string };
+              integrity: { sequence_number: number };
+            };
             return [r.integrity.sequence_number, r.event.event_id] as const;
           }),
       );

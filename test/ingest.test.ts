@@ -1,7 +1,16 @@
 import { readFile, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { event, get, ndjson, post, runVigil, startVigil, type VigilProcess, waitForDelivery } from "./support/vigil-process.ts";
+import {
+  event,
+  get,
+  ndjson,
+  post,
+  runVigil,
+  startVigil,
+  type VigilProcess,
+  waitForDelivery,
+} from "./support/vigil-process.ts";
 
 interface IngestBody {
   accepted: number;
@@ -37,7 +46,11 @@ describe("vigil serve on embedded defaults", () => {
     expect(b1.events[0]?.sequence_number).toBe(1);
     expect(b1.events[0]?.event_id).toMatch(/^evt_[0-9a-f]{32}$/);
 
-    const arr = await post(vigil, JSON.stringify([event(2), event(3, { event_id: "evt_client_3" })]), "application/json");
+    const arr = await post(
+      vigil,
+      JSON.stringify([event(2), event(3, { event_id: "evt_client_3" })]),
+      "application/json",
+    );
     expect(arr.status).toBe(200);
     expect((arr.body as IngestBody).events.map((e) => e.sequence_number)).toEqual([2, 3]);
     expect((arr.body as IngestBody).events[1]?.event_id).toBe("evt_client_3");
@@ -85,7 +98,10 @@ describe("vigil serve on embedded defaults", () => {
     const metrics = await (await get(vigil, "/metrics")).text();
     expect(metrics).toMatch(/^vigil_events_sealed_total 6$/m);
     expect(metrics).toMatch(/^vigil_journal_durable_sequence 6$/m);
-    const status = (await (await get(vigil, "/v1/status")).json()) as { chain: { sequence: number }; ready: boolean };
+    const status = (await (await get(vigil, "/v1/status")).json()) as {
+      chain: { sequence: number };
+      ready: boolean;
+    };
     expect(status.chain.sequence).toBe(6);
     expect(status.ready).toBe(true);
   });

@@ -28,7 +28,11 @@ export function serverUrl(flag: string | undefined, env = process.env): string {
 }
 
 /** The token from --token, $VIGIL_TOKEN, or the data directory's generated admin token. */
-export async function resolveToken(flag: string | undefined, dataDir: string, env = process.env): Promise<string> {
+export async function resolveToken(
+  flag: string | undefined,
+  dataDir: string,
+  env = process.env,
+): Promise<string> {
   const given = flag ?? env.VIGIL_TOKEN;
   if (given) return given;
   try {
@@ -43,7 +47,10 @@ export async function resolveToken(flag: string | undefined, dataDir: string, en
 /** Exit code for an error escaping a command. */
 export function exitCodeFor(e: unknown): number {
   if (e instanceof CliExit) return e.exitCode;
-  if (e instanceof VigilError && (e.code === "usage" || e.code === "invalid_config" || e.code === "key_missing")) {
+  if (
+    e instanceof VigilError &&
+    (e.code === "usage" || e.code === "invalid_config" || e.code === "key_missing")
+  ) {
     return EXIT.usage;
   }
   // A path named on the command line that does not exist is a usage error.

@@ -101,15 +101,18 @@ describe("prepareEvents", () => {
   });
 
   it("refuses server-only fields, __proto__ keys and deep nesting", () => {
-    expect(problems(() => prepareEvents([{ value: { event_type: "a.b", origin: {} } }], origin))[0]?.field).toBe(
-      "origin",
-    );
+    expect(
+      problems(() => prepareEvents([{ value: { event_type: "a.b", origin: {} } }], origin))[0]?.field,
+    ).toBe("origin");
     const proto = JSON.parse('{"event_type":"a.b","details":{"x":[{"__proto__":1}]}}');
-    expect(problems(() => prepareEvents([{ value: proto }], origin))[0]?.field).toBe("details.x[0].__proto__");
+    expect(problems(() => prepareEvents([{ value: proto }], origin))[0]?.field).toBe(
+      "details.x[0].__proto__",
+    );
     let deep: unknown = 0;
     for (let i = 0; i < 100; i++) deep = [deep];
     expect(
-      problems(() => prepareEvents([{ value: { event_type: "a.b", details: { d: deep } } }], origin))[0]?.message,
+      problems(() => prepareEvents([{ value: { event_type: "a.b", details: { d: deep } } }], origin))[0]
+        ?.message,
     ).toMatch(/nested deeper than 32/);
     expect(({} as Record<string, unknown>).x).toBeUndefined();
   });

@@ -5,8 +5,14 @@
 import { isIP } from "node:net";
 import { Compile } from "typebox/compile";
 import { v7 as uuidv7 } from "uuid";
-import { type FieldProblem, ValidationError, VigilError } from "../errors.ts";
-import { EVENT_SCHEMA_VERSION, type EventOrigin, InputEvent, type NativeEvent, SERVER_FIELDS } from "./schema.ts";
+import { type FieldProblem, ValidationError, type VigilError } from "../errors.ts";
+import {
+  EVENT_SCHEMA_VERSION,
+  type EventOrigin,
+  InputEvent,
+  type NativeEvent,
+  SERVER_FIELDS,
+} from "./schema.ts";
 
 export interface EventLimits {
   /** Deepest nesting of objects and arrays within one event. */
@@ -45,7 +51,9 @@ export function decodeBody(body: Uint8Array, format: BodyFormat): RawItem[] {
     try {
       value = JSON.parse(text);
     } catch (e) {
-      throw new ValidationError("invalid_event", [{ field: "", message: `malformed JSON: ${(e as Error).message}` }]);
+      throw new ValidationError("invalid_event", [
+        { field: "", message: `malformed JSON: ${(e as Error).message}` },
+      ]);
     }
     if (Array.isArray(value)) return value.map((v) => ({ value: v }));
     return [{ value }];
@@ -64,7 +72,12 @@ export function decodeBody(body: Uint8Array, format: BodyFormat): RawItem[] {
     try {
       items.push({ value: JSON.parse(raw), line });
     } catch (e) {
-      problems.push({ index: items.length, line, field: "", message: `malformed JSON: ${(e as Error).message}` });
+      problems.push({
+        index: items.length,
+        line,
+        field: "",
+        message: `malformed JSON: ${(e as Error).message}`,
+      });
       items.push({ value: undefined, line });
     }
   }
@@ -111,7 +124,8 @@ function schemaProblems(value: unknown): FieldProblem[] {
     if (e.keyword === "boolean") message = "unknown field (put tool-specific data under details)";
     else if (e.keyword === "required") {
       const missing = (e.params as { requiredProperties?: string[] }).requiredProperties ?? [];
-      for (const m of missing) out.push({ field: field === "" ? m : `${field}.${m}`, message: "is required" });
+      for (const m of missing)
+        out.push({ field: field === "" ? m : `${field}.${m}`, message: "is required" });
       continue;
     } else if (field === "event_type" && e.keyword === "pattern")
       message = "must be category.action in lower case, e.g. backup.completed";
@@ -152,11 +166,22 @@ function itemProblems(value: unknown, limits: EventLimits): FieldProblem[] {
     if (SERVER_FIELDS.includes(p.field as (typeof SERVER_FIELDS)[number])) continue;
     problems.push(p);
   }
-  if (typeof obj.timestamp === "string" && !(RFC3339.test(obj.timestamp) && !Number.isNaN(Date.parse(obj.timestamp)))) {
-    problems.push({ field: "timestamp", message: "must be an RFC 3339 date-time, e.g. 2024-12-01T10:15:30.123Z" });
+  if (
+    typeof obj.timestamp === "string" &&
+    !(RFC3339.test(obj.timestamp) && !Number.isNaN(Date.parse(obj.timestamp)))
+  ) {
+    problems.push({
+      field: "timestamp",
+      message: "must be an RFC 3339 date-time, e.g. 2024-12-01T10:15:30.123Z",
+    });
   }
   const actor = obj.actor as Record<string, unknown> | undefined;
-  if (actor && typeof actor === "object" && typeof actor.ip_address === "string" && isIP(actor.ip_address) === 0) {
+  if (
+    actor &&
+    typeof actor === "object" &&
+    typeof actor.ip_address === "string" &&
+    isIP(actor.ip_address) === 0
+  ) {
     problems.push({ field: "actor.ip_address", message: "must be an IPv4 or IPv6 address" });
   }
   return problems;
@@ -187,7 +212,8 @@ export function prepareEvents(
   items.forEach((item, index) => {
     const found = itemProblems(item.value, limits);
     if (found.length > 0) {
-      for (const p of found) problems.push({ ...p, index, ...(item.line === undefined ? {} : { line: item.line }) });
+      for (const p of found)
+        problems.push({ ...p, index, ...(item.line === undefined ? {} : { line: item.line }) });
       return;
     }
     const input = item.value as InputEvent;

@@ -60,3 +60,17 @@ describe("canonicalize (RFC 8785)", () => {
     expect(({} as Record<string, unknown>).polluted).toBeUndefined();
   });
 });
+
+describe("canonicalize with integer-like member names", () => {
+  it("orders them by code units, not numerically as V8 enumerates them", () => {
+    expect(canonicalize({ b: 1, "10": 2, "2": 3, "!": 4, a: { "1": true, "0": false } })).toBe(
+      '{"!":4,"10":2,"2":3,"a":{"0":false,"1":true},"b":1}',
+    );
+  });
+
+  it("treats long digit strings and leading zeros as ordinary names", () => {
+    expect(canonicalize({ "01": 1, "0": 2, "99999999999": 3, "1a": 4 })).toBe(
+      '{"0":2,"01":1,"1a":4,"99999999999":3}',
+    );
+  });
+});

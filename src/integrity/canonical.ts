@@ -8,56 +8,75 @@
  * Rules: object members sorted by the UTF-16 code units of their names; no whitespace; strings escaped as
  * ECMAScript JSON.stringify does (which is what RFC 8785 §3.2.2.2 prescribes); numbers in the ECMAScript
  * shortest round-trip form (§3.2.2.3), which is Number.prototype.toString.
+ *
+ * Speed: the value is copied once into objects whose keys were inserted in sorted order (checking the I-JSON
+ * rules on the way), and V8's native JSON.stringify, which keeps insertion order, writes it — about twice as fast
+ * as concatenating the output in JavaScript. V8 always enumerates integer-like keys ("7", "42") first, in
+ * numeric order, whatever the insertion order; a value holding such a key is written by the plain recursive
+ * writer instead.
  */
 export function canonicalize(value: unknown): string {
-  return write(value);
+  const state = { indexKey: false };
+  const sorted = sortedCopy(value, state);
+  return state.indexKey ? write(value) : JSON.stringify(sorted);
 }
 
-const LONE_SURROGATE = /\p{Surrogate}/u;
+/** Keys V8 treats as array indices (and so enumerates before all others). */
+const INDEX_KEY = /^(?:0|[1-9]\d{0,9})$/;
 
-function str(s: string): string {
-  if (LONE_SURROGATE.test(s)) throw new TypeError("string contains a lone surrogate (not I-JSON)");
-  return JSON.stringify(s);
+function checkString(s: string): string {
+  if (!s.isWellFormed()) throw new TypeError("string contains a lone surrogate (not I-JSON)");
+  return s;
 }
 
-function write(value: unknown): string {
+function checkPlain(value: object): void {
+  const proto = Object.getPrototypeOf(value);
+  if (proto !== Object.prototype && proto !== null)
+    throw new TypeError("only plain objects can be canonicalized");
+}
+
+function sortedCopy(value: unknown, state: { indexKey: boolean }): unknown {
   switch (typeof value) {
     case "string":
-      return str(value);
+      return checkString(value);
     case "number":
       if (!Number.isFinite(value)) throw new TypeError(`number ${value} cannot be represented in JSON`);
-      // -0 serializes as 0, as JSON.stringify does.
-      return JSON.stringify(value);
+      return value;
     case "boolean":
-      return value ? "true" : "false";
+      return value;
     case "object": {
-      if (value === null) return "null";
+      if (value === null) return null;
       if (Array.isArray(value)) {
-        let out = "[";
-        for (let i = 0; i < value.length; i++) {
-          if (i > 0) out += ",";
-          out += write(value[i]);
-        }
-        return `${out}]`;
+        const out = new Array(value.length);
+        for (let i = 0; i < value.length; i++) out[i] = sortedCopy(value[i], state);
+        return out;
       }
-      const proto = Object.getPrototypeOf(value);
-      if (proto !== Object.prototype && proto !== null) {
-        throw new TypeError("only plain objects can be canonicalized");
-      }
+      checkPlain(value);
       const obj = value as Record<string, unknown>;
       const keys = Object.keys(obj).sort();
-      let out = "{";
-      let first = true;
+      // A null-prototype object: a "__proto__" member is plain data here, never a prototype.
+      const out: Record<string, unknown> = Object.create(null);
       for (const k of keys) {
         const v = obj[k];
         if (v === undefined) continue;
-        if (!first) out += ",";
-        first = false;
-        out += `${str(k)}:${write(v)}`;
+        if (INDEX_KEY.test(checkString(k))) state.indexKey = true;
+        out[k] = sortedCopy(v, state);
       }
-      return `${out}}`;
+      return out;
     }
     default:
       throw new TypeError(`${typeof value} cannot be represented in JSON`);
   }
+}
+
+/** The plain recursive writer, for values whose keys V8 would reorder. Inputs were checked by sortedCopy. */
+function write(value: unknown): string {
+  if (value === null || typeof value !== "object") return JSON.stringify(value);
+  if (Array.isArray(value)) return `[${value.map(write).join(",")}]`;
+  const obj = value as Record<string, unknown>;
+  const parts: string[] = [];
+  for (const k of Object.keys(obj).sort()) {
+    if (obj[k] !== undefined) parts.push(`${JSON.stringify(k)}:${write(obj[k])}`);
+  }
+  return `{${parts.join(",")}}`;
 }

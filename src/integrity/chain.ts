@@ -55,9 +55,14 @@ export function computeSignature(
   sequence: number,
 ): string {
   const mac = createHmac("sha256", secret);
-  mac.update('{"event":');
-  mac.update(canonicalEvent);
-  mac.update(signingTail(keyId, previous, sequence));
+  if (typeof canonicalEvent === "string") {
+    // One update of one string: cheaper than three calls into the binding.
+    mac.update(`{"event":${canonicalEvent}${signingTail(keyId, previous, sequence)}`);
+  } else {
+    mac.update('{"event":');
+    mac.update(canonicalEvent);
+    mac.update(signingTail(keyId, previous, sequence));
+  }
   return SIGNATURE_PREFIX + mac.digest("hex");
 }
 
@@ -139,9 +144,14 @@ export function parseRecord(line: Uint8Array): ParseResult {
     const mark = buf.lastIndexOf(INTEGRITY_MARK);
     if (mark > EVENT_PREFIX.length) {
       try {
-        const integrity: unknown = JSON.parse(buf.toString("utf8", mark + INTEGRITY_MARK.length, buf.length - 1));
+        const integrity: unknown = JSON.parse(
+          buf.toString("utf8", mark + INTEGRITY_MARK.length, buf.length - 1),
+        );
         if (isIntegrity(integrity)) {
-          return { ok: true, record: { integrity, event: buf.subarray(EVENT_PREFIX.length, mark), verbatim: true } };
+          return {
+            ok: true,
+            record: { integrity, event: buf.subarray(EVENT_PREFIX.length, mark), verbatim: true },
+          };
         }
       } catch {
         // fall through to the general parse, which gives the precise reason

@@ -32,7 +32,10 @@ export function keyFromSecret(secret: Buffer, source: string): SigningKey {
 export function keyFromEnv(name: string, env: NodeJS.ProcessEnv = process.env): SigningKey {
   const value = env[name];
   if (value === undefined || value === "") {
-    throw new VigilError("key_missing", `integrity.signing.key_env_var names ${name}, but ${name} is not set`);
+    throw new VigilError(
+      "key_missing",
+      `integrity.signing.key_env_var names ${name}, but ${name} is not set`,
+    );
   }
   return keyFromSecret(Buffer.from(value, "utf8"), `$${name}`);
 }

@@ -17,7 +17,9 @@ function seal(sealer: Sealer, n: number): { lines: string[]; first: number } {
   const first = sealer.head.sequence + 1;
   for (let i = 0; i < n; i++) {
     const seq = first + i;
-    lines.push(sealer.seal(canonicalize({ event_type: "backup.completed", event_id: `evt_${seq}`, n: seq })).line);
+    lines.push(
+      sealer.seal(canonicalize({ event_type: "backup.completed", event_id: `evt_${seq}`, n: seq })).line,
+    );
   }
   return { lines, first };
 }
@@ -131,7 +133,11 @@ describe("journal", () => {
   });
 
   it("refuses to discard acknowledged records when damage is older than one group", async () => {
-    const { writer, recovery } = await JournalWriter.open({ dir, segmentBytes: 1 << 20, maxGroupBytes: 1024 });
+    const { writer, recovery } = await JournalWriter.open({
+      dir,
+      segmentBytes: 1 << 20,
+      maxGroupBytes: 1024,
+    });
     const sealer = new Sealer(key, recovery.head);
     const batch = seal(sealer, 40);
     await writer.append(batch.lines.slice(0, 20), 1);

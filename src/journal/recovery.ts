@@ -95,7 +95,10 @@ export async function recoverJournal(dir: string, maxGroupBytes: number): Promis
     ) {
       break;
     }
-    head = { sequence: parsed.record.integrity.sequence_number, signature: parsed.record.integrity.signature };
+    head = {
+      sequence: parsed.record.integrity.sequence_number,
+      signature: parsed.record.integrity.signature,
+    };
     pos = nl + 1;
     validEnd = pos;
   }

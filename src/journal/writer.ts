@@ -12,7 +12,6 @@ import type { FileHandle } from "node:fs/promises";
 import { open } from "node:fs/promises";
 import { join } from "node:path";
 import { VigilError } from "../errors.ts";
-import type { ChainHead } from "../integrity/chain.ts";
 import { ensureDir, fsyncDir } from "../util/fs.ts";
 import { type RecoveryResult, recoverJournal } from "./recovery.ts";
 import { segmentName } from "./segment.ts";
@@ -28,8 +27,7 @@ export interface JournalWriterOptions {
 export const DEFAULT_MAX_GROUP_BYTES = 8 * 1024 * 1024;
 
 interface PendingAppend {
-  data: string;
-  bytes: number;
+  data: Buffer;
   firstSequence: number;
   lastSequence: number;
   resolve: () => void;
@@ -64,7 +62,9 @@ export class JournalWriter {
   }
 
   /** Opens the journal, recovering a torn tail first; returns the chain head to continue sealing from. */
-  static async open(opts: JournalWriterOptions): Promise<{ writer: JournalWriter; recovery: RecoveryResult }> {
+  static async open(
+    opts: JournalWriterOptions,
+  ): Promise<{ writer: JournalWriter; recovery: RecoveryResult }> {
     await ensureDir(opts.dir);
     const recovery = await recoverJournal(opts.dir, opts.maxGroupBytes ?? DEFAULT_MAX_GROUP_BYTES);
     const writer = new JournalWriter(opts, recovery.head.sequence);
@@ -103,11 +103,11 @@ export class JournalWriter {
     if (this.#failure) return Promise.reject(this.#failure);
     if (this.#closed) return Promise.reject(new VigilError("journal_failed", "the journal is closed"));
     if (lines.length === 0) return Promise.resolve();
-    const data = `${lines.join("\n")}\n`;
+    // Encoded once here; a group is then written with one writev of these buffers, without copying them.
+    const data = Buffer.from(`${lines.join("\n")}\n`, "utf8");
     return new Promise((resolve, reject) => {
       this.#pending.push({
         data,
-        bytes: Buffer.byteLength(data),
         firstSequence,
         lastSequence: firstSequence + lines.length - 1,
         resolve,
@@ -131,8 +131,8 @@ export class JournalWriter {
         let n = 0;
         while (n < this.#pending.length) {
           const next = this.#pending[n] as PendingAppend;
-          if (n > 0 && bytes + next.bytes > this.#maxGroupBytes) break;
-          bytes += next.bytes;
+          if (n > 0 && bytes + next.data.length > this.#maxGroupBytes) break;
+          bytes += next.data.length;
           n++;
         }
         const group = this.#pending.splice(0, n);
@@ -162,14 +162,22 @@ export class JournalWriter {
       await this.#roll(first.firstSequence);
     }
     const fh = this.#fh as FileHandle;
-    const buf = Buffer.from(group.length === 1 ? first.data : group.map((p) => p.data).join(""), "utf8");
-    let written = 0;
-    while (written < buf.length) {
-      const { bytesWritten } = await fh.write(buf, written, buf.length - written, this.#size + written);
-      written += bytesWritten;
+    const written = (
+      await fh.writev(
+        group.map((p) => p.data),
+        this.#size,
+      )
+    ).bytesWritten;
+    if (written < bytes) {
+      // A short writev (more buffers than IOV_MAX, or a rare short write): the rest from a contiguous copy.
+      const rest = Buffer.concat(group.map((p) => p.data)).subarray(written);
+      for (let off = 0; off < rest.length; ) {
+        const { bytesWritten } = await fh.write(rest, off, rest.length - off, this.#size + written + off);
+        off += bytesWritten;
+      }
     }
     await fh.datasync();
-    this.#size += buf.length;
+    this.#size += bytes;
   }
 
   /** Starts a new segment whose first record is `firstSequence`; its directory entry is made durable. */

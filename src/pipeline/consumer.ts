@@ -6,7 +6,7 @@
  * destination may report (from its own storage) what it already holds so records are not repeated. Retryable
  * errors are retried with backoff forever; a permanent error parks the consumer with a clear status.
  */
-import { type Destination, DeliveryError } from "../destinations/destination.ts";
+import { DeliveryError, type Destination } from "../destinations/destination.ts";
 import type { CursorStore } from "../journal/cursor.ts";
 import { type JournalPosition, JournalReader } from "../journal/reader.ts";
 import type { JournalWriter } from "../journal/writer.ts";
@@ -111,7 +111,11 @@ export class JournalConsumer {
     const stopped = abortPromise(signal);
     try {
       while (!signal.aborted) {
-        const batch = await reader.read(writer.durableSequence, this.#opts.maxBatchRecords, this.#opts.maxBatchBytes);
+        const batch = await reader.read(
+          writer.durableSequence,
+          this.#opts.maxBatchRecords,
+          this.#opts.maxBatchBytes,
+        );
         if (!batch) {
           this.#behindSince = 0;
           await this.#commit(false);
@@ -147,7 +151,8 @@ export class JournalConsumer {
           this.#park(e);
           return false;
         }
-        if (this.#state !== "retrying") this.#opts.log(`destination ${this.name}: ${this.#lastError}; retrying`);
+        if (this.#state !== "retrying")
+          this.#opts.log(`destination ${this.name}: ${this.#lastError}; retrying`);
         this.#state = "retrying";
         if (!(await sleep(backoffDelay(attempt, this.#opts.backoff), signal))) return false;
       }

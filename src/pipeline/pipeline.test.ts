@@ -13,7 +13,9 @@ import { RecentIds } from "./recent-ids.ts";
 
 const key = keyFromSecret(Buffer.alloc(32, 3), "test");
 
-async function setup(opts: { failurePolicy?: FailurePolicy; queueMaxEvents?: number; events?: string[] } = {}) {
+async function setup(
+  opts: { failurePolicy?: FailurePolicy; queueMaxEvents?: number; events?: string[] } = {},
+) {
   const dir = join(await mkdtemp(join(tmpdir(), "vigil-pipeline-")), "journal");
   const { writer, recovery } = await JournalWriter.open({ dir, segmentBytes: 1 << 20 });
   const counts = { sealed: 0, excluded: 0, dropped: 0, duplicates: 0 };
@@ -35,7 +37,10 @@ async function setup(opts: { failurePolicy?: FailurePolicy; queueMaxEvents?: num
   const pipeline = new Pipeline({
     sealer: new Sealer(key, recovery.head),
     writer,
-    policy: compilePolicy({ ...(opts.events ? { events: opts.events } : {}), excludeEvents: ["backup.checkpoint"] }),
+    policy: compilePolicy({
+      ...(opts.events ? { events: opts.events } : {}),
+      excludeEvents: ["backup.checkpoint"],
+    }),
     limits: DEFAULT_EVENT_LIMITS,
     failurePolicy: opts.failurePolicy ?? "reject",
     queueMaxEvents: opts.queueMaxEvents ?? 1000,
@@ -74,7 +79,10 @@ describe("pipeline", () => {
     expect(again.events).toEqual(first.events);
     expect(again.accepted).toBe(0);
     const within = prepareEvents(
-      [{ value: { event_type: "x.y", event_id: "evt_same" } }, { value: { event_type: "x.y", event_id: "evt_same" } }],
+      [
+        { value: { event_type: "x.y", event_id: "evt_same" } },
+        { value: { event_type: "x.y", event_id: "evt_same" } },
+      ],
       { source: "test" },
     );
     const r = await pipeline.ingest(within);
@@ -98,7 +106,10 @@ describe("pipeline", () => {
 
   it("refuses with a retryable queue_full when the queue is full (fail closed)", async () => {
     const { pipeline, writer } = await setup({ queueMaxEvents: 0 });
-    await expect(pipeline.ingest(events("a.b"))).rejects.toMatchObject({ code: "queue_full", retryable: true });
+    await expect(pipeline.ingest(events("a.b"))).rejects.toMatchObject({
+      code: "queue_full",
+      retryable: true,
+    });
     expect(writer.durableSequence).toBe(0);
     await writer.close();
   });

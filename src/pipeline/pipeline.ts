@@ -173,7 +173,7 @@ export class Pipeline {
     this.#lastDropWarning = now;
     this.#o.log(
       `failure_policy permit: dropped ${n} events because the journal queue is full ` +
-        "(counted in vigil_events_dropped_total{reason=\"queue_full\"})",
+        '(counted in vigil_events_dropped_total{reason="queue_full"})',
     );
   }
 }

@@ -1,7 +1,7 @@
 /**
  * The event ids sealed most recently and their sequence numbers, so a client retrying a request whose answer it
- * never received gets the original sequence numbers back instead of a second copy in the chain. Bounded: the
- * oldest ids are forgotten first (a Map iterates in insertion order).
+ * never received gets the original sequence numbers back instead of a second copy in the chain. Bounded: a ring
+ * of the last `capacity` ids says which one to forget next.
  */
 import { parseRecord } from "../integrity/chain.ts";
 import { JournalReader } from "../journal/reader.ts";
@@ -11,21 +11,25 @@ export const DEFAULT_RECENT_IDS = 100_000;
 export class RecentIds {
   readonly #capacity: number;
   readonly #ids = new Map<string, number>();
+  readonly #ring: (string | undefined)[];
+  #next = 0;
 
   constructor(capacity = DEFAULT_RECENT_IDS) {
     this.#capacity = capacity;
+    this.#ring = new Array(capacity);
   }
 
   get(id: string): number | undefined {
     return this.#ids.get(id);
   }
 
+  /** Remembers an id not seen before (callers check `get` first). */
   add(id: string, sequence: number): void {
+    const evicted = this.#ring[this.#next];
+    if (evicted !== undefined) this.#ids.delete(evicted);
+    this.#ring[this.#next] = id;
+    this.#next = (this.#next + 1) % this.#capacity;
     this.#ids.set(id, sequence);
-    if (this.#ids.size > this.#capacity) {
-      const oldest = this.#ids.keys().next().value;
-      if (oldest !== undefined) this.#ids.delete(oldest);
-    }
   }
 
   get size(): number {
@@ -43,7 +47,8 @@ export class RecentIds {
         batch.lines.forEach((line, i) => {
           const parsed = parseRecord(line);
           if (!parsed.ok) return;
-          const id = (JSON.parse(Buffer.from(parsed.record.event).toString("utf8")) as { event_id?: unknown }).event_id;
+          const id = (JSON.parse(Buffer.from(parsed.record.event).toString("utf8")) as { event_id?: unknown })
+            .event_id;
           if (typeof id === "string") this.add(id, batch.firstSequence + i);
         });
       }

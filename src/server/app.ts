@@ -77,7 +77,13 @@ export async function startVigil(config: VigilConfig, log: Logger, env = process
 
     const cursors = new CursorStore(dataDir);
     const consumers = config.audit.destinations.map(
-      (d) => new JournalConsumer(buildDestination(d, log), { journalDir: journalDir(dataDir), writer, cursors, log }),
+      (d) =>
+        new JournalConsumer(buildDestination(d, log), {
+          journalDir: journalDir(dataDir),
+          writer,
+          cursors,
+          log,
+        }),
     );
     const metrics = new Metrics({
       durableSequence: () => writer.durableSequence,
@@ -108,7 +114,9 @@ export async function startVigil(config: VigilConfig, log: Logger, env = process
       const admin = await loadOrCreateAdminToken(dataDir);
       tokens = [{ name: "admin", token: admin.token, scopes: ["admin"] }];
       if (admin.created) {
-        log(`generated admin token (shown once; stored in ${adminTokenPath(dataDir)}, mode 0600): ${admin.token}`);
+        log(
+          `generated admin token (shown once; stored in ${adminTokenPath(dataDir)}, mode 0600): ${admin.token}`,
+        );
       }
     }
 
@@ -129,7 +137,9 @@ export async function startVigil(config: VigilConfig, log: Logger, env = process
     });
     const address = await http.listen({ host: config.server.listen.host, port: config.server.listen.port });
     cleanup.unshift(() => http.close());
-    log(`listening on ${address}; data in ${dataDir}; chain at sequence ${sealer.head.sequence}; key ${key.id}`);
+    log(
+      `listening on ${address}; data in ${dataDir}; chain at sequence ${sealer.head.sequence}; key ${key.id}`,
+    );
 
     let closing: Promise<void> | undefined;
     return {

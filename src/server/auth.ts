@@ -37,7 +37,10 @@ export class TokenAuthenticator {
   readonly #tokens: { digest: Buffer; principal: Principal }[];
 
   constructor(tokens: TokenConfig[]) {
-    this.#tokens = tokens.map((t) => ({ digest: digest(t.token), principal: { name: t.name, scopes: t.scopes } }));
+    this.#tokens = tokens.map((t) => ({
+      digest: digest(t.token),
+      principal: { name: t.name, scopes: t.scopes },
+    }));
   }
 
   /** The principal for an `Authorization` header value, or undefined when it names no known token. */

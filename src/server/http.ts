@@ -46,13 +46,19 @@ export function buildHttp(deps: HttpDeps): FastifyInstance {
     forceCloseConnections: "idle",
   });
   app.removeAllContentTypeParsers();
-  app.addContentTypeParser(Object.keys(FORMATS), { parseAs: "buffer" }, (_req, body, done) => done(null, body));
+  app.addContentTypeParser(Object.keys(FORMATS), { parseAs: "buffer" }, (_req, body, done) =>
+    done(null, body),
+  );
 
   const guard = (scope: TokenScope) => async (req: FastifyRequest, reply: FastifyReply) => {
     const principal = deps.auth.authenticate(req.headers.authorization);
-    if (!principal) return sendProblem(reply, new VigilError("unauthorized", "send Authorization: Bearer <token>"));
+    if (!principal)
+      return sendProblem(reply, new VigilError("unauthorized", "send Authorization: Bearer <token>"));
     if (!principal.scopes.includes(scope) && !principal.scopes.includes("admin")) {
-      return sendProblem(reply, new VigilError("forbidden", `this endpoint needs a token with the ${scope} scope`));
+      return sendProblem(
+        reply,
+        new VigilError("forbidden", `this endpoint needs a token with the ${scope} scope`),
+      );
     }
     req.principal = principal;
   };
@@ -62,10 +68,16 @@ export function buildHttp(deps: HttpDeps): FastifyInstance {
     if (error.code === "FST_ERR_CTP_BODY_TOO_LARGE") {
       return sendProblem(
         reply,
-        new VigilError("payload_too_large", `the body is over the ${deps.maxBodyBytes}-byte limit (server.max_body_bytes)`),
+        new VigilError(
+          "payload_too_large",
+          `the body is over the ${deps.maxBodyBytes}-byte limit (server.max_body_bytes)`,
+        ),
       );
     }
-    if (error.code === "FST_ERR_CTP_INVALID_MEDIA_TYPE" || error.code === "FST_ERR_CTP_INVALID_CONTENT_LENGTH") {
+    if (
+      error.code === "FST_ERR_CTP_INVALID_MEDIA_TYPE" ||
+      error.code === "FST_ERR_CTP_INVALID_CONTENT_LENGTH"
+    ) {
       return sendProblem(
         reply,
         new VigilError(
@@ -117,7 +129,9 @@ export function buildHttp(deps: HttpDeps): FastifyInstance {
   });
 
   app.get("/v1/status", { preHandler: guard("read") }, async () => deps.status());
-  app.get("/v1/destinations", { preHandler: guard("read") }, async () => ({ destinations: deps.destinations() }));
+  app.get("/v1/destinations", { preHandler: guard("read") }, async () => ({
+    destinations: deps.destinations(),
+  }));
 
   return app;
 }

@@ -1,5 +1,5 @@
 /** Prometheus metrics for one Vigil process (a private registry, so tests can run several servers at once). */
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
 import type { ConsumerStatus } from "../pipeline/consumer.ts";
 import type { PipelineCounters } from "../pipeline/pipeline.ts";
 
@@ -86,7 +86,8 @@ export class Metrics implements PipelineCounters {
       registers,
       collect() {
         this.reset();
-        for (const d of sources.destinations()) this.set({ destination: d.name, state: d.state }, d.lagRecords);
+        for (const d of sources.destinations())
+          this.set({ destination: d.name, state: d.state }, d.lagRecords);
       },
     });
   }

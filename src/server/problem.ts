@@ -1,6 +1,6 @@
 /** RFC 9457 problem details: every HTTP error Vigil sends is `application/problem+json`. */
 import type { FastifyReply } from "fastify";
-import { type ErrorCode, type FieldProblem, ValidationError, VigilError } from "../errors.ts";
+import { type ErrorCode, type FieldProblem, ValidationError, type VigilError } from "../errors.ts";
 
 export interface ProblemBody {
   type: string;
@@ -33,7 +33,11 @@ const TITLE: Partial<Record<ErrorCode, string>> = {
   journal_failed: "Journal unavailable",
 };
 
-export function sendProblem(reply: FastifyReply, error: VigilError, retryAfterSeconds?: number): FastifyReply {
+export function sendProblem(
+  reply: FastifyReply,
+  error: VigilError,
+  retryAfterSeconds?: number,
+): FastifyReply {
   const status = STATUS[error.code] ?? 500;
   const body: ProblemBody = {
     type: `urn:vigil:problem:${error.code}`,

@@ -28,7 +28,10 @@ export async function lockDataDir(dataDir: string): Promise<{ release: () => Pro
     }
     const pid = Number((await readFile(path, "utf8").catch(() => "")).trim());
     if (Number.isSafeInteger(pid) && pid > 0 && pid !== process.pid && alive(pid)) {
-      throw new VigilError("usage", `the data directory ${dataDir} is in use by another Vigil process (pid ${pid})`);
+      throw new VigilError(
+        "usage",
+        `the data directory ${dataDir} is in use by another Vigil process (pid ${pid})`,
+      );
     }
     await unlink(path).catch(() => {});
   }

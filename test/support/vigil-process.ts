@@ -31,11 +31,15 @@ export async function startVigil(
   opts: { dataDir?: string; args?: string[]; env?: NodeJS.ProcessEnv; cwd?: string } = {},
 ): Promise<VigilProcess> {
   const dataDir = opts.dataDir ?? (await tempDir());
-  const child = spawn(VIGIL, ["serve", "--data-dir", dataDir, "--listen", "127.0.0.1:0", ...(opts.args ?? [])], {
-    cwd: opts.cwd ?? dataDir,
-    env: { ...process.env, ...opts.env },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
+  const child = spawn(
+    VIGIL,
+    ["serve", "--data-dir", dataDir, "--listen", "127.0.0.1:0", ...(opts.args ?? [])],
+    {
+      cwd: opts.cwd ?? dataDir,
+      env: { ...process.env, ...opts.env },
+      stdio: ["ignore", "pipe", "pipe"],
+    },
+  );
   let err = "";
   child.stderr?.setEncoding("utf8");
   child.stderr?.on("data", (d: string) => {
@@ -121,7 +125,12 @@ export async function post(
   } catch {
     // leave as text
   }
-  return { status: res.status, contentType: res.headers.get("content-type") ?? "", headers: res.headers, body: parsed };
+  return {
+    status: res.status,
+    contentType: res.headers.get("content-type") ?? "",
+    headers: res.headers,
+    body: parsed,
+  };
 }
 
 export async function get(vigil: Pick<VigilProcess, "url" | "token">, path: string): Promise<Response> {
@@ -129,7 +138,10 @@ export async function get(vigil: Pick<VigilProcess, "url" | "token">, path: stri
 }
 
 /** Waits until every destination has confirmed the journal's durable sequence (polling the status API). */
-export async function waitForDelivery(vigil: Pick<VigilProcess, "url" | "token">, timeoutMs = 30_000): Promise<void> {
+export async function waitForDelivery(
+  vigil: Pick<VigilProcess, "url" | "token">,
+  timeoutMs = 30_000,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const s = (await (await get(vigil, "/v1/destinations")).json()) as {

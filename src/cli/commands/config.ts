@@ -7,7 +7,9 @@ export function configCommand(): Command {
   const config = new Command("config").description("work with vigil.yaml configuration files");
   config
     .command("validate")
-    .description("check a configuration file; exit 0 when valid, 2 with every problem (key path and line) when not")
+    .description(
+      "check a configuration file; exit 0 when valid, 2 with every problem (key path and line) when not",
+    )
     .argument("<file>", "the vigil.yaml to check")
     .action(async (file: string) => {
       try {

@@ -24,8 +24,10 @@ function parseEvent(text: string, where: string): AuditEvent {
 
 export function sendCommand(): Command {
   return new Command("send")
-    .description("send events to a Vigil server: one event as a JSON argument, or NDJSON from --file or stdin")
-    .argument("[event]", "one event as JSON, e.g. '{\"event_type\":\"backup.started\",\"actor\":{\"id\":\"alice\"}}'")
+    .description(
+      "send events to a Vigil server: one event as a JSON argument, or NDJSON from --file or stdin",
+    )
+    .argument("[event]", 'one event as JSON, e.g. \'{"event_type":"backup.started","actor":{"id":"alice"}}\'')
     .option("-f, --file <file>", "NDJSON file of events ('-' for stdin)")
     .option("--url <url>", "server URL (or $VIGIL_URL)", undefined)
     .option("--token <token>", "bearer token (or $VIGIL_TOKEN, or <data-dir>/admin.token)")
@@ -36,7 +38,8 @@ export function sendCommand(): Command {
         eventArg: string | undefined,
         opts: { file?: string; url?: string; token?: string; dataDir: string; quiet?: boolean },
       ) => {
-        if (eventArg !== undefined && opts.file !== undefined) throw usage("give an event argument or --file, not both");
+        if (eventArg !== undefined && opts.file !== undefined)
+          throw usage("give an event argument or --file, not both");
         const token = await resolveToken(opts.token, resolve(opts.dataDir));
         const client = new AuditClient({ url: serverUrl(opts.url), token });
         let sent = 0;
@@ -62,7 +65,8 @@ export function sendCommand(): Command {
           if (eventArg !== undefined) {
             submit(parseEvent(eventArg, "argument"), "argument");
           } else {
-            const input = opts.file === undefined || opts.file === "-" ? process.stdin : createReadStream(opts.file);
+            const input =
+              opts.file === undefined || opts.file === "-" ? process.stdin : createReadStream(opts.file);
             const name = opts.file && opts.file !== "-" ? opts.file : "stdin";
             let line = 0;
             for await (const text of createInterface({ input, crlfDelay: Number.POSITIVE_INFINITY })) {

@@ -1,11 +1,11 @@
-import { Command } from "commander";
 import { resolve } from "node:path";
-import { readLastLine } from "../../journal/recovery.ts";
-import { JournalReader } from "../../journal/reader.ts";
-import { journalDir, listSegments } from "../../journal/segment.ts";
-import { parseRecord } from "../../integrity/chain.ts";
-import { sleep } from "../../pipeline/retry.ts";
+import { Command } from "commander";
 import { DEFAULT_DATA_DIR } from "../../config/types.ts";
+import { parseRecord } from "../../integrity/chain.ts";
+import { JournalReader } from "../../journal/reader.ts";
+import { readLastLine } from "../../journal/recovery.ts";
+import { journalDir, listSegments } from "../../journal/segment.ts";
+import { sleep } from "../../pipeline/retry.ts";
 import { usage } from "../common.ts";
 
 /** Sequence number of the newest complete record in the journal, 0 when it is empty. */
@@ -43,7 +43,8 @@ export function tailCommand(): Command {
       process.once("SIGTERM", () => stop.abort());
       try {
         for (;;) {
-          const batch = (await listSegments(dir)).length > 0 ? await reader.readAvailable(1000, 4 << 20) : undefined;
+          const batch =
+            (await listSegments(dir)).length > 0 ? await reader.readAvailable(1000, 4 << 20) : undefined;
           if (batch && batch.lines.length > 0) {
             const out = Buffer.concat(batch.lines.flatMap((l) => [l, Buffer.from("\n")]));
             if (!process.stdout.write(out)) await new Promise((r) => process.stdout.once("drain", r));

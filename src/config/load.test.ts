@@ -1,0 +1,905 @@
+// biome-ignore-all lint/suspicious/noTemplateCurlyInString: config texts under test are written with ${VAR}
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type FieldProblem, formatProblem, ValidationError, VigilError } from "../errors.ts";
+import { type ConfigOverrides, defaultConfig, loadConfig, parseConfig, parseListen } from "./load.ts";
+import type { VigilConfig } from "./types.ts";
+
+const MIB = 1024 * 1024;
+
+/** Every problem parseConfig reports for `text`; fails the test when it reports none. */
+function problemsOf(
+  text: string,
+  env: NodeJS.ProcessEnv = {},
+  overrides: ConfigOverrides = {},
+): FieldProblem[] {
+  try {
+    parseConfig(text, undefined, env, overrides);
+  } catch (e) {
+    if (!(e instanceof ValidationError)) throw e;
+    expect(e.code).toBe("invalid_config");
+    return e.problems;
+  }
+  throw new Error("expected the config to be refused");
+}
+
+function lines(...text: string[]): string {
+  return `${text.join("\n")}\n`;
+}
+
+/** The resolved config for an empty file, which the expectations below modify. */
+function defaults(): VigilConfig {
+  const dataDir = resolve("vigil-data");
+  return {
+    dataDir,
+    server: { listen: { host: "127.0.0.1", port: 7470 }, maxBodyBytes: 8 * MIB, tokens: [] },
+    audit: {
+      enabled: true,
+      destinations: [{ type: "file", name: `file:${dataDir}/audit.log`, path: `${dataDir}/audit.log` }],
+      policy: { excludeEvents: [] },
+      integrity: {},
+      failurePolicy: "reject",
+      queueMaxEvents: 100_000,
+    },
+    journal: { segmentBytes: 64 * MIB },
+    limits: { maxDepth: 32, maxEventBytes: 256 * 1024 },
+  };
+}
+
+// The enterprise.audit blocks of spec/000, pasted verbatim (`\${` is how a template literal writes `${`).
+const SPEC = {
+  basic: `enterprise:
+  audit:
+    enabled: true
+
+    # Where to send audit logs
+    destination:
+      type: file
+      path: /var/log/kafka-backup/audit.log
+
+    # What to log
+    events:
+      - backup.started
+      - backup.completed
+      - backup.failed
+      - restore.started
+      - restore.completed
+      - restore.failed
+      - access.denied
+      - config.changed
+`,
+  file: `enterprise:
+  audit:
+    destination:
+      type: file
+      path: /var/log/kafka-backup/audit.log
+      rotation:
+        max_size_mb: 100
+        max_files: 10
+        compress: true
+`,
+  s3: `enterprise:
+  audit:
+    destination:
+      type: s3
+      bucket: audit-logs
+      prefix: kafka-backup/
+      region: us-west-2
+      # Logs are batched and uploaded periodically
+      batch_interval_secs: 60
+`,
+  cloudwatch: `enterprise:
+  audit:
+    destination:
+      type: cloudwatch
+      log_group: /kafka-backup/audit
+      log_stream: \${HOSTNAME}
+      region: us-west-2
+`,
+  kafka: `enterprise:
+  audit:
+    destination:
+      type: kafka
+      bootstrap_servers:
+        - kafka:9092
+      topic: audit-events
+      security:
+        security_protocol: SASL_SSL
+        sasl_mechanism: SCRAM-SHA-256
+        sasl_username: audit-producer
+        sasl_password: \${AUDIT_KAFKA_PASSWORD}
+`,
+  syslog: `enterprise:
+  audit:
+    destination:
+      type: syslog
+      server: syslog.company.com:514
+      protocol: tcp  # or udp
+      facility: local0
+`,
+  webhook: `enterprise:
+  audit:
+    destination:
+      type: webhook
+      url: https://siem.company.com/ingest
+      headers:
+        Authorization: Bearer \${WEBHOOK_TOKEN}
+      batch_size: 100
+      retry_attempts: 3
+`,
+  multiple: `enterprise:
+  audit:
+    destinations:
+      - type: file
+        path: /var/log/kafka-backup/audit.log
+
+      - type: s3
+        bucket: audit-archive
+        prefix: kafka-backup/
+
+      - type: kafka
+        bootstrap_servers:
+          - kafka:9092
+        topic: audit-events
+`,
+  events: `enterprise:
+  audit:
+    events:
+      # Backup events
+      - backup.started
+      - backup.completed
+      - backup.failed
+      - backup.checkpoint  # Include progress checkpoints
+
+      # Restore events
+      - restore.started
+      - restore.completed
+      - restore.failed
+
+      # Security events (always recommended)
+      - access.denied
+      - auth.login
+      - auth.logout
+      - auth.failed
+
+      # Configuration events
+      - config.changed
+
+    # Exclude specific events
+    exclude_events:
+      - backup.checkpoint  # If too verbose
+`,
+  immutable: `enterprise:
+  audit:
+    destination:
+      type: s3
+      bucket: compliance-audit-logs
+      object_lock: true  # Use S3 Object Lock
+
+    integrity:
+      signing:
+        enabled: true
+        algorithm: HMAC-SHA256
+        key_env_var: AUDIT_SIGNING_KEY
+
+      chain:
+        enabled: true  # Chain signatures for tamper detection
+`,
+  retention: `enterprise:
+  audit:
+    retention:
+      min_days: 365  # Minimum retention (compliance)
+      max_days: 2555  # Maximum retention (7 years)
+
+    # S3 lifecycle
+    lifecycle:
+      - days: 90
+        storage_class: STANDARD_IA
+      - days: 365
+        storage_class: GLACIER
+`,
+  alerts: `enterprise:
+  audit:
+    alerts:
+      - name: backup-failure
+        condition: "event_type == 'backup.failed'"
+        severity: high
+        notify:
+          - type: slack
+            webhook: \${SLACK_WEBHOOK}
+          - type: pagerduty
+            routing_key: \${PAGERDUTY_KEY}
+
+      - name: access-denied-spike
+        condition: "event_type == 'access.denied'"
+        threshold: 10
+        window: 5m
+        severity: medium
+        notify:
+          - type: email
+            to: security@company.com
+
+      - name: unauthorized-restore
+        condition: "event_type == 'restore.started' and context.environment == 'production'"
+        severity: high
+        notify:
+          - type: slack
+            channel: "#security-alerts"
+`,
+  /** The `audit.yaml` key of the Kubernetes ConfigMap, indented as it is there. */
+  configMap: `    enterprise:
+      audit:
+        enabled: true
+        destination:
+          type: s3
+          bucket: audit-logs
+        events:
+          - backup.*
+          - restore.*
+          - access.denied
+`,
+};
+
+describe("spec/000 enterprise.audit blocks", () => {
+  it("are pasted verbatim, and every one of spec/000's is here", async () => {
+    const spec = await readFile(
+      new URL("../../../shared/spec/000_c5fa3e11af4951d2.txt", import.meta.url),
+      "utf8",
+    );
+    const yamlBlocks = [...spec.matchAll(/```yaml\n([\s\S]*?)```/g)].map((m) => m[1] ?? "");
+    const auditBlocks = yamlBlocks.filter((b) => b.startsWith("enterprise:\n  audit:"));
+    expect(auditBlocks).toHaveLength(12);
+    const pasted = Object.values(SPEC);
+    for (const block of auditBlocks) expect(pasted).toContain(block);
+    expect(yamlBlocks.some((b) => b.includes(`  audit.yaml: |\n${SPEC.configMap}`))).toBe(true);
+  });
+
+  it("basic: loads the file destination and the event list", () => {
+    const expected = defaults();
+    expected.audit.destinations = [
+      { type: "file", name: "file:/var/log/kafka-backup/audit.log", path: "/var/log/kafka-backup/audit.log" },
+    ];
+    expected.audit.policy.events = [
+      "backup.started",
+      "backup.completed",
+      "backup.failed",
+      "restore.started",
+      "restore.completed",
+      "restore.failed",
+      "access.denied",
+      "config.changed",
+    ];
+    expect(parseConfig(SPEC.basic, undefined, {})).toEqual(expected);
+  });
+
+  it("file with rotation: loads the rotation settings", () => {
+    expect(parseConfig(SPEC.file, undefined, {}).audit.destinations).toEqual([
+      {
+        type: "file",
+        name: "file:/var/log/kafka-backup/audit.log",
+        path: "/var/log/kafka-backup/audit.log",
+        rotation: { maxSizeBytes: 100 * MIB, maxFiles: 10, compress: true },
+      },
+    ]);
+  });
+
+  it("event configuration: loads events and exclude_events, with the default destination", () => {
+    const expected = defaults();
+    expected.audit.policy = {
+      events: [
+        "backup.started",
+        "backup.completed",
+        "backup.failed",
+        "backup.checkpoint",
+        "restore.started",
+        "restore.completed",
+        "restore.failed",
+        "access.denied",
+        "auth.login",
+        "auth.logout",
+        "auth.failed",
+        "config.changed",
+      ],
+      excludeEvents: ["backup.checkpoint"],
+    };
+    expect(parseConfig(SPEC.events, undefined, {})).toEqual(expected);
+  });
+
+  it.each([
+    ["s3", SPEC.s3],
+    ["cloudwatch", SPEC.cloudwatch],
+    ["kafka", SPEC.kafka],
+    ["syslog", SPEC.syslog],
+    ["webhook", SPEC.webhook],
+    ["s3", SPEC.immutable],
+  ])("the %s destination is refused as not supported yet, without checking its keys", (type, text) => {
+    // No environment: the unset AUDIT_KAFKA_PASSWORD and WEBHOOK_TOKEN inside refused destinations are not reported.
+    expect(problemsOf(text, {})).toEqual([
+      {
+        field: "enterprise.audit.destination.type",
+        line: 4,
+        message: `not supported yet: the ${type} destination arrives with issue 5 (destinations)`,
+      },
+    ]);
+  });
+
+  it("multiple destinations: refuses s3 and kafka, each at its own line", () => {
+    expect(problemsOf(SPEC.multiple)).toEqual([
+      {
+        field: "enterprise.audit.destinations[1].type",
+        line: 7,
+        message: "not supported yet: the s3 destination arrives with issue 5 (destinations)",
+      },
+      {
+        field: "enterprise.audit.destinations[2].type",
+        line: 11,
+        message: "not supported yet: the kafka destination arrives with issue 5 (destinations)",
+      },
+    ]);
+  });
+
+  it("immutable logging: the integrity block itself loads, recording only the key's variable name", () => {
+    const text = SPEC.immutable.replace(
+      "      type: s3\n      bucket: compliance-audit-logs\n      object_lock: true  # Use S3 Object Lock\n",
+      "      type: file\n      path: /var/log/audit.log\n",
+    );
+    const config = parseConfig(text, undefined, { AUDIT_SIGNING_KEY: "never-read-here" });
+    expect(config.audit.integrity).toEqual({ keyEnvVar: "AUDIT_SIGNING_KEY" });
+    expect(JSON.stringify(config)).not.toContain("never-read-here");
+  });
+
+  it("Kubernetes ConfigMap audit.yaml: refuses s3 at its line", () => {
+    expect(problemsOf(SPEC.configMap)).toEqual([
+      {
+        field: "enterprise.audit.destination.type",
+        line: 5,
+        message: "not supported yet: the s3 destination arrives with issue 5 (destinations)",
+      },
+    ]);
+  });
+
+  it("retention: refuses retention and lifecycle", () => {
+    expect(problemsOf(SPEC.retention)).toEqual([
+      {
+        field: "enterprise.audit.retention",
+        line: 3,
+        message: "not supported yet: retention policies arrive in a later release",
+      },
+      {
+        field: "enterprise.audit.lifecycle",
+        line: 8,
+        message: "not supported yet: lifecycle rules arrive with retention policies in a later release",
+      },
+    ]);
+  });
+
+  it("alerts: refuses alerts without reporting the unset variables inside", () => {
+    const error = (() => {
+      try {
+        parseConfig(SPEC.alerts, undefined, {});
+      } catch (e) {
+        return e as ValidationError;
+      }
+      throw new Error("expected the config to be refused");
+    })();
+    expect(error.message).toBe(
+      "line 3: enterprise.audit.alerts: not supported yet: alerting arrives in a later release",
+    );
+  });
+});
+
+describe("parseConfig problems", () => {
+  it("names a mistyped nested key, its line, and the key meant", () => {
+    const text = lines(
+      "audit:",
+      "  destination:",
+      "    type: file",
+      "    path: audit.log",
+      "    rotation:",
+      "      max_size_mb: 50",
+      "      max_file: 3",
+    );
+    expect(problemsOf(text)).toEqual([
+      {
+        field: "audit.destination.rotation.max_file",
+        line: 7,
+        message: "unknown key; did you mean max_files?",
+      },
+    ]);
+  });
+
+  it("lists the known keys when no key is close", () => {
+    expect(problemsOf(lines("enterprise:", "  rbac:", "    enabled: true"))).toEqual([
+      { field: "enterprise.rbac", line: 2, message: "unknown key (known: audit)" },
+    ]);
+    expect(problemsOf(lines("servr:", "  listen: :1"))).toEqual([
+      { field: "servr", line: 1, message: "unknown key; did you mean server?" },
+    ]);
+  });
+
+  it("names the expected type and the line of a wrongly typed value", () => {
+    const text = lines(
+      "server:",
+      "  max_body_bytes: 4096",
+      "enterprise:",
+      "  audit:",
+      "    enabled: yes",
+      "    queue:",
+      "      max_events: lots",
+      "    failure_policy: open",
+      "    events: backup.*",
+    );
+    expect(problemsOf(text)).toEqual([
+      { field: "enterprise.audit.enabled", line: 5, message: "must be true or false" },
+      { field: "enterprise.audit.queue.max_events", line: 7, message: "must be an integer" },
+      { field: "enterprise.audit.failure_policy", line: 8, message: "must be one of reject, permit" },
+      { field: "enterprise.audit.events", line: 9, message: "must be a list" },
+    ]);
+  });
+
+  it("says a key with no value is empty", () => {
+    expect(problemsOf(lines("audit:", "  destination:", "    type: file", "    path:"))).toEqual([
+      { field: "audit.destination.path", line: 4, message: "is empty; expected a string" },
+    ]);
+  });
+
+  it("reports a missing key at the line of its parent", () => {
+    expect(
+      problemsOf(lines("data_dir: /tmp/x", "audit:", "  destinations:", "    - type: file", "      name: a")),
+    ).toEqual([{ field: "audit.destinations[0].path", line: 4, message: "is required" }]);
+    expect(problemsOf(lines("audit:", "  destination:", "    path: /a.log"))).toEqual([
+      { field: "audit.destination.type", line: 2, message: "is required" },
+    ]);
+  });
+
+  it("names an unset environment variable at the key that uses it", () => {
+    const text = lines(
+      "enterprise:",
+      "  audit:",
+      "    destination:",
+      "      type: file",
+      "      path: ${AUDIT_DIR}/audit.log",
+    );
+    expect(problemsOf(text)).toEqual([
+      {
+        field: "enterprise.audit.destination.path",
+        line: 5,
+        message: "environment variable AUDIT_DIR is not set",
+      },
+    ]);
+    expect(parseConfig(text, undefined, { AUDIT_DIR: "/srv/audit" }).audit.destinations[0]?.path).toBe(
+      "/srv/audit/audit.log",
+    );
+  });
+
+  it("reports an unset variable in a destination type, not a refusal of the text as written", () => {
+    const text = lines("audit:", "  destination:", "    type: ${DEST_TYPE}", "    bucket: ${BUCKET}");
+    expect(problemsOf(text)).toEqual([
+      { field: "audit.destination.type", line: 3, message: "environment variable DEST_TYPE is not set" },
+      { field: "audit.destination.bucket", line: 4, message: "environment variable BUCKET is not set" },
+    ]);
+    expect(problemsOf(text, { DEST_TYPE: "s3" })).toEqual([
+      {
+        field: "audit.destination.type",
+        line: 3,
+        message: "not supported yet: the s3 destination arrives with issue 5 (destinations)",
+      },
+    ]);
+  });
+
+  it("refuses destination and destinations together", () => {
+    const text = lines(
+      "enterprise:",
+      "  audit:",
+      "    destination:",
+      "      type: file",
+      "      path: /a.log",
+      "    destinations:",
+      "      - type: file",
+      "        path: /b.log",
+    );
+    expect(problemsOf(text)).toEqual([
+      {
+        field: "enterprise.audit.destinations",
+        line: 6,
+        message: "use either destination (one) or destinations (a list), not both",
+      },
+    ]);
+  });
+
+  it("refuses enterprise.audit and a top-level audit together", () => {
+    expect(
+      problemsOf(lines("enterprise:", "  audit:", "    enabled: true", "audit:", "  enabled: true")),
+    ).toEqual([
+      { field: "audit", line: 4, message: "use either enterprise.audit or a top-level audit, not both" },
+    ]);
+  });
+
+  it("lists every problem in the file, in line order, beyond TypeBox's default of 8", () => {
+    const text = lines(
+      "data_dir: 1", // 1
+      "server:", // 2
+      "  listen: nowhere", // 3
+      "  max_body_bytes: 10", // 4
+      "journal:", // 5
+      "  segment_mb: 0", // 6
+      "limits:", // 7
+      "  max_event_bytes: -1", // 8
+      "  max_depth: 2.5", // 9
+      "audit:", // 10
+      "  enabled: 1", // 11
+      "  events: []", // 12
+      "  exclude_events: [Backup.X]", // 13
+      "  queue: {max_events: 0}", // 14
+      "  color: red", // 15
+    );
+    expect(problemsOf(text).map(formatProblem)).toEqual([
+      "line 1: data_dir: must be a string",
+      "line 3: server.listen: must be host:port, [ipv6-address]:port or :port, e.g. 127.0.0.1:7470",
+      "line 4: server.max_body_bytes: must be at least 1024",
+      "line 6: journal.segment_mb: must be greater than 0",
+      "line 8: limits.max_event_bytes: must be at least 1",
+      "line 9: limits.max_depth: must be an integer",
+      "line 11: audit.enabled: must be true or false",
+      "line 12: audit.events: must not be an empty list",
+      "line 13: audit.exclude_events[0]: must be an event type or glob: lower-case letters, digits, . _ - and the " +
+        "wildcards * and ?, e.g. backup.*",
+      "line 14: audit.queue.max_events: must be at least 1",
+      "line 15: audit.color: unknown key (known: enabled, destination, destinations, events, exclude_events, " +
+        "integrity, failure_policy, queue, retention, lifecycle, alerts, policy_file, enabled_event_types, " +
+        "excluded_topics, excluded_principals, redaction, sources, kafka_proxy, index, search, checkpoints)",
+    ]);
+  });
+
+  it("reports YAML syntax errors with their line", () => {
+    expect(problemsOf(lines("audit:", "  enabled: true", "  enabled: false"))).toEqual([
+      { field: "", line: 3, message: "invalid YAML: Map keys must be unique" },
+    ]);
+  });
+
+  it("refuses a file that is not a mapping", () => {
+    expect(problemsOf(lines("- audit"))).toEqual([
+      { field: "", message: "the config must be a YAML mapping of keys such as server: and enterprise:" },
+    ]);
+  });
+});
+
+describe("secrets in errors", () => {
+  it("never quotes a value, whether it came from the file or the environment", () => {
+    const secret = "s3cr3t-hunter2";
+    const text = lines(
+      "server:",
+      "  tokens:",
+      "    - name: ci",
+      "      token: ${CI_TOKEN}",
+      "    - name: ops",
+      "      token: hunter2-s3cr3t",
+      "audit:",
+      "  failure_policy: ${POLICY}",
+      "  destination:",
+      "    type: ${DEST}",
+      "  integrity:",
+      "    signing:",
+      "      key_env_var: ${KEY_VAR}",
+    );
+    const env = { CI_TOKEN: secret, POLICY: secret, DEST: secret, KEY_VAR: secret };
+    let message = "";
+    try {
+      parseConfig(text, undefined, env);
+    } catch (e) {
+      message = (e as Error).message;
+      expect((e as ValidationError).problems).toEqual([
+        { field: "server.tokens[0].token", line: 4, message: "must be at least 16 characters" },
+        { field: "server.tokens[1].token", line: 6, message: "must be at least 16 characters" },
+        { field: "audit.failure_policy", line: 8, message: "must be one of reject, permit" },
+        {
+          field: "audit.destination.type",
+          line: 10,
+          message: "unknown destination type (known: file, s3, cloudwatch, kafka, syslog, webhook)",
+        },
+        {
+          field: "audit.integrity.signing.key_env_var",
+          line: 13,
+          message: "must be an environment variable name: letters, digits and _, not starting with a digit",
+        },
+      ]);
+    }
+    expect(message).not.toBe("");
+    expect(message).not.toContain("hunter2");
+  });
+
+  it("says two tokens are equal without showing them", () => {
+    const text = lines(
+      "server:",
+      "  tokens:",
+      "    - name: a",
+      "      token: same-token-0123456789",
+      "    - name: a",
+      "      token: same-token-0123456789",
+    );
+    expect(problemsOf(text)).toEqual([
+      { field: "server.tokens[1].name", line: 5, message: "is already the name of server.tokens[0]" },
+      { field: "server.tokens[1].token", line: 6, message: "is the same token as server.tokens[0]" },
+    ]);
+  });
+});
+
+describe("audit block", () => {
+  it("is read the same from a top-level audit key", () => {
+    const config = parseConfig(
+      lines("audit:", "  enabled: false", "  failure_policy: permit", "  queue:", "    max_events: 5"),
+      undefined,
+      {},
+    );
+    const expected = defaults();
+    expected.audit.enabled = false;
+    expected.audit.failurePolicy = "permit";
+    expected.audit.queueMaxEvents = 5;
+    expect(config).toEqual(expected);
+  });
+
+  it.each([
+    ["policy_file", "policy files arrive with issue 4 (policy and formats)"],
+    ["excluded_topics", "excluded_topics arrives with issue 4 (policy and formats)"],
+    ["redaction", "redaction arrives with issue 4 (policy and formats)"],
+    ["kafka_proxy", "the Kafka proxy arrives with issue 7 (sources)"],
+    ["index", "the search index arrives with issue 6 (index and query)"],
+    ["checkpoints", "signed checkpoints arrive with issue 3 (checkpoints)"],
+  ])("refuses %s as not supported yet", (key, reason) => {
+    expect(problemsOf(lines("audit:", "  enabled: true", `  ${key}:`, "    anything: ${UNSET}"))).toEqual([
+      { field: `audit.${key}`, line: 3, message: `not supported yet: ${reason}` },
+    ]);
+  });
+
+  it("refuses a destination format as not supported yet, on any file destination", () => {
+    const text = lines("audit:", "  destination:", "    type: file", "    path: /a.log", "    format: ocsf");
+    expect(problemsOf(text)).toEqual([
+      {
+        field: "audit.destination.format",
+        line: 5,
+        message: "not supported yet: output formats arrive with issue 4 (policy and formats)",
+      },
+    ]);
+  });
+
+  it("names the known destination types, suggesting the one meant", () => {
+    expect(problemsOf(lines("audit:", "  destination:", "    type: fiel", "    path: /a.log"))).toEqual([
+      {
+        field: "audit.destination.type",
+        line: 3,
+        message:
+          "unknown destination type; did you mean file? (known: file, s3, cloudwatch, kafka, syslog, webhook)",
+      },
+    ]);
+  });
+
+  it("resolves relative destination paths against the config file's directory", () => {
+    const text = lines(
+      "data_dir: data",
+      "audit:",
+      "  destinations:",
+      "    - type: file",
+      "      path: logs/a.log",
+    );
+    const config = parseConfig(text, "/etc/vigil/vigil.yaml", {});
+    expect(config.source).toBe("/etc/vigil/vigil.yaml");
+    expect(config.dataDir).toBe("/etc/vigil/data");
+    expect(config.audit.destinations).toEqual([
+      { type: "file", name: "file:/etc/vigil/logs/a.log", path: "/etc/vigil/logs/a.log" },
+    ]);
+    expect(parseConfig(text, undefined, {}).audit.destinations[0]?.path).toBe(resolve("logs/a.log"));
+  });
+
+  it("refuses two destinations writing the same file, or sharing a name", () => {
+    const text = lines(
+      "audit:",
+      "  destinations:",
+      "    - type: file",
+      "      path: /var/log/a.log",
+      "    - type: file",
+      "      path: /var/log/../log/a.log",
+      "    - type: file",
+      "      name: x",
+      "      path: /b.log",
+      "    - type: file",
+      "      name: x",
+      "      path: /c.log",
+    );
+    expect(problemsOf(text)).toEqual([
+      { field: "audit.destinations[1].path", line: 6, message: "is the same file as audit.destinations[0]" },
+      {
+        field: "audit.destinations[3].name",
+        line: 11,
+        message: "is already the name of audit.destinations[2]",
+      },
+    ]);
+  });
+
+  it("accepts event globs with * and ?, and explains a bad one", () => {
+    const config = parseConfig(lines("audit:", "  events: ['backup.*', 'auth.log?n', '*']"), undefined, {});
+    expect(config.audit.policy.events).toEqual(["backup.*", "auth.log?n", "*"]);
+    expect(
+      problemsOf(lines("audit:", "  events:", "    - backup.*", "    - 'backup/[a]'", "    - ''")),
+    ).toEqual([
+      {
+        field: "audit.events[1]",
+        line: 4,
+        message:
+          "must be an event type or glob: lower-case letters, digits, . _ - and the wildcards * and ?, e.g. backup.*",
+      },
+      {
+        field: "audit.events[2]",
+        line: 5,
+        message:
+          "must be an event type or glob: lower-case letters, digits, . _ - and the wildcards * and ?, e.g. backup.*",
+      },
+    ]);
+  });
+
+  it("accepts HMAC-SHA256 in any case, and refuses other algorithms and disabling", () => {
+    const ok = lines("audit:", "  integrity:", "    signing:", "      algorithm: hmac-sha256");
+    expect(parseConfig(ok, undefined, {}).audit.integrity).toEqual({});
+    const text = lines(
+      "audit:",
+      "  integrity:",
+      "    signing:",
+      "      enabled: false",
+      "      algorithm: Ed25519",
+      "    chain:",
+      "      enabled: false",
+    );
+    expect(problemsOf(text)).toEqual([
+      {
+        field: "audit.integrity.signing.enabled",
+        line: 4,
+        message: "cannot be disabled: Vigil seals every record",
+      },
+      {
+        field: "audit.integrity.signing.algorithm",
+        line: 5,
+        message: "not supported yet: Ed25519 signing arrives with issue 3 (checkpoints); use HMAC-SHA256",
+      },
+      {
+        field: "audit.integrity.chain.enabled",
+        line: 7,
+        message: "cannot be disabled: Vigil seals every record",
+      },
+    ]);
+    expect(problemsOf(lines("audit:", "  integrity:", "    signing:", "      algorithm: MD5"))).toEqual([
+      {
+        field: "audit.integrity.signing.algorithm",
+        line: 4,
+        message: "must be HMAC-SHA256 (Ed25519 arrives with issue 3)",
+      },
+    ]);
+  });
+});
+
+describe("server, journal and limits", () => {
+  it("loads every key", () => {
+    const text = lines(
+      "server:",
+      "  listen: 0.0.0.0:8080",
+      "  max_body_bytes: 1048576",
+      "  tokens:",
+      "    - name: collector",
+      "      token: ${COLLECTOR_TOKEN}",
+      "    - name: admin",
+      "      token: admin-token-0123456789",
+      "      scopes: [admin, read, admin]",
+      "journal:",
+      "  segment_mb: 0.5",
+      "limits:",
+      "  max_event_bytes: 65536",
+      "  max_depth: 8",
+    );
+    const config = parseConfig(text, undefined, { COLLECTOR_TOKEN: "collector-token-0123" });
+    expect(config.server).toEqual({
+      listen: { host: "0.0.0.0", port: 8080 },
+      maxBodyBytes: 1048576,
+      tokens: [
+        { name: "collector", token: "collector-token-0123", scopes: ["ingest", "read"] },
+        { name: "admin", token: "admin-token-0123456789", scopes: ["admin", "read"] },
+      ],
+    });
+    expect(config.journal).toEqual({ segmentBytes: 524288 });
+    expect(config.limits).toEqual({ maxEventBytes: 65536, maxDepth: 8 });
+  });
+});
+
+describe("overrides", () => {
+  const text = lines("data_dir: /srv/from-file", "server:", "  listen: 10.0.0.1:9000");
+
+  it("win over the file, and the default destination follows the data directory", () => {
+    const config = parseConfig(text, undefined, {}, { dataDir: "/srv/from-flag", listen: ":7000" });
+    expect(config.dataDir).toBe("/srv/from-flag");
+    expect(config.server.listen).toEqual({ host: "127.0.0.1", port: 7000 });
+    expect(config.audit.destinations).toEqual([
+      { type: "file", name: "file:/srv/from-flag/audit.log", path: "/srv/from-flag/audit.log" },
+    ]);
+    expect(parseConfig(text, undefined, {}).dataDir).toBe("/srv/from-file");
+  });
+
+  it("are checked too", () => {
+    expect(problemsOf(text, {}, { listen: "localhost", dataDir: "" })).toEqual([
+      { field: "--listen", message: "must be host:port, [ipv6-address]:port or :port, e.g. 127.0.0.1:7470" },
+      { field: "--data-dir", message: "must not be empty" },
+    ]);
+  });
+
+  it("apply to the embedded defaults", () => {
+    expect(defaultConfig()).toEqual(defaults());
+    const config = defaultConfig({ dataDir: "/tmp/v", listen: "[::1]:0" });
+    expect(config.dataDir).toBe("/tmp/v");
+    expect(config.server.listen).toEqual({ host: "::1", port: 0 });
+    expect(config.audit.destinations[0]?.path).toBe("/tmp/v/audit.log");
+  });
+});
+
+describe("parseListen", () => {
+  it.each([
+    ["127.0.0.1:7470", { host: "127.0.0.1", port: 7470 }],
+    ["localhost:80", { host: "localhost", port: 80 }],
+    [":9000", { host: "127.0.0.1", port: 9000 }],
+    ["[::1]:7470", { host: "::1", port: 7470 }],
+    ["[::]:0", { host: "::", port: 0 }],
+    ["0.0.0.0:65535", { host: "0.0.0.0", port: 65535 }],
+  ])("parses %s", (text, expected) => {
+    expect(parseListen(text)).toEqual(expected);
+  });
+
+  it.each([
+    ["7470", "must be host:port, [ipv6-address]:port or :port, e.g. 127.0.0.1:7470"],
+    ["host:", "must be host:port, [ipv6-address]:port or :port, e.g. 127.0.0.1:7470"],
+    ["host:http", "must be host:port, [ipv6-address]:port or :port, e.g. 127.0.0.1:7470"],
+    [
+      "::1:7470",
+      "must be host:port, [ipv6-address]:port or :port, e.g. 127.0.0.1:7470 (put an IPv6 address in brackets)",
+    ],
+    ["[1.2.3.4]:80", "the address in brackets must be an IPv6 address"],
+    ["host:65536", "port must be between 0 and 65535"],
+  ])("refuses %s", (text, reason) => {
+    expect(() => parseListen(text)).toThrow(
+      new VigilError("invalid_config", `invalid listen address: ${reason}`),
+    );
+  });
+});
+
+describe("loadConfig", () => {
+  let dir = "";
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), "vigil-config-"));
+  });
+  afterAll(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it("reads a file and resolves its relative paths against the file's directory", async () => {
+    const path = join(dir, "vigil.yaml");
+    await writeFile(path, SPEC.file.replace("/var/log/kafka-backup/audit.log", "audit/${NAME:-audit}.log"));
+    const config = await loadConfig(path, {});
+    expect(config.source).toBe(path);
+    expect(config.audit.destinations).toEqual([
+      {
+        type: "file",
+        name: `file:${dir}/audit/audit.log`,
+        path: `${dir}/audit/audit.log`,
+        rotation: { maxSizeBytes: 100 * MIB, maxFiles: 10, compress: true },
+      },
+    ]);
+    expect((await loadConfig(path, { NAME: "trail" }, { dataDir: dir })).audit.destinations[0]?.path).toBe(
+      `${dir}/audit/trail.log`,
+    );
+  });
+
+  it("says when the file cannot be read", async () => {
+    const path = join(dir, "missing.yaml");
+    await expect(loadConfig(path, {})).rejects.toThrow(
+      new ValidationError("invalid_config", [
+        { field: "", message: `cannot read the config file ${path}: no such file` },
+      ]),
+    );
+  });
+});

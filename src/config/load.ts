@@ -1,0 +1,511 @@
+/**
+ * Loads vigil.yaml into a VigilConfig: YAML parsing that keeps each key's line, `${VAR}` interpolation of every
+ * string value, the schema (schema.ts), the checks a schema cannot express, then defaults and CLI overrides.
+ * Every problem is reported in one ValidationError("invalid_config"), each naming the key path as written in the
+ * file and its line. Features of spec/000 that are not built yet are refused the same way, with a message that
+ * starts "not supported yet".
+ */
+import { readFile } from "node:fs/promises";
+import { isIP } from "node:net";
+import { dirname, resolve } from "node:path";
+import { isMap, isScalar, isSeq, LineCounter, parseDocument } from "yaml";
+import {
+  defaultFileDestination,
+  FileDestinationSchema,
+  type RawFileDestination,
+  resolveFileDestination,
+} from "../destinations/file/config.ts";
+import { type FieldProblem, ValidationError, VigilError } from "../errors.ts";
+import { DEFAULT_EVENT_LIMITS } from "../event/validate.ts";
+import { InterpolationError, interpolate } from "./interpolate.ts";
+import {
+  ConfigSchema,
+  DESTINATION_TYPES,
+  formatPath,
+  LATER_AUDIT_KEYS,
+  type Path,
+  type PathProblem,
+  type RawConfig,
+  schemaChecker,
+  suggest,
+} from "./schema.ts";
+import {
+  DEFAULT_DATA_DIR,
+  DEFAULT_LISTEN,
+  DEFAULT_MAX_BODY_BYTES,
+  DEFAULT_QUEUE_MAX_EVENTS,
+  DEFAULT_SEGMENT_BYTES,
+  type FileDestinationConfig,
+  type ListenAddress,
+  type TokenScope,
+  type VigilConfig,
+} from "./types.ts";
+
+/** Command-line flags; they win over the file. */
+export interface ConfigOverrides {
+  /** `--data-dir`, relative to the working directory. */
+  dataDir?: string;
+  /** `--listen`, in any form parseListen accepts. */
+  listen?: string;
+}
+
+const MIB = 1024 * 1024;
+const DEFAULT_SCOPES: TokenScope[] = ["ingest", "read"];
+const LISTEN_FORMS = "host:port, [ipv6-address]:port or :port, e.g. 127.0.0.1:7470";
+const checkConfig = schemaChecker(ConfigSchema);
+const checkFileDestination = schemaChecker(FileDestinationSchema);
+
+type Mapping = Record<string, unknown>;
+
+function isMapping(value: unknown): value is Mapping {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+/** The value at `path`, or undefined where the file holds something else than a mapping or list on the way. */
+function valueAt(value: unknown, path: Path): unknown {
+  let current = value;
+  for (const segment of path) {
+    if (typeof segment === "number") current = Array.isArray(current) ? current[segment] : undefined;
+    else current = isMapping(current) ? current[segment] : undefined;
+  }
+  return current;
+}
+
+/** The address, or why `text` is not one. */
+function listenAddress(text: string): ListenAddress | string {
+  const match = /^(?:\[([^\]]*)\]|([A-Za-z0-9._-]*)):(\d{1,5})$/.exec(text);
+  if (!match) {
+    const bareIpv6 = !text.startsWith("[") && text.split(":").length > 2;
+    return bareIpv6 ? `must be ${LISTEN_FORMS} (put an IPv6 address in brackets)` : `must be ${LISTEN_FORMS}`;
+  }
+  const [, bracketed, host, portText] = match;
+  const port = Number(portText);
+  if (port > 65535) return "port must be between 0 and 65535";
+  if (bracketed !== undefined) {
+    return isIP(bracketed) === 6
+      ? { host: bracketed, port }
+      : "the address in brackets must be an IPv6 address";
+  }
+  return { host: host || DEFAULT_LISTEN.host, port };
+}
+
+/**
+ * Parses `host:port`, `[ipv6]:port` or `:port` (which listens on 127.0.0.1). Port 0 asks for any free port.
+ * @throws VigilError("invalid_config") saying which forms are accepted.
+ * @example parseListen("[::1]:7470") // { host: "::1", port: 7470 }
+ */
+export function parseListen(text: string): ListenAddress {
+  const result = listenAddress(text);
+  if (typeof result === "string") throw new VigilError("invalid_config", `invalid listen address: ${result}`);
+  return result;
+}
+
+interface ParsedYaml {
+  value: unknown;
+  /** Line of each key (and of each list item), by formatted path. */
+  lines: Map<string, number>;
+}
+
+function parseYaml(text: string): ParsedYaml {
+  const lineCounter = new LineCounter();
+  // prettyErrors would quote the offending source line, and that line may hold a token.
+  const doc = parseDocument(text, { lineCounter, prettyErrors: false });
+  if (doc.errors.length > 0) {
+    throw new ValidationError(
+      "invalid_config",
+      doc.errors.map((e) => ({
+        field: "",
+        line: lineCounter.linePos(e.pos[0]).line,
+        message: `invalid YAML: ${e.message}`,
+      })),
+    );
+  }
+  const lines = new Map<string, number>();
+  const index = (node: unknown, path: Path): void => {
+    if (isMap(node)) {
+      for (const pair of node.items) {
+        const key = isScalar(pair.key) ? String(pair.key.value) : String(pair.key);
+        const keyPath = [...path, key];
+        const start = isScalar(pair.key) ? pair.key.range?.[0] : undefined;
+        if (start !== undefined) lines.set(formatPath(keyPath), lineCounter.linePos(start).line);
+        index(pair.value, keyPath);
+      }
+    } else if (isSeq(node)) {
+      node.items.forEach((item, i) => {
+        const start = isScalar(item) || isMap(item) || isSeq(item) ? item.range?.[0] : undefined;
+        if (start !== undefined) lines.set(formatPath([...path, i]), lineCounter.linePos(start).line);
+        index(item, [...path, i]);
+      });
+    }
+  };
+  index(doc.contents, []);
+  try {
+    return { value: doc.toJS({ maxAliasCount: 100 }), lines };
+  } catch (e) {
+    throw new ValidationError("invalid_config", [
+      { field: "", message: `invalid YAML: ${(e as Error).message}` },
+    ]);
+  }
+}
+
+/** The line of `path`'s key or, for a key that is not in the file, of its nearest parent that is. */
+function lineOf(path: Path, lines: Map<string, number>): number | undefined {
+  for (let n = path.length; n > 0; n--) {
+    const line = lines.get(formatPath(path.slice(0, n)));
+    if (line !== undefined) return line;
+  }
+  return undefined;
+}
+
+/** Interpolates every string value; a value that fails is kept as written and its problem recorded. */
+function interpolateValues(
+  value: unknown,
+  path: Path,
+  env: NodeJS.ProcessEnv,
+  problems: PathProblem[],
+): unknown {
+  if (typeof value === "string") {
+    try {
+      return interpolate(value, env);
+    } catch (e) {
+      if (!(e instanceof InterpolationError)) throw e;
+      problems.push({ path, message: e.message });
+      return value;
+    }
+  }
+  if (Array.isArray(value)) {
+    return value.map((item, i) => interpolateValues(item, [...path, i], env, problems));
+  }
+  if (isMapping(value)) {
+    return Object.fromEntries(
+      Object.entries(value).map(([key, item]) => [
+        key,
+        interpolateValues(item, [...path, key], env, problems),
+      ]),
+    );
+  }
+  return value;
+}
+
+interface Findings {
+  problems: PathProblem[];
+  /**
+   * Subtrees refused as a whole because of the problem at `because`: nothing inside them is checked, and their
+   * interpolation problems are not reported either.
+   */
+  refused: { subtree: Path; because: Path }[];
+}
+
+function refuse(findings: Findings, path: Path, reason: string, subtree: Path = path): void {
+  findings.problems.push({ path, message: `not supported yet: ${reason}` });
+  findings.refused.push({ subtree, because: path });
+}
+
+function checkServer(root: unknown, findings: Findings): void {
+  const listen = valueAt(root, ["server", "listen"]);
+  if (typeof listen === "string") {
+    const address = listenAddress(listen);
+    if (typeof address === "string") findings.problems.push({ path: ["server", "listen"], message: address });
+  }
+  const tokens = valueAt(root, ["server", "tokens"]);
+  if (!Array.isArray(tokens)) return;
+  const names = new Map<string, number>();
+  const secrets = new Map<string, number>();
+  tokens.forEach((token, i) => {
+    for (const [key, seen, message] of [
+      ["name", names, "is already the name of"],
+      ["token", secrets, "is the same token as"],
+    ] as const) {
+      const value = valueAt(token, [key]);
+      if (typeof value !== "string") continue;
+      const first = seen.get(value);
+      if (first === undefined) {
+        seen.set(value, i);
+      } else {
+        findings.problems.push({
+          path: ["server", "tokens", i, key],
+          message: `${message} server.tokens[${first}]`,
+        });
+      }
+    }
+  });
+}
+
+/** Where the audit block is: spec/000's `enterprise.audit`, a top-level `audit`, or nowhere (defaults). */
+function findAuditBlock(root: unknown, findings: Findings): Path | undefined {
+  const enterprise = valueAt(root, ["enterprise"]);
+  const nested = isMapping(enterprise) && Object.hasOwn(enterprise, "audit");
+  const topLevel = isMapping(root) && Object.hasOwn(root, "audit");
+  if (nested && topLevel) {
+    findings.problems.push({
+      path: ["audit"],
+      message: "use either enterprise.audit or a top-level audit, not both",
+    });
+  }
+  if (nested) return ["enterprise", "audit"];
+  return topLevel ? ["audit"] : undefined;
+}
+
+function checkIntegrity(integrity: unknown, path: Path, findings: Findings): void {
+  for (const part of ["signing", "chain"]) {
+    if (valueAt(integrity, [part, "enabled"]) === false) {
+      findings.problems.push({
+        path: [...path, part, "enabled"],
+        message: "cannot be disabled: Vigil seals every record",
+      });
+    }
+  }
+  const algorithm = valueAt(integrity, ["signing", "algorithm"]);
+  if (typeof algorithm !== "string" || algorithm.toUpperCase() === "HMAC-SHA256") return;
+  const algorithmPath = [...path, "signing", "algorithm"];
+  if (algorithm.toUpperCase() === "ED25519") {
+    refuse(findings, algorithmPath, "Ed25519 signing arrives with issue 3 (checkpoints); use HMAC-SHA256");
+  } else {
+    findings.problems.push({
+      path: algorithmPath,
+      message: "must be HMAC-SHA256 (Ed25519 arrives with issue 3)",
+    });
+  }
+}
+
+/** Checks one destination entry; returns it resolved when it is a valid file destination. */
+function checkDestination(
+  entry: unknown,
+  path: Path,
+  baseDir: string,
+  findings: Findings,
+): FileDestinationConfig | undefined {
+  const type = valueAt(entry, ["type"]);
+  if (!isMapping(entry) || typeof type !== "string") return undefined; // the schema reports it
+  if (type !== "file") {
+    if ((DESTINATION_TYPES as readonly string[]).includes(type)) {
+      refuse(
+        findings,
+        [...path, "type"],
+        `the ${type} destination arrives with issue 5 (destinations)`,
+        path,
+      );
+    } else {
+      const hint = suggest(type, DESTINATION_TYPES);
+      findings.problems.push({
+        path: [...path, "type"],
+        message: `unknown destination type${hint ? `; did you mean ${hint}?` : ""} (known: ${DESTINATION_TYPES.join(", ")})`,
+      });
+      findings.refused.push({ subtree: path, because: [...path, "type"] });
+    }
+    return undefined;
+  }
+  if (Object.hasOwn(entry, "format")) {
+    refuse(findings, [...path, "format"], "output formats arrive with issue 4 (policy and formats)");
+  }
+  const fields = Object.fromEntries(Object.entries(entry).filter(([key]) => key !== "format"));
+  const problems = checkFileDestination(fields, path);
+  findings.problems.push(...problems);
+  return problems.length === 0 ? resolveFileDestination(fields as RawFileDestination, baseDir) : undefined;
+}
+
+/**
+ * Checks the destinations of the audit block. Returns undefined when the block names none (the default one is
+ * used), else the valid ones.
+ */
+function checkDestinations(
+  audit: Mapping,
+  auditPath: Path,
+  baseDir: string,
+  findings: Findings,
+): FileDestinationConfig[] | undefined {
+  const entries: [Path, unknown][] = [];
+  if (Object.hasOwn(audit, "destination")) entries.push([[...auditPath, "destination"], audit.destination]);
+  if (Object.hasOwn(audit, "destinations")) {
+    if (entries.length > 0) {
+      findings.problems.push({
+        path: [...auditPath, "destinations"],
+        message: "use either destination (one) or destinations (a list), not both",
+      });
+    }
+    if (Array.isArray(audit.destinations)) {
+      audit.destinations.forEach((entry, i) => {
+        entries.push([[...auditPath, "destinations", i], entry]);
+      });
+    }
+  }
+  if (entries.length === 0) return undefined;
+  const byPath = new Map<string, Path>();
+  const byName = new Map<string, Path>();
+  const destinations: FileDestinationConfig[] = [];
+  for (const [path, entry] of entries) {
+    const destination = checkDestination(entry, path, baseDir, findings);
+    if (!destination) continue;
+    destinations.push(destination);
+    const samePath = byPath.get(destination.path);
+    const sameName = byName.get(destination.name);
+    if (samePath) {
+      findings.problems.push({
+        path: [...path, "path"],
+        message: `is the same file as ${formatPath(samePath)}`,
+      });
+    } else if (sameName) {
+      findings.problems.push({
+        path: [...path, "name"],
+        message: `is already the name of ${formatPath(sameName)}`,
+      });
+    }
+    byPath.set(destination.path, samePath ?? path);
+    byName.set(destination.name, sameName ?? path);
+  }
+  return destinations;
+}
+
+function checkAudit(
+  root: unknown,
+  auditPath: Path,
+  baseDir: string,
+  findings: Findings,
+): FileDestinationConfig[] | undefined {
+  const audit = valueAt(root, auditPath);
+  if (!isMapping(audit)) return undefined; // the schema reports it
+  for (const [key, reason] of Object.entries(LATER_AUDIT_KEYS)) {
+    if (Object.hasOwn(audit, key)) refuse(findings, [...auditPath, key], reason);
+  }
+  checkIntegrity(audit.integrity, [...auditPath, "integrity"], findings);
+  return checkDestinations(audit, auditPath, baseDir, findings);
+}
+
+function checkOverrides(overrides: ConfigOverrides, findings: Findings): void {
+  if (overrides.listen !== undefined) {
+    const address = listenAddress(overrides.listen);
+    if (typeof address === "string") findings.problems.push({ path: ["--listen"], message: address });
+  }
+  if (overrides.dataDir === "")
+    findings.problems.push({ path: ["--data-dir"], message: "must not be empty" });
+}
+
+function isUnder(path: Path, prefix: Path): boolean {
+  return path.length >= prefix.length && prefix.every((segment, i) => path[i] === segment);
+}
+
+/** Resolves a config that passed every check: defaults, overrides, paths made absolute. */
+function build(
+  raw: RawConfig,
+  destinations: FileDestinationConfig[] | undefined,
+  source: string | undefined,
+  baseDir: string,
+  overrides: ConfigOverrides,
+): VigilConfig {
+  const audit = raw.enterprise?.audit ?? raw.audit ?? {};
+  const dataDir =
+    overrides.dataDir !== undefined
+      ? resolve(overrides.dataDir)
+      : raw.data_dir === undefined
+        ? resolve(DEFAULT_DATA_DIR)
+        : resolve(baseDir, raw.data_dir);
+  const listen = overrides.listen ?? raw.server?.listen;
+  return {
+    source,
+    dataDir,
+    server: {
+      listen: listen === undefined ? { ...DEFAULT_LISTEN } : parseListen(listen),
+      maxBodyBytes: raw.server?.max_body_bytes ?? DEFAULT_MAX_BODY_BYTES,
+      tokens: (raw.server?.tokens ?? []).map((t) => ({
+        name: t.name,
+        token: t.token,
+        scopes: [...new Set(t.scopes ?? DEFAULT_SCOPES)],
+      })),
+    },
+    audit: {
+      enabled: audit.enabled ?? true,
+      destinations: destinations ?? [defaultFileDestination(dataDir)],
+      policy: { events: audit.events, excludeEvents: audit.exclude_events ?? [] },
+      integrity: { keyEnvVar: audit.integrity?.signing?.key_env_var },
+      failurePolicy: audit.failure_policy ?? "reject",
+      queueMaxEvents: audit.queue?.max_events ?? DEFAULT_QUEUE_MAX_EVENTS,
+    },
+    journal: {
+      segmentBytes:
+        raw.journal?.segment_mb === undefined
+          ? DEFAULT_SEGMENT_BYTES
+          : Math.ceil(raw.journal.segment_mb * MIB),
+    },
+    limits: {
+      maxDepth: raw.limits?.max_depth ?? DEFAULT_EVENT_LIMITS.maxDepth,
+      maxEventBytes: raw.limits?.max_event_bytes ?? DEFAULT_EVENT_LIMITS.maxEventBytes,
+    },
+  };
+}
+
+/**
+ * Parses a config from YAML text. Relative paths in it are resolved against the directory of `source` (the
+ * file it came from), or the working directory when there is none.
+ * @throws ValidationError("invalid_config") listing every problem, each with its key path and line.
+ */
+export function parseConfig(
+  text: string,
+  source: string | undefined,
+  env: NodeJS.ProcessEnv = process.env,
+  overrides: ConfigOverrides = {},
+): VigilConfig {
+  const { value, lines } = parseYaml(text);
+  const baseDir = source === undefined ? process.cwd() : dirname(resolve(source));
+  const interpolationProblems: PathProblem[] = [];
+  const root = interpolateValues(value ?? {}, [], env, interpolationProblems);
+  if (!isMapping(root)) {
+    throw new ValidationError("invalid_config", [
+      { field: "", message: "the config must be a YAML mapping of keys such as server: and enterprise:" },
+    ]);
+  }
+
+  const findings: Findings = { problems: checkConfig(root), refused: [] };
+  checkServer(root, findings);
+  const auditPath = findAuditBlock(root, findings);
+  const destinations = auditPath && checkAudit(root, auditPath, baseDir, findings);
+  checkOverrides(overrides, findings);
+
+  // A value whose interpolation failed was kept as written: its other problems, and refusals it caused (say, of
+  // `type: ${DEST}`), would only be noise.
+  const failed = new Set(interpolationProblems.map((p) => formatPath(p.path)));
+  const kept = (path: Path): boolean => !failed.has(formatPath(path));
+  const refused = findings.refused.filter((r) => kept(r.because)).map((r) => r.subtree);
+  const problems = [
+    ...findings.problems.filter((p) => kept(p.path)),
+    ...interpolationProblems.filter((p) => !refused.some((prefix) => isUnder(p.path, prefix))),
+  ];
+  if (problems.length > 0) {
+    const fieldProblems: FieldProblem[] = problems.map((p) => {
+      const line = lineOf(p.path, lines);
+      return { field: formatPath(p.path), message: p.message, ...(line === undefined ? {} : { line }) };
+    });
+    fieldProblems.sort((a, b) => (a.line ?? Number.POSITIVE_INFINITY) - (b.line ?? Number.POSITIVE_INFINITY));
+    throw new ValidationError("invalid_config", fieldProblems);
+  }
+  return build(root as RawConfig, destinations, source, baseDir, overrides);
+}
+
+/**
+ * Reads and parses a config file (see parseConfig).
+ * @throws ValidationError("invalid_config") when the file cannot be read or has any problem.
+ */
+export async function loadConfig(
+  path: string,
+  env: NodeJS.ProcessEnv = process.env,
+  overrides: ConfigOverrides = {},
+): Promise<VigilConfig> {
+  let text: string;
+  try {
+    text = await readFile(path, "utf8");
+  } catch (e) {
+    const reason = (e as NodeJS.ErrnoException).code === "ENOENT" ? "no such file" : (e as Error).message;
+    throw new ValidationError("invalid_config", [
+      { field: "", message: `cannot read the config file ${path}: ${reason}` },
+    ]);
+  }
+  return parseConfig(text, path, env, overrides);
+}
+
+/**
+ * The embedded defaults, for running without a config file: data in ./vigil-data, HTTP on 127.0.0.1:7470, one
+ * file destination (`audit.log` in the data directory), every event recorded, fail closed.
+ * @throws ValidationError("invalid_config") when an override is invalid.
+ */
+export function defaultConfig(overrides: ConfigOverrides = {}): VigilConfig {
+  return parseConfig("", undefined, {}, overrides);
+}
