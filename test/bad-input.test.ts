@@ -1,4 +1,5 @@
 import { writeFile } from "node:fs/promises";
+import { request } from "node:http";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
@@ -108,10 +109,44 @@ describe("bad input: a clear error, the process alive, nothing accepted lost", (
     expect(p3.errors?.[0]).toMatchObject({ field: "received_at" });
   });
 
-  it("a body over the limit is 413", async () => {
-    const big = Buffer.alloc(9 * 1024 * 1024, 0x20);
-    const p = await expectProblem(big, "application/x-ndjson", 413);
-    expect(p.detail).toMatch(/max_body_bytes/);
+  it("a body over the limit is 413, refused before upload when the client asks to continue", async () => {
+    const url = new URL(vigil.url);
+    const { status, body, uploaded } = await new Promise<{ status: number; body: string; uploaded: boolean }>(
+      (resolve, reject) => {
+        let uploaded = false;
+        const req = request(
+          {
+            host: url.hostname,
+            port: url.port,
+            path: "/v1/events",
+            method: "POST",
+            headers: {
+              authorization: `Bearer ${vigil.token}`,
+              "content-type": "application/x-ndjson",
+              "content-length": 9 * 1024 * 1024,
+              expect: "100-continue",
+            },
+          },
+          (res) => {
+            let text = "";
+            res.setEncoding("utf8").on("data", (d: string) => {
+              text += d;
+            });
+            res.on("end", () => resolve({ status: res.statusCode ?? 0, body: text, uploaded }));
+          },
+        );
+        req.on("continue", () => {
+          uploaded = true;
+          req.end(Buffer.alloc(9 * 1024 * 1024, 0x20));
+        });
+        req.on("error", reject);
+      },
+    );
+    expect(status).toBe(413);
+    expect(uploaded).toBe(false);
+    expect((JSON.parse(body) as Problem).detail).toMatch(
+      /over the 8388608-byte limit \(server.max_body_bytes\)/,
+    );
   });
 
   it("one event over the per-event limit", async () => {

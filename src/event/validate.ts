@@ -85,8 +85,26 @@ export function decodeBody(body: Uint8Array, format: BodyFormat): RawItem[] {
   return items;
 }
 
-/** Checks depth and forbidden keys without recursion, so hostile nesting cannot exhaust the stack. */
-function checkStructure(value: unknown, maxDepth: number): FieldProblem | undefined {
+/** Whether a value nests deeper than maxDepth or holds a `__proto__` key; fast, without building paths. */
+function structureOk(value: unknown, maxDepth: number, depth = 0): boolean {
+  if (value === null || typeof value !== "object") return true;
+  if (depth >= maxDepth) return false;
+  if (Array.isArray(value)) {
+    for (const v of value) if (!structureOk(v, maxDepth, depth + 1)) return false;
+    return true;
+  }
+  for (const k of Object.keys(value)) {
+    if (k === "__proto__" || !structureOk((value as Record<string, unknown>)[k], maxDepth, depth + 1))
+      return false;
+  }
+  return true;
+}
+
+/**
+ * Names the first structural problem (too deep, a `__proto__` key). Iterative, so hostile nesting cannot
+ * exhaust the stack; only run once structureOk said there is one (structureOk's recursion is bounded by maxDepth).
+ */
+function structureProblem(value: unknown, maxDepth: number): FieldProblem | undefined {
   const stack: [unknown, string, number][] = [[value, "", 0]];
   while (stack.length > 0) {
     const [v, path, depth] = stack.pop() as [unknown, string, number];
@@ -160,11 +178,15 @@ function itemProblems(value: unknown, limits: EventLimits): FieldProblem[] {
     // A sealed record sent back in: refuse the whole thing rather than unwrap and trust it.
     return problems;
   }
-  const structural = checkStructure(value, limits.maxDepth);
-  if (structural) return [...problems, structural];
-  for (const p of schemaProblems(value)) {
-    if (SERVER_FIELDS.includes(p.field as (typeof SERVER_FIELDS)[number])) continue;
-    problems.push(p);
+  if (!structureOk(value, limits.maxDepth)) {
+    const structural = structureProblem(value, limits.maxDepth);
+    if (structural) return [...problems, structural];
+  }
+  if (!inputValidator.Check(value)) {
+    for (const p of schemaProblems(value)) {
+      if (SERVER_FIELDS.includes(p.field as (typeof SERVER_FIELDS)[number])) continue;
+      problems.push(p);
+    }
   }
   if (
     typeof obj.timestamp === "string" &&

@@ -54,13 +54,18 @@ function sortedCopy(value: unknown, state: { indexKey: boolean }): unknown {
       checkPlain(value);
       const obj = value as Record<string, unknown>;
       const keys = Object.keys(obj).sort();
-      // A null-prototype object: a "__proto__" member is plain data here, never a prototype.
-      const out: Record<string, unknown> = Object.create(null);
+      // A plain object literal (V8's JSON.stringify is much faster on those than on null-prototype objects).
+      const out: Record<string, unknown> = {};
       for (const k of keys) {
         const v = obj[k];
         if (v === undefined) continue;
         if (INDEX_KEY.test(checkString(k))) state.indexKey = true;
-        out[k] = sortedCopy(v, state);
+        if (k === "__proto__") {
+          // Assignment would set the prototype; define it as the plain data member it is.
+          Object.defineProperty(out, k, { value: sortedCopy(v, state), enumerable: true, writable: true });
+        } else {
+          out[k] = sortedCopy(v, state);
+        }
       }
       return out;
     }

@@ -10,7 +10,7 @@ import type { ConsumerStatus } from "../pipeline/consumer.ts";
 import { type Pipeline, RETRY_AFTER_SECONDS } from "../pipeline/pipeline.ts";
 import type { Principal, TokenAuthenticator } from "./auth.ts";
 import type { Metrics } from "./metrics.ts";
-import { sendProblem } from "./problem.ts";
+import { problemBody, sendProblem } from "./problem.ts";
 
 export interface HttpDeps {
   pipeline: Pipeline;
@@ -37,6 +37,13 @@ declare module "fastify" {
   }
 }
 
+function tooLarge(limit: number): VigilError {
+  return new VigilError(
+    "payload_too_large",
+    `the body is over the ${limit}-byte limit (server.max_body_bytes)`,
+  );
+}
+
 export function buildHttp(deps: HttpDeps): FastifyInstance {
   const app = Fastify({
     logger: false,
@@ -44,6 +51,17 @@ export function buildHttp(deps: HttpDeps): FastifyInstance {
     // Bodies are decoded by us; Fastify's JSON parser (which rejects __proto__ with a generic error) is removed.
     return503OnClosing: true,
     forceCloseConnections: "idle",
+  });
+  // A client that announces a large body with `Expect: 100-continue` (curl does) is refused before it uploads it.
+  app.server.on("checkContinue", (req, res) => {
+    if (Number(req.headers["content-length"] ?? 0) > deps.maxBodyBytes) {
+      const body = problemBody(tooLarge(deps.maxBodyBytes));
+      res.writeHead(413, { "content-type": "application/problem+json", connection: "close" });
+      res.end(JSON.stringify(body));
+      return;
+    }
+    res.writeContinue();
+    app.server.emit("request", req, res);
   });
   app.removeAllContentTypeParsers();
   app.addContentTypeParser(Object.keys(FORMATS), { parseAs: "buffer" }, (_req, body, done) =>

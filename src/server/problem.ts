@@ -33,19 +33,24 @@ const TITLE: Partial<Record<ErrorCode, string>> = {
   journal_failed: "Journal unavailable",
 };
 
+export function problemBody(error: VigilError): ProblemBody {
+  const body: ProblemBody = {
+    type: `urn:vigil:problem:${error.code}`,
+    title: TITLE[error.code] ?? "Internal error",
+    status: STATUS[error.code] ?? 500,
+    detail: error.message,
+  };
+  if (error instanceof ValidationError) body.errors = error.problems;
+  return body;
+}
+
 export function sendProblem(
   reply: FastifyReply,
   error: VigilError,
   retryAfterSeconds?: number,
 ): FastifyReply {
-  const status = STATUS[error.code] ?? 500;
-  const body: ProblemBody = {
-    type: `urn:vigil:problem:${error.code}`,
-    title: TITLE[error.code] ?? "Internal error",
-    status,
-    detail: error.message,
-  };
-  if (error instanceof ValidationError) body.errors = error.problems;
+  const body = problemBody(error);
+  const { status } = body;
   if (status === 401) reply.header("www-authenticate", 'Bearer realm="vigil"');
   if (retryAfterSeconds !== undefined && (status === 503 || status === 429)) {
     reply.header("retry-after", String(retryAfterSeconds));
