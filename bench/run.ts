@@ -4,16 +4,19 @@
  * reported. Results go to stdout as a Markdown table for docs/benchmarks.md.
  *
  * Environment knobs: BENCH_EVENTS (events per HTTP run, default 300000), BENCH_CLIENTS (default 8),
- * BENCH_BATCH (events per request, default 500), BENCH_RUNS (default 3).
+ * BENCH_BATCH (events per request, default 500), BENCH_RUNS (default 3), BENCH_VERIFY_RECORDS (records in the
+ * log verified, default 1000000).
  */
 import { spawn } from "node:child_process";
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdtemp, open, rm, writeFile } from "node:fs/promises";
 import { Agent, request } from "node:http";
 import { cpus, tmpdir, totalmem } from "node:os";
 import { join, resolve } from "node:path";
 import { DEFAULT_EVENT_LIMITS, prepareEvents } from "../src/event/validate.ts";
-import { Sealer } from "../src/integrity/chain.ts";
-import { keyFromSecret } from "../src/integrity/keys.ts";
+import { canonicalize } from "../src/integrity/canonical.ts";
+import { EMPTY_CHAIN, Sealer } from "../src/integrity/chain.ts";
+import { keyFromFile, keyFromSecret } from "../src/integrity/keys.ts";
+import { verifyPaths } from "../src/integrity/verify.ts";
 import { journalDir } from "../src/journal/segment.ts";
 import { JournalWriter } from "../src/journal/writer.ts";
 import { Pipeline } from "../src/pipeline/pipeline.ts";
@@ -26,6 +29,7 @@ const EVENTS = Number(process.env.BENCH_EVENTS ?? 300_000);
 const CLIENTS = Number(process.env.BENCH_CLIENTS ?? 8);
 const BATCH = Number(process.env.BENCH_BATCH ?? 500);
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
+const VERIFY_RECORDS = Number(process.env.BENCH_VERIFY_RECORDS ?? 1_000_000);
 
 /** A spec/000 backup.completed event, about 600 bytes sealed. */
 function sampleEvent(i: number): Record<string, unknown> {
@@ -183,10 +187,38 @@ async function inProcessIngest(): Promise<number> {
   return (batches * BATCH) / seconds;
 }
 
-async function verify(dataDir: string): Promise<number> {
+/** Seals VERIFY_RECORDS events (as the server would) into a log file; not timed. */
+async function verifyCorpus(): Promise<{ path: string; keyFile: string; dir: string }> {
+  const dir = await mkdtemp(join(tmpdir(), "vigil-bench-verify-"));
+  const secret = "b".repeat(64);
+  const keyFile = join(dir, "bench.key");
+  await writeFile(keyFile, `${secret}\n`, { mode: 0o600 });
+  const sealer = new Sealer(keyFromSecret(Buffer.from(secret), "bench"), EMPTY_CHAIN);
+  const path = join(dir, "audit.log");
+  const fh = await open(path, "w");
+  const origin = { source: "http", address: "127.0.0.1", token: "admin" };
+  for (let b = 0; b < VERIFY_RECORDS / 1000; b++) {
+    const lines: string[] = [];
+    for (let i = 0; i < 1000; i++) {
+      const event = {
+        ...sampleEvent(b * 1000 + i),
+        version: "1.0",
+        received_at: "2024-12-01T10:15:30.456Z",
+        origin,
+      };
+      lines.push(sealer.seal(canonicalize(event)).line);
+    }
+    await fh.write(`${lines.join("\n")}\n`);
+  }
+  await fh.close();
+  return { path, keyFile, dir };
+}
+
+/** `vigil verify` end to end (process start included), in records/s. */
+async function verifyCli(path: string, keyFile: string): Promise<number> {
   const started = performance.now();
   const out = await new Promise<string>((ok, fail) => {
-    const child = spawn(VIGIL, ["verify", "--json", "--data-dir", dataDir, join(dataDir, "journal")], {
+    const child = spawn(VIGIL, ["verify", "--json", "--key-file", keyFile, path], {
       stdio: ["ignore", "pipe", "inherit"],
     });
     let text = "";
@@ -200,28 +232,42 @@ async function verify(dataDir: string): Promise<number> {
   return report.records / seconds;
 }
 
+/** verifyPaths in this process, in records/s. */
+async function verifyInProcess(path: string, keyFile: string): Promise<number> {
+  const key = await keyFromFile(keyFile);
+  const started = performance.now();
+  const report = await verifyPaths({ paths: [path], keyring: new Map([[key.id, key.secret]]) });
+  if (!report.intact) throw new Error("the benchmark log did not verify");
+  return report.records / ((performance.now() - started) / 1000);
+}
+
 const results = {
   http: [] as number[],
   p50: [] as number[],
   p99: [] as number[],
   inproc: [] as number[],
   verify: [] as number[],
+  verifyInProc: [] as number[],
 };
+const corpus = await verifyCorpus();
 for (let run = 1; run <= RUNS; run++) {
   const h = await httpIngest();
   results.http.push(h.eventsPerSec);
   results.p50.push(h.p50);
   results.p99.push(h.p99);
-  results.verify.push(await verify(h.dataDir));
   await rm(h.dataDir, { recursive: true, force: true });
+  results.verify.push(await verifyCli(corpus.path, corpus.keyFile));
+  results.verifyInProc.push(await verifyInProcess(corpus.path, corpus.keyFile));
   results.inproc.push(await inProcessIngest());
   process.stderr.write(
     `run ${run}: http ${h.eventsPerSec.toFixed(0)} ev/s (p50 ${h.p50.toFixed(1)} ms, p99 ${h.p99.toFixed(1)} ms), ` +
-      `verify ${results.verify.at(-1)?.toFixed(0)} rec/s, in-process ${results.inproc.at(-1)?.toFixed(0)} ev/s\n`,
+      `verify ${results.verify.at(-1)?.toFixed(0)} rec/s (in process ${results.verifyInProc.at(-1)?.toFixed(0)}), ` +
+      `in-process ingest ${results.inproc.at(-1)?.toFixed(0)} ev/s\n`,
   );
 }
 
 const fmt = (n: number) => Math.round(n).toLocaleString("en-US");
+await rm(corpus.dir, { recursive: true, force: true });
 process.stdout.write(
   [
     `Date: ${new Date().toISOString().slice(0, 10)} · Node ${process.version} · ${cpus().length} × ${cpus()[0]?.model ?? "cpu"} · ${(totalmem() / 2 ** 30).toFixed(0)} GiB`,
@@ -233,7 +279,8 @@ process.stdout.write(
     `| HTTP ack latency p50 per request | ${median(results.p50).toFixed(1)} ms | ${results.p50.map((x) => x.toFixed(1)).join(", ")} |`,
     `| HTTP ack latency p99 per request | ${median(results.p99).toFixed(1)} ms | ${results.p99.map((x) => x.toFixed(1)).join(", ")} |`,
     `| in-process ingest (validate + seal + journal) | ${fmt(median(results.inproc))} events/s | ${results.inproc.map(fmt).join(", ")} |`,
-    `| vigil verify (journal, CLI end to end) | ${fmt(median(results.verify))} records/s | ${results.verify.map(fmt).join(", ")} |`,
+    `| vigil verify, ${fmt(VERIFY_RECORDS)} records (CLI, process start included) | ${fmt(median(results.verify))} records/s | ${results.verify.map(fmt).join(", ")} |`,
+    `| verify in process (verifyPaths) | ${fmt(median(results.verifyInProc))} records/s | ${results.verifyInProc.map(fmt).join(", ")} |`,
     "",
   ].join("\n"),
 );
