@@ -16,7 +16,6 @@ import { canonicalize } from "./canonical.ts";
 export const SIGNATURE_PREFIX = "sha256:";
 /** The previous_signature of the first record of a chain. */
 export const GENESIS_SIGNATURE = `${SIGNATURE_PREFIX}${"0".repeat(64)}`;
-export const KEY_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$/;
 
 export interface Integrity {
   sequence_number: number;

@@ -328,7 +328,7 @@ describe("AuditClient retries", () => {
   });
 
   it("retries a connection the server cut and a request it never answered", async () => {
-    const { server, client } = await setup({ flushIntervalMs: 0, requestTimeoutMs: 500 });
+    const { server, client } = await setup({ flushIntervalMs: 0, requestTimeoutMs: 2000 });
     server.script.push({ action: "destroy" }, { action: "hang" });
     await expect(client.log(ev(1))).resolves.toMatchObject({ status: "sealed", sequence_number: 1 });
     expect(server.requests).toHaveLength(3);
