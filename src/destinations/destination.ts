@@ -12,6 +12,12 @@ export interface RecordBatch {
   lines: Buffer[];
 }
 
+/** Identifies one sealed record: its sequence number and signature. */
+export interface RecordRef {
+  sequence: number;
+  signature: string;
+}
+
 /**
  * Lifecycle: `start` once, then `deliver` any number of times (never concurrently: one batch at a time, in
  * sequence order), then `stop`. `stop` is safe before `start` and safe twice. A destination must not mutate
@@ -21,10 +27,11 @@ export interface Destination {
   /** Unique among the configured destinations; names the consumer's cursor. */
   readonly name: string;
   /**
-   * Prepares the destination. May return the highest sequence number the destination already holds (read from
-   * its own storage), so records delivered before a crash but after the last cursor commit are not repeated.
+   * Prepares the destination. May return the newest record the destination already holds (read from its own
+   * storage), so records delivered before a crash but after the last cursor commit are not repeated, and a
+   * destination holding another chain's records is recognised instead of being appended to.
    */
-  start(): Promise<{ lastSequence?: number }>;
+  start(): Promise<{ last?: RecordRef }>;
   /** Resolves only once every line of the batch is durable at the destination. Throws DeliveryError on failure. */
   deliver(batch: RecordBatch): Promise<void>;
   stop(): Promise<void>;

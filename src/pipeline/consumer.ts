@@ -6,7 +6,8 @@
  * destination may report (from its own storage) what it already holds so records are not repeated. Retryable
  * errors are retried with backoff forever; a permanent error parks the consumer with a clear status.
  */
-import { DeliveryError, type Destination } from "../destinations/destination.ts";
+import { DeliveryError, type Destination, type RecordRef } from "../destinations/destination.ts";
+import { parseRecord } from "../integrity/chain.ts";
 import type { CursorStore } from "../journal/cursor.ts";
 import { type JournalPosition, JournalReader } from "../journal/reader.ts";
 import type { JournalWriter } from "../journal/writer.ts";
@@ -74,19 +75,50 @@ export class JournalConsumer {
 
   async start(): Promise<void> {
     const cursor = await this.#opts.cursors.load(this.name);
-    const { lastSequence } = await this.#dest.start();
+    const { last } = await this.#dest.start();
     let after = cursor?.sequence ?? 0;
     let hint = cursor?.position;
-    if (lastSequence !== undefined && lastSequence > after) {
-      // The destination holds records the cursor had not recorded yet (crash between delivery and commit).
-      after = Math.min(lastSequence, this.#opts.writer.durableSequence);
-      hint = undefined;
+    this.#committed = after;
+    if (last !== undefined) {
+      const foreign = await this.#foreignRecord(last);
+      if (foreign) {
+        this.#delivered = after;
+        this.#park(new Error(foreign));
+        return;
+      }
+      if (last.sequence > after) {
+        // The destination holds records the cursor had not recorded yet (crash between delivery and commit).
+        after = last.sequence;
+        hint = undefined;
+      }
     }
     this.#delivered = after;
-    this.#committed = cursor?.sequence ?? 0;
     this.#reader = new JournalReader(this.#opts.journalDir, after + 1, hint);
     this.#state = "running";
     this.#loop = this.#run();
+  }
+
+  /**
+   * Why the destination's newest record is not this journal's record at that sequence (it holds another
+   * chain's records, e.g. a data directory was recreated while the destination's files were kept), or
+   * undefined when it is. Appending to such a destination would mix two chains, so the consumer parks instead.
+   */
+  async #foreignRecord(last: RecordRef): Promise<string | undefined> {
+    const durable = this.#opts.writer.durableSequence;
+    const advice =
+      "move its files away (or point it at a new path) and restart; the journal keeps every record";
+    if (last.sequence > durable) {
+      return `it holds sequence ${last.sequence}, beyond this journal's ${durable}: another chain's records; ${advice}`;
+    }
+    const reader = new JournalReader(this.#opts.journalDir, last.sequence);
+    try {
+      const line = (await reader.read(durable, 1, 1))?.lines[0];
+      const parsed = line === undefined ? undefined : parseRecord(line);
+      if (parsed?.ok && parsed.record.integrity.signature === last.signature) return undefined;
+      return `its record ${last.sequence} is not this journal's record ${last.sequence}: another chain's records; ${advice}`;
+    } finally {
+      await reader.close();
+    }
   }
 
   status(): ConsumerStatus {

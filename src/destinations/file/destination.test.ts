@@ -189,7 +189,7 @@ describe("FileDestination: exactly once across restarts", () => {
     await first.stop();
 
     const second = destination();
-    expect(await second.start()).toEqual({ lastSequence: 10 });
+    expect(await second.start()).toMatchObject({ last: { sequence: 10 } });
     await second.deliver(batch(lines, 3, 7));
     expect(sequencesOf(await readFile(path))).toEqual(range(1, 10));
     await second.deliver(batch(lines, 5, 15));
@@ -201,7 +201,7 @@ describe("FileDestination: exactly once across restarts", () => {
     const fifth = lines[4] ?? Buffer.alloc(0);
     await writeFile(path, Buffer.concat([Buffer.from(fileText(lines.slice(0, 4))), fifth.subarray(0, 40)]));
     const d = destination();
-    expect(await d.start()).toEqual({ lastSequence: 4 });
+    expect(await d.start()).toMatchObject({ last: { sequence: 4 } });
     expect(logged.some((m) => m.includes("torn"))).toBe(true);
     await d.deliver(batch(lines, 5, 6));
     expect(await readFile(path, "utf8")).toBe(fileText(lines));
@@ -273,7 +273,7 @@ describe("FileDestination: rotation", () => {
       expect(await readdir(dir)).toContain(compress ? "audit.log.1.gz" : "audit.log.1");
 
       const second = destination({ ...small, compress });
-      expect(await second.start()).toEqual({ lastSequence: 12 });
+      expect(await second.start()).toMatchObject({ last: { sequence: 12 } });
       await second.deliver(batch(lines, 10, 20));
       await second.stop();
       expect(await sequencesInSet(dir)).toEqual(range(1, 20));
@@ -286,7 +286,7 @@ describe("FileDestination: rotation", () => {
     await writeFile(`${path}.1`, fileText(lines), { mode: 0o600 });
     await writeFile(`${path}.1.gz.tmp`, gzipSync(fileText(lines)).subarray(0, 20));
     const d = destination({ ...small, compress: true });
-    expect(await d.start()).toEqual({ lastSequence: 5 });
+    expect(await d.start()).toMatchObject({ last: { sequence: 5 } });
     await d.stop();
     expect((await readdir(dir)).sort()).toEqual(["audit.log", "audit.log.1.gz"]);
     expect(gunzipSync(await readFile(`${path}.1.gz`)).toString()).toBe(fileText(lines));
@@ -299,7 +299,7 @@ describe("FileDestination: rotation", () => {
     await writeFile(`${path}.1`, fileText(lines));
     await writeFile(`${path}.1.gz`, gzipSync(fileText(lines)));
     const d = destination({ ...small, compress: true });
-    expect(await d.start()).toEqual({ lastSequence: 5 });
+    expect(await d.start()).toMatchObject({ last: { sequence: 5 } });
     expect((await readdir(dir)).sort()).toEqual(["audit.log", "audit.log.1.gz"]);
   });
 
@@ -308,7 +308,7 @@ describe("FileDestination: rotation", () => {
     await writeFile(`${path}.2`, fileText(lines.slice(0, 5)));
     await writeFile(`${path}.3`, "oldest, beyond maxFiles after the shift\n");
     const d = destination({ ...small, compress: false });
-    expect(await d.start()).toEqual({ lastSequence: 5 });
+    expect(await d.start()).toMatchObject({ last: { sequence: 5 } });
     await d.deliver(batch(lines, 6, 15));
     await d.stop();
     expect((await readdir(dir)).sort()).toEqual(["audit.log", "audit.log.1", "audit.log.3"]);

@@ -13,7 +13,7 @@ import { dirname } from "node:path";
 import type { FileDestinationConfig } from "../../config/types.ts";
 import { parseRecord } from "../../integrity/chain.ts";
 import { ensureDir, fsyncDir } from "../../util/fs.ts";
-import { DeliveryError, type Destination, type RecordBatch } from "../destination.ts";
+import { DeliveryError, type Destination, type RecordBatch, type RecordRef } from "../destination.ts";
 import { compressRotated, lastLineOfGzip, type RotatedFile, recoverRotated, rotateFiles } from "./rotate.ts";
 
 const FILE_MODE = 0o600;
@@ -42,6 +42,8 @@ export class FileDestination implements Destination {
   #dirty = false;
   /** Highest sequence number the files hold; undefined while unknown (nothing written yet, or unreadable). */
   #lastSequence: number | undefined;
+  /** The newest record found at start, reported to the consumer. */
+  #lastAtStart: RecordRef | undefined;
   /** Background gzip of `path.1`. Never rejects; a rotation waits for it so its renames never race it. */
   #compression: Promise<void> | undefined;
 
@@ -55,7 +57,7 @@ export class FileDestination implements Destination {
     this.#log = log;
   }
 
-  async start(): Promise<{ lastSequence?: number }> {
+  async start(): Promise<{ last?: RecordRef }> {
     const { path, rotation } = this.#config;
     await this.#prepareDirectory();
     const rotated = await this.#io("recover rotated files of", path, () =>
@@ -65,14 +67,15 @@ export class FileDestination implements Destination {
     this.#started = true;
     const newest = rotated[0];
     if (line !== undefined) {
-      this.#lastSequence = this.#sequenceOf(line, path);
+      this.#lastAtStart = this.#recordOf(line, path);
     } else if (newest !== undefined) {
-      this.#lastSequence = this.#sequenceOf(await this.#lastLineOfRotated(newest), newest.path);
+      this.#lastAtStart = this.#recordOf(await this.#lastLineOfRotated(newest), newest.path);
     }
+    this.#lastSequence = this.#lastAtStart?.sequence;
     // A plain path.1 under compress: true is a compression a crash (or a failure) interrupted: redo it.
     if (rotation?.compress && newest?.index === 1 && !newest.compressed)
       this.#compressInBackground(newest.path);
-    return this.#lastSequence === undefined ? {} : { lastSequence: this.#lastSequence };
+    return this.#lastAtStart === undefined ? {} : { last: this.#lastAtStart };
   }
 
   async deliver(batch: RecordBatch): Promise<void> {
@@ -222,10 +225,12 @@ export class FileDestination implements Destination {
     }
   }
 
-  #sequenceOf(line: Buffer | undefined, source: string): number | undefined {
+  #recordOf(line: Buffer | undefined, source: string): RecordRef | undefined {
     if (line === undefined) return undefined;
     const parsed = parseRecord(line);
-    if (parsed.ok) return parsed.record.integrity.sequence_number;
+    if (parsed.ok) {
+      return { sequence: parsed.record.integrity.sequence_number, signature: parsed.record.integrity.signature };
+    }
     this.#note(
       `warning: the last line of ${source} is not a sealed record (${parsed.reason}); ` +
         "resuming from the consumer's cursor, which may repeat records already in the file",

@@ -1,0 +1,156 @@
+import { mkdtemp } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import {
+  DeliveryError,
+  type Destination,
+  type RecordBatch,
+  type RecordRef,
+} from "../destinations/destination.ts";
+import { canonicalize } from "../integrity/canonical.ts";
+import { parseRecord, Sealer } from "../integrity/chain.ts";
+import { keyFromSecret } from "../integrity/keys.ts";
+import { CursorStore } from "../journal/cursor.ts";
+import { JournalWriter } from "../journal/writer.ts";
+import { JournalConsumer } from "./consumer.ts";
+
+const key = keyFromSecret(Buffer.alloc(32, 9), "test");
+
+/** A destination that keeps lines in memory and fails as scripted: it exercises the consumer, not a sink. */
+class ScriptedDestination implements Destination {
+  readonly name = "scripted";
+  readonly received: number[] = [];
+  failures: DeliveryError[] = [];
+  last: RecordRef | undefined;
+  stopped = 0;
+
+  async start(): Promise<{ last?: RecordRef }> {
+    return this.last ? { last: this.last } : {};
+  }
+
+  async deliver(batch: RecordBatch): Promise<void> {
+    const failure = this.failures.shift();
+    if (failure) throw failure;
+    batch.lines.forEach((_, i) => {
+      this.received.push(batch.firstSequence + i);
+    });
+  }
+
+  async stop(): Promise<void> {
+    this.stopped++;
+  }
+}
+
+async function journal(records: number) {
+  const dataDir = await mkdtemp(join(tmpdir(), "vigil-consumer-"));
+  const dir = join(dataDir, "journal");
+  const { writer, recovery } = await JournalWriter.open({ dir, segmentBytes: 1 << 20 });
+  const sealer = new Sealer(key, recovery.head);
+  const lines = Array.from(
+    { length: records },
+    (_, i) => sealer.seal(canonicalize({ event_type: "a.b", n: i })).line,
+  );
+  await writer.append(lines, 1);
+  const signatureOf = (seq: number) => {
+    const p = parseRecord(Buffer.from(lines[seq - 1] as string));
+    if (!p.ok) throw new Error(p.reason);
+    return p.record.integrity.signature;
+  };
+  return { dataDir, dir, writer, sealer, signatureOf, cursors: new CursorStore(dataDir) };
+}
+
+async function until(check: () => boolean): Promise<void> {
+  while (!check()) await new Promise((r) => setImmediate(r));
+}
+
+describe("JournalConsumer", () => {
+  it("delivers everything in order, follows new records, and commits its cursor on stop", async () => {
+    const j = await journal(25);
+    const dest = new ScriptedDestination();
+    const c = new JournalConsumer(dest, {
+      journalDir: j.dir,
+      writer: j.writer,
+      cursors: j.cursors,
+      log: () => {},
+      maxBatchRecords: 10,
+    });
+    await c.start();
+    await until(() => dest.received.length === 25);
+    await j.writer.append([j.sealer.seal(canonicalize({ event_type: "a.b", n: 99 })).line], 26);
+    await until(() => dest.received.length === 26);
+    expect(dest.received).toEqual(Array.from({ length: 26 }, (_, i) => i + 1));
+    await c.stop();
+    await c.stop();
+    expect(dest.stopped).toBe(1);
+    expect((await j.cursors.load("scripted"))?.sequence).toBe(26);
+    expect(c.status()).toMatchObject({ state: "stopped", deliveredSequence: 26, lagRecords: 0 });
+    await j.writer.close();
+  });
+
+  it("retries a retryable failure without skipping or repeating, and parks on a permanent one", async () => {
+    const j = await journal(5);
+    const dest = new ScriptedDestination();
+    dest.failures = [new DeliveryError("server away", true), new DeliveryError("server away", true)];
+    const logs: string[] = [];
+    const c = new JournalConsumer(dest, {
+      journalDir: j.dir,
+      writer: j.writer,
+      cursors: j.cursors,
+      log: (m) => logs.push(m),
+      backoff: { initialMs: 1, maxMs: 2 },
+    });
+    await c.start();
+    await until(() => dest.received.length === 5);
+    expect(dest.received).toEqual([1, 2, 3, 4, 5]);
+    expect(c.status().failures).toBe(2);
+    dest.failures = [new DeliveryError("bad credentials", false)];
+    await j.writer.append([j.sealer.seal(canonicalize({ event_type: "a.b" })).line], 6);
+    await until(() => c.status().state === "parked");
+    expect(c.status()).toMatchObject({ deliveredSequence: 5, lagRecords: 1, lastError: "bad credentials" });
+    expect(logs.join("\n")).toMatch(/parked after a permanent error: bad credentials/);
+    await c.stop();
+    expect((await j.cursors.load("scripted"))?.sequence).toBe(5);
+    await j.writer.close();
+  });
+
+  it("resumes after the newest record the destination already holds", async () => {
+    const j = await journal(10);
+    const dest = new ScriptedDestination();
+    dest.last = { sequence: 7, signature: j.signatureOf(7) };
+    const c = new JournalConsumer(dest, {
+      journalDir: j.dir,
+      writer: j.writer,
+      cursors: j.cursors,
+      log: () => {},
+    });
+    await c.start();
+    await until(() => dest.received.length === 3);
+    expect(dest.received).toEqual([8, 9, 10]);
+    await c.stop();
+    await j.writer.close();
+  });
+
+  it("parks instead of appending to a destination that holds another chain's records", async () => {
+    const j = await journal(10);
+    for (const last of [
+      { sequence: 4, signature: `sha256:${"1".repeat(64)}` },
+      { sequence: 11, signature: j.signatureOf(10) },
+    ]) {
+      const dest = new ScriptedDestination();
+      dest.last = last;
+      const c = new JournalConsumer(dest, {
+        journalDir: j.dir,
+        writer: j.writer,
+        cursors: j.cursors,
+        log: () => {},
+      });
+      await c.start();
+      expect(c.status().state).toBe("parked");
+      expect(c.status().lastError).toMatch(/another chain's records/);
+      expect(dest.received).toEqual([]);
+      await c.stop();
+    }
+    await j.writer.close();
+  });
+});
