@@ -19,11 +19,15 @@ const key = keyFromSecret(Buffer.alloc(32, 9), "test");
 
 /** A destination that keeps lines in memory and fails as scripted: it exercises the consumer, not a sink. */
 class ScriptedDestination implements Destination {
-  readonly name = "scripted";
+  readonly name: string;
   readonly received: number[] = [];
   failures: DeliveryError[] = [];
   last: RecordRef | undefined;
   stopped = 0;
+
+  constructor(name = "scripted") {
+    this.name = name;
+  }
 
   async start(): Promise<{ last?: RecordRef }> {
     return this.last ? { last: this.last } : {};
@@ -65,6 +69,43 @@ async function until(check: () => boolean): Promise<void> {
 }
 
 describe("JournalConsumer", () => {
+  it("retries a destination that cannot start yet, and parks one that never can", async () => {
+    const j = await journal(3);
+    const flaky = new ScriptedDestination();
+    let refusals = 2;
+    flaky.start = async () => {
+      if (refusals-- > 0) throw new DeliveryError("connection refused", true);
+      return {};
+    };
+    const c = new JournalConsumer(flaky, {
+      journalDir: j.dir,
+      writer: j.writer,
+      cursors: j.cursors,
+      log: () => {},
+      backoff: { initialMs: 1, maxMs: 2 },
+    });
+    await c.start();
+    await until(() => flaky.received.length === 3);
+    expect(c.status()).toMatchObject({ state: "running", failures: 2 });
+    await c.stop();
+
+    const broken = new ScriptedDestination("broken");
+    broken.start = async () => {
+      throw new DeliveryError("/var/log/x is not a directory (ENOTDIR)", false);
+    };
+    const p = new JournalConsumer(broken, {
+      journalDir: j.dir,
+      writer: j.writer,
+      cursors: j.cursors,
+      log: () => {},
+    });
+    await p.start();
+    await until(() => p.status().state === "parked");
+    expect(p.status()).toMatchObject({ lagRecords: 3, lastError: "/var/log/x is not a directory (ENOTDIR)" });
+    await p.stop();
+    await j.writer.close();
+  });
+
   it("delivers everything in order, follows new records, and commits its cursor on stop", async () => {
     const j = await journal(25);
     const dest = new ScriptedDestination();
@@ -146,7 +187,7 @@ describe("JournalConsumer", () => {
         log: () => {},
       });
       await c.start();
-      expect(c.status().state).toBe("parked");
+      await until(() => c.status().state === "parked");
       expect(c.status().lastError).toMatch(/another chain's records/);
       expect(dest.received).toEqual([]);
       await c.stop();

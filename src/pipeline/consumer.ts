@@ -47,6 +47,7 @@ export class JournalConsumer {
   readonly #abort = new AbortController();
   #reader: JournalReader | undefined;
   #loop: Promise<void> | undefined;
+  #stopping: Promise<void> | undefined;
   #state: ConsumerState = "starting";
   #delivered = 0;
   #deliveredRecords = 0;
@@ -73,18 +74,35 @@ export class JournalConsumer {
     return this.#dest.name;
   }
 
+  /**
+   * Loads the cursor and starts delivering in the background. Never throws for the destination's sake: a
+   * destination that cannot start is retried (retryable errors) or parked (permanent ones), like a failed
+   * delivery, so one bad destination never stops the server or the others.
+   */
   async start(): Promise<void> {
     const cursor = await this.#opts.cursors.load(this.name);
-    const { last } = await this.#dest.start();
-    let after = cursor?.sequence ?? 0;
-    let hint = cursor?.position;
-    this.#committed = after;
+    this.#committed = cursor?.sequence ?? 0;
+    this.#delivered = this.#committed;
+    this.#loop = this.#run(cursor?.position);
+  }
+
+  /** Starts the destination (with retries) and positions the reader; false when stopped or parked. */
+  async #open(hint: JournalPosition | undefined, signal: AbortSignal): Promise<boolean> {
+    let last: RecordRef | undefined;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        ({ last } = await this.#dest.start());
+        break;
+      } catch (e) {
+        if (!(await this.#failed(e, attempt, signal))) return false;
+      }
+    }
+    let after = this.#delivered;
     if (last !== undefined) {
       const foreign = await this.#foreignRecord(last);
       if (foreign) {
-        this.#delivered = after;
         this.#park(new Error(foreign));
-        return;
+        return false;
       }
       if (last.sequence > after) {
         // The destination holds records the cursor had not recorded yet (crash between delivery and commit).
@@ -95,7 +113,7 @@ export class JournalConsumer {
     this.#delivered = after;
     this.#reader = new JournalReader(this.#opts.journalDir, after + 1, hint);
     this.#state = "running";
-    this.#loop = this.#run();
+    return true;
   }
 
   /**
@@ -136,12 +154,13 @@ export class JournalConsumer {
     };
   }
 
-  async #run(): Promise<void> {
-    const reader = this.#reader as JournalReader;
+  async #run(hint: JournalPosition | undefined): Promise<void> {
     const { writer } = this.#opts;
     const signal = this.#abort.signal;
     const stopped = abortPromise(signal);
     try {
+      if (!(await this.#open(hint, signal))) return;
+      const reader = this.#reader as JournalReader;
       while (!signal.aborted) {
         const batch = await reader.read(
           writer.durableSequence,
@@ -177,18 +196,25 @@ export class JournalConsumer {
         this.#state = "running";
         return true;
       } catch (e) {
-        this.#failures++;
-        this.#lastError = (e as Error).message;
-        if (!(e instanceof DeliveryError) || !e.retryable) {
-          this.#park(e);
-          return false;
-        }
-        if (this.#state !== "retrying")
-          this.#opts.log(`destination ${this.name}: ${this.#lastError}; retrying`);
-        this.#state = "retrying";
-        if (!(await sleep(backoffDelay(attempt, this.#opts.backoff), signal))) return false;
+        if (!(await this.#failed(e, attempt, signal))) return false;
       }
     }
+  }
+
+  /**
+   * Records a failed start or delivery. A permanent error parks the consumer (false); a retryable one waits the
+   * backoff for this attempt (false if stopped meanwhile, true to try again).
+   */
+  async #failed(e: unknown, attempt: number, signal: AbortSignal): Promise<boolean> {
+    this.#failures++;
+    this.#lastError = (e as Error).message;
+    if (!(e instanceof DeliveryError) || !e.retryable) {
+      this.#park(e);
+      return false;
+    }
+    if (this.#state !== "retrying") this.#opts.log(`destination ${this.name}: ${this.#lastError}; retrying`);
+    this.#state = "retrying";
+    return sleep(backoffDelay(attempt, this.#opts.backoff), signal);
   }
 
   #park(e: unknown): void {
@@ -214,14 +240,16 @@ export class JournalConsumer {
   }
 
   /** Stops after the batch in flight (if any) completes or is abandoned; commits the cursor. Safe twice. */
-  async stop(): Promise<void> {
-    if (this.#state === "stopped") return;
-    this.#abort.abort();
-    await this.#loop;
-    if (this.#state !== "parked" && this.#state !== "starting") await this.#commit(false).catch(() => {});
-    if (this.#state !== "parked") this.#state = "stopped";
-    await this.#reader?.close();
-    await this.#dest.stop();
+  stop(): Promise<void> {
+    this.#stopping ??= (async () => {
+      this.#abort.abort();
+      await this.#loop;
+      if (this.#state !== "parked" && this.#state !== "starting") await this.#commit(false).catch(() => {});
+      if (this.#state !== "parked") this.#state = "stopped";
+      await this.#reader?.close();
+      await this.#dest.stop();
+    })();
+    return this.#stopping;
   }
 }
 

@@ -3,7 +3,7 @@ import { resolve } from "node:path";
 import { createInterface } from "node:readline";
 import { Command } from "commander";
 import { DEFAULT_DATA_DIR } from "../../config/types.ts";
-import { AuditClient, AuditClientError, type AuditEvent, type LogResult } from "../../sdk/index.ts";
+import { AuditClient, type AuditEvent, type LogResult } from "../../sdk/index.ts";
 import { CliExit, EXIT, resolveToken, serverUrl, usage } from "../common.ts";
 
 /** Events sent but not yet answered before `send` waits for the oldest; keeps memory flat on big inputs. */
@@ -40,48 +40,48 @@ export function sendCommand(): Command {
       ) => {
         if (eventArg !== undefined && opts.file !== undefined)
           throw usage("give an event argument or --file, not both");
+        // Every line is parsed before anything is sent, so a malformed line refuses the whole input.
+        const events: { event: AuditEvent; where: string }[] = [];
+        if (eventArg !== undefined) {
+          events.push({ event: parseEvent(eventArg, "argument"), where: "argument" });
+        } else {
+          const input =
+            opts.file === undefined || opts.file === "-" ? process.stdin : createReadStream(opts.file);
+          const name = opts.file && opts.file !== "-" ? opts.file : "stdin";
+          let line = 0;
+          for await (const text of createInterface({ input, crlfDelay: Number.POSITIVE_INFINITY })) {
+            line++;
+            if (text.trim() !== "")
+              events.push({ event: parseEvent(text, `${name}:${line}`), where: `${name}:${line}` });
+          }
+        }
+        if (events.length === 0) throw usage("no events to send");
         const token = await resolveToken(opts.token, resolve(opts.dataDir));
         const client = new AuditClient({ url: serverUrl(opts.url), token });
-        let sent = 0;
         let failed = 0;
         const outstanding: Promise<void>[] = [];
-        const print = (r: LogResult) => {
-          if (!opts.quiet) process.stdout.write(`${JSON.stringify(r)}\n`);
-        };
-        const submit = (event: AuditEvent, where: string) => {
-          sent++;
-          outstanding.push(
-            client.log(event).then(print, (e: unknown) => {
-              failed++;
-              const problems =
-                e instanceof AuditClientError && e.problems
-                  ? `: ${e.problems.map((p) => `${p.field ? `${p.field}: ` : ""}${p.message}`).join("; ")}`
-                  : "";
-              process.stderr.write(`vigil: ${where}: ${(e as Error).message}${problems}\n`);
-            }),
-          );
-        };
         try {
-          if (eventArg !== undefined) {
-            submit(parseEvent(eventArg, "argument"), "argument");
-          } else {
-            const input =
-              opts.file === undefined || opts.file === "-" ? process.stdin : createReadStream(opts.file);
-            const name = opts.file && opts.file !== "-" ? opts.file : "stdin";
-            let line = 0;
-            for await (const text of createInterface({ input, crlfDelay: Number.POSITIVE_INFINITY })) {
-              line++;
-              if (text.trim() === "") continue;
-              submit(parseEvent(text, `${name}:${line}`), `${name}:${line}`);
-              if (outstanding.length >= WINDOW) await outstanding.shift();
-            }
+          for (const { event, where } of events) {
+            outstanding.push(
+              client.log(event).then(
+                (r: LogResult) => {
+                  if (!opts.quiet) process.stdout.write(`${JSON.stringify(r)}\n`);
+                },
+                (e: unknown) => {
+                  failed++;
+                  // The SDK's message already names the refused fields.
+                  process.stderr.write(`vigil: ${where}: ${(e as Error).message}\n`);
+                },
+              ),
+            );
+            if (outstanding.length >= WINDOW) await outstanding.shift();
           }
           await Promise.all(outstanding);
         } finally {
           await client.close();
         }
-        if (sent === 0) throw usage("no events to send");
-        if (failed > 0) throw new CliExit(EXIT.problem, `${failed} of ${sent} events were not recorded`);
+        if (failed > 0)
+          throw new CliExit(EXIT.problem, `${failed} of ${events.length} events were not recorded`);
       },
     );
 }

@@ -229,7 +229,10 @@ export class FileDestination implements Destination {
     if (line === undefined) return undefined;
     const parsed = parseRecord(line);
     if (parsed.ok) {
-      return { sequence: parsed.record.integrity.sequence_number, signature: parsed.record.integrity.signature };
+      return {
+        sequence: parsed.record.integrity.sequence_number,
+        signature: parsed.record.integrity.signature,
+      };
     }
     this.#note(
       `warning: the last line of ${source} is not a sealed record (${parsed.reason}); ` +
