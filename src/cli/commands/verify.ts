@@ -62,13 +62,15 @@ function formatSummary(report: VerifyReport): string {
           ? `, sequence ${report.firstSequence}`
           : `, sequences ${report.firstSequence}–${report.lastSequence}`;
     const keys = report.keyIds.length > 0 ? `, keys ${report.keyIds.join(", ")}` : "";
-    return `intact: ${report.records} records${range}${keys}`;
+    return `intact: ${records(report.records)}${range}${keys}`;
   }
   const first = report.findings[0];
   const where = first ? `; first at ${sequences(first)} (${first.kind})` : "";
   const problems = report.findingCount === 1 ? "1 problem" : `${report.findingCount} problems`;
-  return `NOT INTACT: ${problems} in ${report.records} records${where}`;
+  return `NOT INTACT: ${problems} in ${records(report.records)}${where}`;
 }
+
+const records = (n: number) => (n === 1 ? "1 record" : `${n} records`);
 
 /** The keys from the flags plus the data directory's; an unreadable key is a usage error. */
 async function keyring(flags: VerifyFlags, dataDir: string | undefined) {
