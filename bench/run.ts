@@ -8,7 +8,7 @@
  * log verified, default 1000000).
  */
 import { spawn } from "node:child_process";
-import { mkdtemp, open, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, open, readFile, rm, writeFile } from "node:fs/promises";
 import { Agent, request } from "node:http";
 import { cpus, tmpdir, totalmem } from "node:os";
 import { join, resolve } from "node:path";
@@ -81,7 +81,7 @@ async function startServer(
     });
     child.once("exit", (c) => fail(new Error(`server exited ${c}: ${err}`)));
   });
-  const token = /generated admin token .*: (vgl_\S+)/.exec(err)?.[1] ?? "";
+  const token = (await readFile(join(dataDir, "admin.token"), "utf8")).trim();
   return {
     url,
     token,

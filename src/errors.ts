@@ -5,7 +5,6 @@
 export type ErrorCode =
   | "invalid_event"
   | "invalid_config"
-  | "unsupported_config"
   | "payload_too_large"
   | "unsupported_media_type"
   | "queue_full"
@@ -16,7 +15,18 @@ export type ErrorCode =
   | "not_found"
   | "key_missing"
   | "destination_failed"
-  | "usage";
+  | "usage"
+  // a bug: never retryable, reported as HTTP 500 without details,
+  | "internal"
+  // Signed notes and checkpoints (integrity/note.ts, integrity/checkpoint.ts):
+  // a key text (signer or verifier) that is malformed or whose key hash does not match its key,
+  | "bad_key"
+  // a note or checkpoint that breaks the C2SP syntax,
+  | "bad_note"
+  // a signature by a known key (name and key hash match) that does not verify: the note was altered or forged,
+  | "bad_signature"
+  // a well-formed note with no valid signature by any known key, or a checkpoint of another origin.
+  | "unverified";
 
 export class VigilError extends Error {
   readonly code: ErrorCode;
@@ -41,13 +51,23 @@ export interface FieldProblem {
   line?: number;
 }
 
+/** At most this many problems are kept and reported; the rest are only counted (a hostile body can hold millions). */
+export const MAX_REPORTED_PROBLEMS = 100;
+/** Problems spelled out in the message (HTTP `detail`); `problems` carries up to MAX_REPORTED_PROBLEMS. */
+const PROBLEMS_IN_MESSAGE = 5;
+
 export class ValidationError extends VigilError {
   readonly problems: FieldProblem[];
+  /** How many problems were found, including those not kept. */
+  readonly total: number;
 
-  constructor(code: "invalid_event" | "invalid_config", problems: FieldProblem[]) {
-    super(code, problems.map(formatProblem).join("; "));
+  constructor(code: "invalid_event" | "invalid_config", problems: FieldProblem[], total = problems.length) {
+    const more = total - Math.min(total, PROBLEMS_IN_MESSAGE);
+    const shown = problems.slice(0, PROBLEMS_IN_MESSAGE).map(formatProblem).join("; ");
+    super(code, more > 0 ? `${shown}; and ${more} more` : shown);
     this.name = "ValidationError";
-    this.problems = problems;
+    this.problems = problems.slice(0, MAX_REPORTED_PROBLEMS);
+    this.total = total;
   }
 }
 

@@ -109,44 +109,69 @@ describe("bad input: a clear error, the process alive, nothing accepted lost", (
     expect(p3.errors?.[0]).toMatchObject({ field: "received_at" });
   });
 
-  it("a body over the limit is 413, refused before upload when the client asks to continue", async () => {
+  /** POSTs with `Expect: 100-continue`, uploading the body only if the server says continue. */
+  function postExpecting(
+    token: string,
+    length: number,
+  ): Promise<{ status: number; body: string; uploaded: boolean }> {
     const url = new URL(vigil.url);
-    const { status, body, uploaded } = await new Promise<{ status: number; body: string; uploaded: boolean }>(
-      (resolve, reject) => {
-        let uploaded = false;
-        const req = request(
-          {
-            host: url.hostname,
-            port: url.port,
-            path: "/v1/events",
-            method: "POST",
-            headers: {
-              authorization: `Bearer ${vigil.token}`,
-              "content-type": "application/x-ndjson",
-              "content-length": 9 * 1024 * 1024,
-              expect: "100-continue",
-            },
+    return new Promise((resolve, reject) => {
+      let uploaded = false;
+      const req = request(
+        {
+          host: url.hostname,
+          port: url.port,
+          path: "/v1/events",
+          method: "POST",
+          headers: {
+            authorization: `Bearer ${token}`,
+            "content-type": "application/x-ndjson",
+            "content-length": length,
+            expect: "100-continue",
           },
-          (res) => {
-            let text = "";
-            res.setEncoding("utf8").on("data", (d: string) => {
-              text += d;
-            });
-            res.on("end", () => resolve({ status: res.statusCode ?? 0, body: text, uploaded }));
-          },
-        );
-        req.on("continue", () => {
-          uploaded = true;
-          req.end(Buffer.alloc(9 * 1024 * 1024, 0x20));
-        });
-        req.on("error", reject);
-      },
-    );
+        },
+        (res) => {
+          let text = "";
+          res.setEncoding("utf8").on("data", (d: string) => {
+            text += d;
+          });
+          res.on("end", () => resolve({ status: res.statusCode ?? 0, body: text, uploaded }));
+        },
+      );
+      req.on("continue", () => {
+        uploaded = true;
+        req.end(Buffer.alloc(length, 0x20));
+      });
+      req.on("error", reject);
+    });
+  }
+
+  it("a body over the limit is 413, refused before upload when the client asks to continue", async () => {
+    const { status, body, uploaded } = await postExpecting(vigil.token, 9 * 1024 * 1024);
     expect(status).toBe(413);
     expect(uploaded).toBe(false);
     expect((JSON.parse(body) as Problem).detail).toMatch(
       /over the 8388608-byte limit \(server.max_body_bytes\)/,
     );
+  });
+
+  it("an unknown token is refused before the body is read", async () => {
+    const { status, uploaded } = await postExpecting("not-a-token", 1024);
+    expect(status).toBe(401);
+    expect(uploaded).toBe(false);
+    // Without Expect, authentication still comes before the body is parsed.
+    const res = await post({ url: vigil.url, token: "not-a-token" }, "{not json");
+    expect(res.status).toBe(401);
+  });
+
+  it("a body of many bad events gets a bounded answer", async () => {
+    const body = `[${new Array(200_000).fill("1").join(",")}]`;
+    const res = await post(vigil, body, "application/json");
+    expect(res.status).toBe(400);
+    const p = res.body as Problem;
+    expect(p.errors).toHaveLength(100);
+    expect(p.detail).toMatch(/; and 199995 more$/);
+    expect(JSON.stringify(p).length).toBeLessThan(20_000);
   });
 
   it("one event over the per-event limit", async () => {

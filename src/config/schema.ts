@@ -50,10 +50,11 @@ export const JournalSchema = Type.Object(
   strict,
 );
 
+/** max_event_bytes is bounded so one sealed record always fits in one journal group write (8 MiB). */
 export const LimitsSchema = Type.Object(
   {
-    max_event_bytes: Type.Optional(Type.Integer({ minimum: 1 })),
-    max_depth: Type.Optional(Type.Integer({ minimum: 1 })),
+    max_event_bytes: Type.Optional(Type.Integer({ minimum: 1, maximum: 4 * 1024 * 1024 })),
+    max_depth: Type.Optional(Type.Integer({ minimum: 1, maximum: 256 })),
   },
   strict,
 );

@@ -5,7 +5,7 @@
 import { isIP } from "node:net";
 import { Compile } from "typebox/compile";
 import { v7 as uuidv7 } from "uuid";
-import { type FieldProblem, ValidationError, type VigilError } from "../errors.ts";
+import { type FieldProblem, MAX_REPORTED_PROBLEMS, ValidationError, type VigilError } from "../errors.ts";
 import {
   EVENT_SCHEMA_VERSION,
   type EventOrigin,
@@ -60,6 +60,7 @@ export function decodeBody(body: Uint8Array, format: BodyFormat): RawItem[] {
   }
   const items: RawItem[] = [];
   const problems: FieldProblem[] = [];
+  let total = 0;
   let start = 0;
   let line = 0;
   while (start <= text.length) {
@@ -72,16 +73,18 @@ export function decodeBody(body: Uint8Array, format: BodyFormat): RawItem[] {
     try {
       items.push({ value: JSON.parse(raw), line });
     } catch (e) {
-      problems.push({
-        index: items.length,
-        line,
-        field: "",
-        message: `malformed JSON: ${(e as Error).message}`,
-      });
+      if (++total <= MAX_REPORTED_PROBLEMS) {
+        problems.push({
+          index: items.length,
+          line,
+          field: "",
+          message: `malformed JSON: ${(e as Error).message}`,
+        });
+      }
       items.push({ value: undefined, line });
     }
   }
-  if (problems.length > 0) throw new ValidationError("invalid_event", problems);
+  if (total > 0) throw new ValidationError("invalid_event", problems, total);
   return items;
 }
 
@@ -229,13 +232,16 @@ export function prepareEvents(
     throw new ValidationError("invalid_event", [{ field: "", message: "no events in the request" }]);
   }
   const problems: FieldProblem[] = [];
+  let total = 0;
   const events: NativeEvent[] = [];
   const receivedAt = now.toISOString();
   items.forEach((item, index) => {
     const found = itemProblems(item.value, limits);
     if (found.length > 0) {
-      for (const p of found)
+      for (const p of found) {
+        if (++total > MAX_REPORTED_PROBLEMS) continue;
         problems.push({ ...p, index, ...(item.line === undefined ? {} : { line: item.line }) });
+      }
       return;
     }
     const input = item.value as InputEvent;
@@ -248,7 +254,7 @@ export function prepareEvents(
       origin,
     });
   });
-  if (problems.length > 0) throw new ValidationError("invalid_event", problems);
+  if (total > 0) throw new ValidationError("invalid_event", problems, total);
   return events;
 }
 

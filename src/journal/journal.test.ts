@@ -1,7 +1,7 @@
-import { appendFile, mkdtemp, readdir, readFile, stat, truncate, writeFile } from "node:fs/promises";
+import { appendFile, mkdtemp, open, readdir, readFile, stat, truncate, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { canonicalize } from "../integrity/canonical.ts";
 import { type ChainHead, EMPTY_CHAIN, parseRecord, Sealer } from "../integrity/chain.ts";
 import { keyFromSecret } from "../integrity/keys.ts";
@@ -195,7 +195,7 @@ describe("journal", () => {
     await writer.close();
   });
 
-  it("waits for durability and fails every pending append after a write error", async () => {
+  it("waits for durability and refuses appends once closed", async () => {
     const { writer, recovery } = await JournalWriter.open({ dir, segmentBytes: 1 << 20 });
     const sealer = new Sealer(key, recovery.head);
     const waiting = writer.waitForDurable(0);
@@ -205,6 +205,54 @@ describe("journal", () => {
     expect(writer.durableSequence).toBe(3);
     await writer.close();
     await expect(writer.append(seal(sealer, 1).lines, 4)).rejects.toThrow(/closed/);
+  });
+
+  it("fails every pending append after an fsync error, and for good", async () => {
+    const { writer, recovery } = await JournalWriter.open({ dir, segmentBytes: 1 << 20 });
+    const sealer = new Sealer(key, recovery.head);
+    const first = seal(sealer, 2);
+    await writer.append(first.lines, first.first);
+    const probe = await open(join(dir, "probe"), "w");
+    const proto = Object.getPrototypeOf(probe) as { datasync: () => Promise<void> };
+    await probe.close();
+    const eio = Object.assign(new Error("i/o error"), { code: "EIO" });
+    const spy = vi.spyOn(proto, "datasync").mockRejectedValueOnce(eio);
+    try {
+      const a = seal(sealer, 2);
+      const b = seal(sealer, 2);
+      const pa = writer.append(a.lines, a.first);
+      const pb = writer.append(b.lines, b.first);
+      const waiter = writer.waitForDurable(2);
+      await expect(pa).rejects.toMatchObject({ code: "journal_failed" });
+      await expect(pb).rejects.toMatchObject({ code: "journal_failed" });
+      await waiter;
+      expect(writer.durableSequence).toBe(2);
+      expect(writer.failure?.message).toMatch(/EIO/);
+      expect(writer.pendingEvents).toBe(0);
+      await expect(writer.append(seal(sealer, 1).lines, 7)).rejects.toMatchObject({ code: "journal_failed" });
+    } finally {
+      spy.mockRestore();
+      await writer.close();
+    }
+  });
+
+  it("splits an append larger than one group write at line boundaries", async () => {
+    const { writer, recovery } = await JournalWriter.open({
+      dir,
+      segmentBytes: 1 << 20,
+      maxGroupBytes: 1024,
+    });
+    const sealer = new Sealer(key, recovery.head);
+    const b = seal(sealer, 40);
+    await writer.append(b.lines, b.first);
+    expect(writer.durableSequence).toBe(40);
+    // Each group write was at most 1 KiB, so it took several.
+    expect(writer.groupCommits).toBeGreaterThan(4);
+    await writer.close();
+    expect(await readAll(dir)).toEqual(b.lines);
+    const again = await JournalWriter.open({ dir, segmentBytes: 1 << 20, maxGroupBytes: 1024 });
+    expect(again.recovery.head).toEqual(sealer.head);
+    await again.writer.close();
   });
 
   it("stores cursors atomically", async () => {

@@ -25,6 +25,7 @@ export interface JournalWriterOptions {
 }
 
 export const DEFAULT_MAX_GROUP_BYTES = 8 * 1024 * 1024;
+const COMMIT_TIMES_KEPT = 4096;
 
 interface PendingAppend {
   data: Buffer;
@@ -53,6 +54,8 @@ export class JournalWriter {
   #closed = false;
   #waiters = new Set<DurableWaiter>();
   #groups = 0;
+  /** When recent groups became durable (last sequence, epoch ms), oldest first, for lag in seconds. */
+  #commitTimes: { sequence: number; at: number }[] = [];
 
   private constructor(opts: JournalWriterOptions, durable: number) {
     this.dir = opts.dir;
@@ -103,19 +106,62 @@ export class JournalWriter {
     if (this.#failure) return Promise.reject(this.#failure);
     if (this.#closed) return Promise.reject(new VigilError("journal_failed", "the journal is closed"));
     if (lines.length === 0) return Promise.resolve();
-    // Encoded once here; a group is then written with one writev of these buffers, without copying them.
+    // Encoded once here; a group is then one writev of these buffers, without copying them.
     const data = Buffer.from(`${lines.join("\n")}\n`, "utf8");
     return new Promise((resolve, reject) => {
-      this.#pending.push({
-        data,
-        firstSequence,
-        lastSequence: firstSequence + lines.length - 1,
-        resolve,
-        reject,
-      });
+      if (data.length <= this.#maxGroupBytes) {
+        const lastSequence = firstSequence + lines.length - 1;
+        this.#pending.push({ data, firstSequence, lastSequence, resolve, reject });
+      } else {
+        this.#pushChunks(data, firstSequence, resolve, reject);
+      }
       this.#pendingEvents += lines.length;
       this.#flushing ??= this.#flush();
     });
+  }
+
+  /**
+   * Splits an append larger than maxGroupBytes at line boundaries, so no single write is larger than recovery
+   * assumes (see recovery.ts). Only the last chunk resolves the append: groups are written in order, so when it
+   * is durable, all of them are.
+   */
+  #pushChunks(data: Buffer, firstSequence: number, resolve: () => void, reject: (e: Error) => void): void {
+    let start = 0;
+    let sequence = firstSequence;
+    while (start < data.length) {
+      let end = data.lastIndexOf(0x0a, start + this.#maxGroupBytes - 1) + 1;
+      if (end <= start) end = data.indexOf(0x0a, start) + 1; // one line longer than a group: alone
+      const chunk = data.subarray(start, end);
+      let count = 0;
+      for (let i = chunk.indexOf(0x0a); i !== -1; i = chunk.indexOf(0x0a, i + 1)) count++;
+      const last = end === data.length;
+      this.#pending.push({
+        data: chunk,
+        firstSequence: sequence,
+        lastSequence: sequence + count - 1,
+        resolve: last ? resolve : () => {},
+        reject,
+      });
+      sequence += count;
+      start = end;
+    }
+  }
+
+  /**
+   * When `sequence` became durable (epoch ms), or for a sequence older than the groups remembered, the oldest
+   * time remembered; undefined if it is not durable yet.
+   */
+  durableAt(sequence: number): number | undefined {
+    if (sequence > this.#durable) return undefined;
+    const times = this.#commitTimes;
+    let lo = 0;
+    let hi = times.length - 1;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if ((times[mid] as { sequence: number }).sequence < sequence) lo = mid + 1;
+      else hi = mid;
+    }
+    return times[lo]?.at;
   }
 
   /** Resolves once durableSequence > after, or the writer failed or closed. */
@@ -145,6 +191,8 @@ export class JournalWriter {
         const last = group[group.length - 1] as PendingAppend;
         this.#durable = last.lastSequence;
         this.#groups++;
+        this.#commitTimes.push({ sequence: last.lastSequence, at: Date.now() });
+        if (this.#commitTimes.length > COMMIT_TIMES_KEPT) this.#commitTimes.shift();
         for (const p of group) {
           this.#pendingEvents -= p.lastSequence - p.firstSequence + 1;
           p.resolve();

@@ -22,7 +22,7 @@ export interface ConsumerStatus {
   deliveredSequence: number;
   /** Records durable in the journal but not yet confirmed by the destination. */
   lagRecords: number;
-  /** Age of the oldest undelivered record's durability, 0 when caught up. */
+  /** How long ago the oldest undelivered record became durable, 0 when caught up. */
   lagSeconds: number;
   deliveredRecords: number;
   failures: number;
@@ -56,8 +56,6 @@ export class JournalConsumer {
   #position: JournalPosition | undefined;
   #committed = 0;
   #lastCommitAt = 0;
-  /** When the journal first held a record this consumer had not delivered; 0 when caught up. */
-  #behindSince = 0;
 
   constructor(destination: Destination, opts: ConsumerOptions) {
     this.#dest = destination;
@@ -147,7 +145,8 @@ export class JournalConsumer {
       state: this.#state,
       deliveredSequence: this.#delivered,
       lagRecords: lag,
-      lagSeconds: lag > 0 && this.#behindSince > 0 ? (Date.now() - this.#behindSince) / 1000 : 0,
+      lagSeconds:
+        lag > 0 ? (Date.now() - (this.#opts.writer.durableAt(this.#delivered + 1) ?? Date.now())) / 1000 : 0,
       deliveredRecords: this.#deliveredRecords,
       failures: this.#failures,
       ...(this.#lastError === undefined ? {} : { lastError: this.#lastError }),
@@ -168,13 +167,11 @@ export class JournalConsumer {
           this.#opts.maxBatchBytes,
         );
         if (!batch) {
-          this.#behindSince = 0;
           await this.#commit(false);
           if (writer.failure) return;
           await Promise.race([writer.waitForDurable(reader.nextSequence - 1), stopped]);
           continue;
         }
-        if (this.#behindSince === 0) this.#behindSince = Date.now();
         const position = reader.position;
         if (!(await this.#deliver(batch, signal))) return;
         this.#delivered = batch.firstSequence + batch.lines.length - 1;

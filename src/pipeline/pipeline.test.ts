@@ -1,7 +1,7 @@
-import { mkdtemp } from "node:fs/promises";
+import { mkdtemp, open } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import type { FailurePolicy } from "../config/types.ts";
 import { DEFAULT_EVENT_LIMITS, prepareEvents } from "../event/validate.ts";
 import { Sealer } from "../integrity/chain.ts";
@@ -104,24 +104,55 @@ describe("pipeline", () => {
     expect(ids.get("evt_e.f_2")).toBe(3);
   });
 
+  it("answers a retry of an event still in flight only once it is durable, and never if its write failed", async () => {
+    const { pipeline, writer } = await setup();
+    const probe = await open(join(tmpdir(), `vigil-probe-${process.pid}`), "w");
+    const proto = Object.getPrototypeOf(probe) as { datasync: () => Promise<void> };
+    await probe.close();
+    const spy = vi
+      .spyOn(proto, "datasync")
+      .mockRejectedValueOnce(Object.assign(new Error("eio"), { code: "EIO" }));
+    try {
+      const original = pipeline.ingest(events("a.b"));
+      const retry = pipeline.ingest(events("a.b"));
+      await expect(original).rejects.toMatchObject({ code: "journal_failed" });
+      await expect(retry).rejects.toMatchObject({ code: "journal_failed" });
+      expect(writer.durableSequence).toBe(0);
+    } finally {
+      spy.mockRestore();
+      await writer.close();
+    }
+  });
+
   it("refuses with a retryable queue_full when the queue is full (fail closed)", async () => {
-    const { pipeline, writer } = await setup({ queueMaxEvents: 0 });
-    await expect(pipeline.ingest(events("a.b"))).rejects.toMatchObject({
+    const { pipeline, writer } = await setup({ queueMaxEvents: 1 });
+    const first = pipeline.ingest(events("a.b"));
+    await expect(pipeline.ingest(events("c.d"))).rejects.toMatchObject({
       code: "queue_full",
       retryable: true,
     });
-    expect(writer.durableSequence).toBe(0);
+    await first;
+    expect(writer.durableSequence).toBe(1);
+    await writer.close();
+  });
+
+  it("admits a batch larger than the queue limit when the journal is idle", async () => {
+    const { pipeline, writer } = await setup({ queueMaxEvents: 1 });
+    const r = await pipeline.ingest(events("a.b", "c.d", "e.f"));
+    expect(r.accepted).toBe(3);
     await writer.close();
   });
 
   it("accepts and drops, counted and logged, with failure_policy permit", async () => {
-    const { pipeline, writer, counts, logs } = await setup({ failurePolicy: "permit", queueMaxEvents: 0 });
+    const { pipeline, writer, counts, logs } = await setup({ failurePolicy: "permit", queueMaxEvents: 1 });
+    const first = pipeline.ingest(events("x.y"));
     const r = await pipeline.ingest(events("a.b", "c.d"));
+    await first;
     expect(r).toMatchObject({ accepted: 0, dropped: 2 });
     expect(r.events.every((e) => e.status === "dropped")).toBe(true);
     expect(counts.dropped).toBe(2);
     expect(logs.join("\n")).toMatch(/dropped 2 events/);
-    expect(writer.durableSequence).toBe(0);
+    expect(writer.durableSequence).toBe(1);
     await writer.close();
   });
 

@@ -79,6 +79,8 @@ export class Pipeline {
     const outcomes: EventOutcome[] = new Array(events.length);
     const kept: { index: number; canonical: string }[] = [];
     const batchIds = new Map<string, number>();
+    // Counted only once the request succeeds, so a refused request (and its retry) is not counted twice.
+    const exclusions = new Map<NonNullable<PolicyDecision["reason"]>, number>();
     let excluded = 0;
     let repeated = 0;
     let waitFor = 0;
@@ -99,7 +101,8 @@ export class Pipeline {
       const decision = policy.decide(event.event_type);
       if (!decision.keep) {
         outcomes[i] = { event_id: event.event_id, status: "excluded" };
-        counters.excluded(decision.reason ?? "excluded", 1);
+        const reason = decision.reason ?? "excluded";
+        exclusions.set(reason, (exclusions.get(reason) ?? 0) + 1);
         excluded++;
         continue;
       }
@@ -114,7 +117,12 @@ export class Pipeline {
       kept.push({ index: i, canonical });
     }
 
-    if (kept.length > 0 && writer.pendingEvents + kept.length > this.#o.queueMaxEvents) {
+    // An idle journal admits any batch, so a batch larger than the limit is not refused forever.
+    if (
+      kept.length > 0 &&
+      writer.pendingEvents > 0 &&
+      writer.pendingEvents + kept.length > this.#o.queueMaxEvents
+    ) {
       if (this.#o.failurePolicy === "reject") {
         throw new VigilError(
           "queue_full",
@@ -127,15 +135,24 @@ export class Pipeline {
         outcomes[k.index] = { event_id: event.event_id, status: "dropped" };
       }
       counters.dropped("queue_full", kept.length);
+      this.#count(exclusions, repeated);
       this.#warnDrop(kept.length);
       this.#fillRepeats(events, outcomes, batchIds);
       return { accepted: 0, excluded, dropped: kept.length, events: outcomes };
     }
 
-    if (repeated > 0) counters.duplicates(repeated);
     if (kept.length === 0) {
       this.#fillRepeats(events, outcomes, batchIds);
+      // Repeats of events an earlier request sealed are answered only once those are durable. (When this request
+      // seals events of its own, its append resolving implies the earlier, lower sequence numbers are durable.)
       await writer.waitForDurable(waitFor - 1);
+      if (writer.durableSequence < waitFor) {
+        throw (
+          writer.failure ??
+          new VigilError("journal_failed", "the journal closed before the events were durable")
+        );
+      }
+      this.#count(exclusions, repeated);
       return { accepted: 0, excluded, dropped: 0, events: outcomes };
     }
     const lines: string[] = new Array(kept.length);
@@ -151,10 +168,14 @@ export class Pipeline {
     }
     this.#fillRepeats(events, outcomes, batchIds);
     await writer.append(lines, first);
-    // A repeat of an event sealed by an earlier request still in flight is answered once that one is durable.
-    if (waitFor > writer.durableSequence) await writer.waitForDurable(waitFor - 1);
     counters.sealed(kept.length);
+    this.#count(exclusions, repeated);
     return { accepted: kept.length, excluded, dropped: 0, events: outcomes };
+  }
+
+  #count(exclusions: Map<NonNullable<PolicyDecision["reason"]>, number>, repeated: number): void {
+    for (const [reason, n] of exclusions) this.#o.counters.excluded(reason, n);
+    if (repeated > 0) this.#o.counters.duplicates(repeated);
   }
 
   /** Gives an id repeated within one batch the outcome of its first occurrence. */

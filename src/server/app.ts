@@ -3,6 +3,7 @@
  * the pipeline, starts one journal consumer per destination and the HTTP API. `close` undoes it in reverse:
  * stop taking requests, let in-flight ones finish, stop the consumers (committing cursors), close the journal.
  */
+import { stat } from "node:fs/promises";
 import { resolve } from "node:path";
 import type { DestinationConfig, VigilConfig } from "../config/types.ts";
 import type { Destination } from "../destinations/destination.ts";
@@ -42,7 +43,11 @@ function buildDestination(config: DestinationConfig, log: Logger): Destination {
 
 export async function startVigil(config: VigilConfig, log: Logger, env = process.env): Promise<RunningVigil> {
   const dataDir = resolve(config.dataDir);
-  await ensureDir(dataDir);
+  if (!(await ensureDir(dataDir)) && ((await stat(dataDir)).mode & 0o077) !== 0) {
+    log(
+      `warning: the data directory ${dataDir} is accessible to other users; chmod 700 it (it holds keys and tokens)`,
+    );
+  }
   const lock = await lockDataDir(dataDir);
   const cleanup: (() => Promise<void>)[] = [lock.release];
   try {
@@ -114,9 +119,11 @@ export async function startVigil(config: VigilConfig, log: Logger, env = process
       const admin = await loadOrCreateAdminToken(dataDir);
       tokens = [{ name: "admin", token: admin.token, scopes: ["admin"] }];
       if (admin.created) {
+        // The token itself goes only to an interactive terminal, never into the log stream.
         log(
-          `generated admin token (shown once; stored in ${adminTokenPath(dataDir)}, mode 0600): ${admin.token}`,
+          `generated an admin token in ${adminTokenPath(dataDir)} (mode 0600); the CLI reads it from there`,
         );
+        if (process.stdout.isTTY) process.stdout.write(`admin token (shown once): ${admin.token}\n`);
       }
     }
 

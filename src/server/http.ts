@@ -37,6 +37,12 @@ declare module "fastify" {
   }
 }
 
+const REQUEST_TIMEOUT_MS = 60_000;
+
+function unauthorized(): VigilError {
+  return new VigilError("unauthorized", "send Authorization: Bearer <token>");
+}
+
 function tooLarge(limit: number): VigilError {
   return new VigilError(
     "payload_too_large",
@@ -48,21 +54,29 @@ export function buildHttp(deps: HttpDeps): FastifyInstance {
   const app = Fastify({
     logger: false,
     bodyLimit: deps.maxBodyBytes,
-    // Bodies are decoded by us; Fastify's JSON parser (which rejects __proto__ with a generic error) is removed.
     return503OnClosing: true,
     forceCloseConnections: "idle",
+    // A request (headers and body) must arrive within this time: a slow upload cannot hold a connection open.
+    requestTimeout: REQUEST_TIMEOUT_MS,
   });
-  // A client that announces a large body with `Expect: 100-continue` (curl does) is refused before it uploads it.
+  // A client that announces a body with `Expect: 100-continue` (curl does for large ones) is refused before it
+  // uploads it when the body is too large or the token is not valid.
   app.server.on("checkContinue", (req, res) => {
-    if (Number(req.headers["content-length"] ?? 0) > deps.maxBodyBytes) {
-      const body = problemBody(tooLarge(deps.maxBodyBytes));
-      res.writeHead(413, { "content-type": "application/problem+json", connection: "close" });
+    const refusal = !deps.auth.authenticate(req.headers.authorization)
+      ? unauthorized()
+      : Number(req.headers["content-length"] ?? 0) > deps.maxBodyBytes
+        ? tooLarge(deps.maxBodyBytes)
+        : undefined;
+    if (refusal) {
+      const body = problemBody(refusal);
+      res.writeHead(body.status, { "content-type": "application/problem+json", connection: "close" });
       res.end(JSON.stringify(body));
       return;
     }
     res.writeContinue();
     app.server.emit("request", req, res);
   });
+  // Bodies are decoded by us; Fastify's JSON parser (which rejects __proto__ with a generic error) is removed.
   app.removeAllContentTypeParsers();
   app.addContentTypeParser(Object.keys(FORMATS), { parseAs: "buffer" }, (_req, body, done) =>
     done(null, body),
@@ -70,8 +84,7 @@ export function buildHttp(deps: HttpDeps): FastifyInstance {
 
   const guard = (scope: TokenScope) => async (req: FastifyRequest, reply: FastifyReply) => {
     const principal = deps.auth.authenticate(req.headers.authorization);
-    if (!principal)
-      return sendProblem(reply, new VigilError("unauthorized", "send Authorization: Bearer <token>"));
+    if (!principal) return sendProblem(reply, unauthorized());
     if (!principal.scopes.includes(scope) && !principal.scopes.includes("admin")) {
       return sendProblem(
         reply,
@@ -108,7 +121,7 @@ export function buildHttp(deps: HttpDeps): FastifyInstance {
       return sendProblem(reply, new VigilError("usage", error.message));
     }
     deps.log(`internal error: ${error.stack ?? error.message}`);
-    return sendProblem(reply, new VigilError("journal_failed", "internal error; see the server log"));
+    return sendProblem(reply, new VigilError("internal", "internal error; see the server log"));
   });
 
   app.setNotFoundHandler((req, reply) =>
@@ -126,7 +139,7 @@ export function buildHttp(deps: HttpDeps): FastifyInstance {
     return sendProblem(reply, new VigilError("journal_failed", "the journal has failed; restart Vigil"));
   });
 
-  app.post("/v1/events", { preHandler: guard("ingest") }, async (req, reply) => {
+  app.post("/v1/events", { onRequest: guard("ingest") }, async (req, reply) => {
     const started = process.hrtime.bigint();
     const type = (req.headers["content-type"] ?? "").split(";")[0]?.trim().toLowerCase() ?? "";
     const format = FORMATS[type] ?? "json";
@@ -141,13 +154,13 @@ export function buildHttp(deps: HttpDeps): FastifyInstance {
     return reply.code(200).send(result);
   });
 
-  app.get("/metrics", { preHandler: guard("read") }, async (_req, reply) => {
+  app.get("/metrics", { onRequest: guard("read") }, async (_req, reply) => {
     const body = await deps.metrics.registry.metrics();
     return reply.type(deps.metrics.registry.contentType).send(body);
   });
 
-  app.get("/v1/status", { preHandler: guard("read") }, async () => deps.status());
-  app.get("/v1/destinations", { preHandler: guard("read") }, async () => ({
+  app.get("/v1/status", { onRequest: guard("read") }, async () => deps.status());
+  app.get("/v1/destinations", { onRequest: guard("read") }, async () => ({
     destinations: deps.destinations(),
   }));
 

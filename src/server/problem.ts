@@ -13,6 +13,7 @@ export interface ProblemBody {
 const STATUS: Partial<Record<ErrorCode, number>> = {
   invalid_event: 400,
   usage: 400,
+  internal: 500,
   payload_too_large: 413,
   unsupported_media_type: 415,
   unauthorized: 401,

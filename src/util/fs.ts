@@ -3,10 +3,15 @@ import { randomBytes } from "node:crypto";
 import { chmod, mkdir, open, rename, unlink } from "node:fs/promises";
 import { dirname, join } from "node:path";
 
-/** Creates a directory (and parents) and makes sure the leaf has the given mode (default 0700). */
-export async function ensureDir(path: string, mode = 0o700): Promise<void> {
-  await mkdir(path, { recursive: true, mode });
+/**
+ * Creates a directory (and parents) with the given mode (default 0700, whatever the umask). A directory that
+ * already exists is left as it is — its owner chose its mode. Returns whether it was created.
+ */
+export async function ensureDir(path: string, mode = 0o700): Promise<boolean> {
+  const created = await mkdir(path, { recursive: true, mode });
+  if (created === undefined) return false;
   await chmod(path, mode);
+  return true;
 }
 
 /** fsyncs a directory so a create, rename or unlink inside it survives a crash. */
