@@ -4,6 +4,7 @@
  */
 export type ErrorCode =
   | "invalid_event"
+  | "invalid_request"
   | "invalid_config"
   | "payload_too_large"
   | "unsupported_media_type"
@@ -61,7 +62,11 @@ export class ValidationError extends VigilError {
   /** How many problems were found, including those not kept. */
   readonly total: number;
 
-  constructor(code: "invalid_event" | "invalid_config", problems: FieldProblem[], total = problems.length) {
+  constructor(
+    code: "invalid_event" | "invalid_request" | "invalid_config",
+    problems: FieldProblem[],
+    total = problems.length,
+  ) {
     const more = total - Math.min(total, PROBLEMS_IN_MESSAGE);
     const shown = problems.slice(0, PROBLEMS_IN_MESSAGE).map(formatProblem).join("; ");
     super(code, more > 0 ? `${shown}; and ${more} more` : shown);

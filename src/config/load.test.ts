@@ -39,7 +39,7 @@ function defaults(): VigilConfig {
       enabled: true,
       destinations: [{ type: "file", name: `file:${dataDir}/audit.log`, path: `${dataDir}/audit.log` }],
       policy: { excludeEvents: [] },
-      integrity: {},
+      integrity: { checkpoints: { everyRecords: 1000, everySeconds: 10, idleSeconds: 1 } },
       failurePolicy: "reject",
       queueMaxEvents: 100_000,
     },
@@ -346,7 +346,10 @@ describe("spec/000 enterprise.audit blocks", () => {
       "      type: file\n      path: /var/log/audit.log\n",
     );
     const config = parseConfig(text, undefined, { AUDIT_SIGNING_KEY: "never-read-here" });
-    expect(config.audit.integrity).toEqual({ keyEnvVar: "AUDIT_SIGNING_KEY" });
+    expect(config.audit.integrity).toEqual({
+      keyEnvVar: "AUDIT_SIGNING_KEY",
+      checkpoints: { everyRecords: 1000, everySeconds: 10, idleSeconds: 1 },
+    });
     expect(JSON.stringify(config)).not.toContain("never-read-here");
   });
 
@@ -549,7 +552,7 @@ describe("parseConfig problems", () => {
       "line 14: audit.queue.max_events: must be at least 1",
       "line 15: audit.color: unknown key (known: enabled, destination, destinations, events, exclude_events, " +
         "integrity, failure_policy, queue, retention, lifecycle, alerts, policy_file, enabled_event_types, " +
-        "excluded_topics, excluded_principals, redaction, sources, kafka_proxy, index, search, checkpoints)",
+        "excluded_topics, excluded_principals, redaction, sources, kafka_proxy, index, search)",
     ]);
   });
 
@@ -646,7 +649,6 @@ describe("audit block", () => {
     ["redaction", "redaction arrives with issue 4 (policy and formats)"],
     ["kafka_proxy", "the Kafka proxy arrives with issue 7 (sources)"],
     ["index", "the search index arrives with issue 6 (index and query)"],
-    ["checkpoints", "signed checkpoints arrive with issue 3 (checkpoints)"],
   ])("refuses %s as not supported yet", (key, reason) => {
     expect(problemsOf(lines("audit:", "  enabled: true", `  ${key}:`, "    anything: ${UNSET}"))).toEqual([
       { field: `audit.${key}`, line: 3, message: `not supported yet: ${reason}` },
@@ -740,7 +742,9 @@ describe("audit block", () => {
 
   it("accepts HMAC-SHA256 in any case, and refuses other algorithms and disabling", () => {
     const ok = lines("audit:", "  integrity:", "    signing:", "      algorithm: hmac-sha256");
-    expect(parseConfig(ok, undefined, {}).audit.integrity).toEqual({});
+    expect(parseConfig(ok, undefined, {}).audit.integrity).toEqual({
+      checkpoints: { everyRecords: 1000, everySeconds: 10, idleSeconds: 1 },
+    });
     const text = lines(
       "audit:",
       "  integrity:",
@@ -759,7 +763,9 @@ describe("audit block", () => {
       {
         field: "audit.integrity.signing.algorithm",
         line: 5,
-        message: "not supported yet: Ed25519 signing arrives with issue 3 (checkpoints); use HMAC-SHA256",
+        message:
+          "must be HMAC-SHA256: records are sealed with HMAC-SHA256, and Ed25519 signs the Merkle checkpoints " +
+          "(integrity.checkpoints)",
       },
       {
         field: "audit.integrity.chain.enabled",
@@ -771,8 +777,45 @@ describe("audit block", () => {
       {
         field: "audit.integrity.signing.algorithm",
         line: 4,
-        message: "must be HMAC-SHA256 (Ed25519 arrives with issue 3)",
+        message:
+          "must be HMAC-SHA256: records are sealed with HMAC-SHA256, and Ed25519 signs the Merkle checkpoints " +
+          "(integrity.checkpoints)",
       },
+    ]);
+  });
+});
+
+describe("integrity.checkpoints", () => {
+  it("loads every key, with defaults for the ones left out", () => {
+    const text = lines(
+      "audit:",
+      "  integrity:",
+      "    checkpoints:",
+      "      every_records: 500",
+      "      idle_seconds: 0.25",
+      "      origin: audit.example.com/prod",
+    );
+    expect(parseConfig(text, undefined, {}).audit.integrity.checkpoints).toEqual({
+      everyRecords: 500,
+      everySeconds: 10,
+      idleSeconds: 0.25,
+      origin: "audit.example.com/prod",
+    });
+  });
+
+  it("refuses an origin that cannot name a key, and nonsense intervals", () => {
+    const text = lines(
+      "audit:",
+      "  integrity:",
+      "    checkpoints:",
+      "      every_records: 0",
+      "      every_seconds: -1",
+      "      origin: my log",
+    );
+    expect(problemsOf(text).map((p) => `${p.line}: ${p.field}`)).toEqual([
+      "4: audit.integrity.checkpoints.every_records",
+      "5: audit.integrity.checkpoints.every_seconds",
+      "6: audit.integrity.checkpoints.origin",
     ]);
   });
 });

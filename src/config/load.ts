@@ -30,6 +30,7 @@ import {
   suggest,
 } from "./schema.ts";
 import {
+  DEFAULT_CHECKPOINTS,
   DEFAULT_DATA_DIR,
   DEFAULT_LISTEN,
   DEFAULT_MAX_BODY_BYTES,
@@ -258,14 +259,12 @@ function checkIntegrity(integrity: unknown, path: Path, findings: Findings): voi
   const algorithm = valueAt(integrity, ["signing", "algorithm"]);
   if (typeof algorithm !== "string" || algorithm.toUpperCase() === "HMAC-SHA256") return;
   const algorithmPath = [...path, "signing", "algorithm"];
-  if (algorithm.toUpperCase() === "ED25519") {
-    refuse(findings, algorithmPath, "Ed25519 signing arrives with issue 3 (checkpoints); use HMAC-SHA256");
-  } else {
-    findings.problems.push({
-      path: algorithmPath,
-      message: "must be HMAC-SHA256 (Ed25519 arrives with issue 3)",
-    });
-  }
+  findings.problems.push({
+    path: algorithmPath,
+    message:
+      "must be HMAC-SHA256: records are sealed with HMAC-SHA256, and Ed25519 signs the Merkle checkpoints " +
+      "(integrity.checkpoints)",
+  });
 }
 
 /** Checks one destination entry; returns it resolved when it is a valid file destination. */
@@ -416,7 +415,15 @@ function build(
       enabled: audit.enabled ?? true,
       destinations: destinations ?? [defaultFileDestination(dataDir)],
       policy: { events: audit.events, excludeEvents: audit.exclude_events ?? [] },
-      integrity: { keyEnvVar: audit.integrity?.signing?.key_env_var },
+      integrity: {
+        keyEnvVar: audit.integrity?.signing?.key_env_var,
+        checkpoints: {
+          everyRecords: audit.integrity?.checkpoints?.every_records ?? DEFAULT_CHECKPOINTS.everyRecords,
+          everySeconds: audit.integrity?.checkpoints?.every_seconds ?? DEFAULT_CHECKPOINTS.everySeconds,
+          idleSeconds: audit.integrity?.checkpoints?.idle_seconds ?? DEFAULT_CHECKPOINTS.idleSeconds,
+          origin: audit.integrity?.checkpoints?.origin,
+        },
+      },
       failurePolicy: audit.failure_policy ?? "reject",
       queueMaxEvents: audit.queue?.max_events ?? DEFAULT_QUEUE_MAX_EVENTS,
     },

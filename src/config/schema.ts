@@ -78,6 +78,18 @@ export const IntegritySchema = Type.Object(
       ),
     ),
     chain: Type.Optional(Type.Object({ enabled: Type.Optional(Type.Boolean()) }, strict)),
+    /** Signed Merkle checkpoints (C2SP tlog-checkpoint, Ed25519). */
+    checkpoints: Type.Optional(
+      Type.Object(
+        {
+          every_records: Type.Optional(Type.Integer({ minimum: 1 })),
+          every_seconds: Type.Optional(Type.Number({ exclusiveMinimum: 0 })),
+          idle_seconds: Type.Optional(Type.Number({ exclusiveMinimum: 0 })),
+          origin: Type.Optional(Type.String({ pattern: "^[^\\s+]+$", minLength: 1, maxLength: 256 })),
+        },
+        strict,
+      ),
+    ),
   },
   strict,
 );
@@ -107,7 +119,6 @@ export const AuditSchema = Type.Object(
     kafka_proxy: Later,
     index: Later,
     search: Later,
-    checkpoints: Later,
   },
   strict,
 );
@@ -142,7 +153,6 @@ export const LATER_AUDIT_KEYS = {
   kafka_proxy: "the Kafka proxy arrives with issue 7 (sources)",
   index: "the search index arrives with issue 6 (index and query)",
   search: "search arrives with issue 6 (index and query)",
-  checkpoints: "signed checkpoints arrive with issue 3 (checkpoints)",
 } as const satisfies Partial<Record<keyof RawAudit, string>>;
 
 /** A key path as written in the file: `["destinations", 1, "path"]` is `destinations[1].path`. */

@@ -48,9 +48,21 @@ export interface PolicyConfig {
   excludeEvents: string[];
 }
 
+export interface CheckpointConfig {
+  /** Sign a checkpoint once this many records were added since the last one. */
+  everyRecords: number;
+  /** …or once this long has passed since the last one while records keep arriving. */
+  everySeconds: number;
+  /** …or once no record has arrived for this long. */
+  idleSeconds: number;
+  /** The log's identity in its checkpoints; undefined: the data directory's (made once from the host name). */
+  origin?: string;
+}
+
 export interface IntegrityConfig {
   /** Environment variable holding the HMAC key; undefined: a key generated into the data dir. */
   keyEnvVar?: string;
+  checkpoints: CheckpointConfig;
 }
 
 export interface VigilConfig {
@@ -86,3 +98,4 @@ export const DEFAULT_DATA_DIR = "./vigil-data";
 export const DEFAULT_MAX_BODY_BYTES = 8 * 1024 * 1024;
 export const DEFAULT_QUEUE_MAX_EVENTS = 100_000;
 export const DEFAULT_SEGMENT_BYTES = 64 * 1024 * 1024;
+export const DEFAULT_CHECKPOINTS: CheckpointConfig = { everyRecords: 1000, everySeconds: 10, idleSeconds: 1 };

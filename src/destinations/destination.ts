@@ -34,6 +34,12 @@ export interface Destination {
   start(): Promise<{ last?: RecordRef }>;
   /** Resolves only once every line of the batch is durable at the destination. Throws DeliveryError on failure. */
   deliver(batch: RecordBatch): Promise<void>;
+  /**
+   * Publishes a signed checkpoint (C2SP note) of the chain, as fits the destination (a file beside the log, an
+   * object, a topic record). Called only once every record the checkpoint covers (sequence ≤ size) has been
+   * delivered, never concurrently with `deliver`. Idempotent: the same checkpoint may be published again.
+   */
+  publishCheckpoint?(checkpoint: { size: number; note: string }): Promise<void>;
   stop(): Promise<void>;
 }
 

@@ -39,15 +39,29 @@ export interface ConsumerOptions {
   backoff?: BackoffOptions;
   /** Cursor commits are spaced at least this far apart while busy (always on stop). */
   cursorCommitMs?: number;
+  /** Signed checkpoints to publish to the destination once it holds every record they cover. */
+  checkpoints?: CheckpointSource;
+}
+
+/** Where a consumer learns of signed checkpoints (the Checkpointer). */
+export interface CheckpointSource {
+  latest(): { size: number; note: string } | undefined;
+  onCheckpoint(listener: () => void): () => void;
 }
 
 export class JournalConsumer {
   readonly #dest: Destination;
-  readonly #opts: Required<Omit<ConsumerOptions, "log">> & { log: (msg: string) => void };
+  readonly #opts: Required<Omit<ConsumerOptions, "log" | "checkpoints">> &
+    Pick<ConsumerOptions, "log" | "checkpoints">;
   readonly #abort = new AbortController();
   #reader: JournalReader | undefined;
   #loop: Promise<void> | undefined;
   #stopping: Promise<void> | undefined;
+  /** Size of the newest checkpoint published to the destination (0: none yet in this run). */
+  #publishedSize = 0;
+  /** Wakes the idle loop when a checkpoint is signed. */
+  #wake: (() => void) | undefined;
+  #unsubscribe: (() => void) | undefined;
   #state: ConsumerState = "starting";
   #delivered = 0;
   #deliveredRecords = 0;
@@ -81,6 +95,7 @@ export class JournalConsumer {
     const cursor = await this.#opts.cursors.load(this.name);
     this.#committed = cursor?.sequence ?? 0;
     this.#delivered = this.#committed;
+    this.#unsubscribe = this.#opts.checkpoints?.onCheckpoint(() => this.#wake?.());
     this.#loop = this.#run(cursor?.position);
   }
 
@@ -168,8 +183,13 @@ export class JournalConsumer {
         );
         if (!batch) {
           await this.#commit(false);
+          await this.#publishCheckpoint();
           if (writer.failure) return;
-          await Promise.race([writer.waitForDurable(reader.nextSequence - 1), stopped]);
+          const checkpointSigned = new Promise<void>((resolve) => {
+            this.#wake = resolve;
+          });
+          await Promise.race([writer.waitForDurable(reader.nextSequence - 1), stopped, checkpointSigned]);
+          this.#wake = undefined;
           continue;
         }
         const position = reader.position;
@@ -178,6 +198,7 @@ export class JournalConsumer {
         this.#deliveredRecords += batch.lines.length;
         this.#position = position;
         await this.#commit(true);
+        await this.#publishCheckpoint();
       }
     } catch (e) {
       this.#park(e);
@@ -214,6 +235,24 @@ export class JournalConsumer {
     return sleep(backoffDelay(attempt, this.#opts.backoff), signal);
   }
 
+  /**
+   * Publishes the newest checkpoint once the destination holds every record it covers. A failure is logged and
+   * retried at the next chance; it never parks the destination (the records themselves were delivered).
+   */
+  async #publishCheckpoint(): Promise<void> {
+    const cp = this.#opts.checkpoints?.latest();
+    if (!cp || !this.#dest.publishCheckpoint || cp.size > this.#delivered || cp.size <= this.#publishedSize)
+      return;
+    try {
+      await this.#dest.publishCheckpoint(cp);
+      this.#publishedSize = cp.size;
+    } catch (e) {
+      this.#opts.log(
+        `destination ${this.name}: could not publish checkpoint ${cp.size}: ${(e as Error).message}`,
+      );
+    }
+  }
+
   #park(e: unknown): void {
     this.#state = "parked";
     this.#lastError = (e as Error).message;
@@ -239,6 +278,7 @@ export class JournalConsumer {
   /** Stops after the batch in flight (if any) completes or is abandoned; commits the cursor. Safe twice. */
   stop(): Promise<void> {
     this.#stopping ??= (async () => {
+      this.#unsubscribe?.();
       this.#abort.abort();
       await this.#loop;
       if (this.#state !== "parked" && this.#state !== "starting") await this.#commit(false).catch(() => {});

@@ -28,3 +28,40 @@ export function sleep(ms: number, signal: AbortSignal): Promise<boolean> {
     signal.addEventListener("abort", onAbort, { once: true });
   });
 }
+
+/**
+ * Waits for `promise`, at most `ms` (then "timeout"), or until the signal aborts ("aborted"). The timer is cleared
+ * as soon as the race is decided, so a loop calling this does not pile up pending timers.
+ */
+export function within<T>(
+  promise: Promise<T>,
+  ms: number,
+  signal: AbortSignal,
+): Promise<T | "timeout" | "aborted"> {
+  if (signal.aborted) return Promise.resolve("aborted");
+  return new Promise((resolve, reject) => {
+    const done = () => {
+      clearTimeout(timer);
+      signal.removeEventListener("abort", onAbort);
+    };
+    const onAbort = () => {
+      done();
+      resolve("aborted");
+    };
+    const timer = setTimeout(() => {
+      done();
+      resolve("timeout");
+    }, ms);
+    signal.addEventListener("abort", onAbort, { once: true });
+    promise.then(
+      (v) => {
+        done();
+        resolve(v);
+      },
+      (e: unknown) => {
+        done();
+        reject(e);
+      },
+    );
+  });
+}

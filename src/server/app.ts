@@ -10,7 +10,17 @@ import type { Destination } from "../destinations/destination.ts";
 import { FileDestination } from "../destinations/file/destination.ts";
 import type { Sealer as SealerType } from "../integrity/chain.ts";
 import { Sealer } from "../integrity/chain.ts";
+import { Checkpointer } from "../integrity/checkpointer.ts";
 import { keyFromEnv, keysDir, loadOrCreateLocalKey } from "../integrity/keys.ts";
+import {
+  checkpointKeysDir,
+  checkpointsDir,
+  loadCheckpointVerifiers,
+  loadOrCreateCheckpointSigner,
+  loadOrCreateOrigin,
+  merkleDir,
+} from "../integrity/log-layout.ts";
+import { MerkleStore } from "../integrity/merkle-store.ts";
 import { CursorStore } from "../journal/cursor.ts";
 import { journalDir } from "../journal/segment.ts";
 import { JournalWriter } from "../journal/writer.ts";
@@ -39,6 +49,40 @@ function buildDestination(config: DestinationConfig, log: Logger): Destination {
     case "file":
       return new FileDestination(config, log);
   }
+}
+
+/** Opens the Merkle store and the checkpoint signer, and starts the checkpointer (which closes the store). */
+async function openCheckpointer(
+  config: VigilConfig,
+  dataDir: string,
+  writer: JournalWriter,
+  log: Logger,
+): Promise<Checkpointer> {
+  const settings = config.audit.integrity.checkpoints;
+  const origin = await loadOrCreateOrigin(dataDir, settings.origin);
+  const { signer, created } = await loadOrCreateCheckpointSigner(dataDir, origin);
+  if (created) {
+    log(
+      `generated checkpoint signing key ${signer.name}+${signer.keyHash.toString(16).padStart(8, "0")} in ` +
+        `${checkpointKeysDir(dataDir)}; give auditors its public key (vigil keys export-public)`,
+    );
+  }
+  const store = await MerkleStore.open(merkleDir(dataDir));
+  const checkpointer = await Checkpointer.open({
+    journalDir: journalDir(dataDir),
+    writer,
+    store,
+    dir: checkpointsDir(dataDir),
+    signer,
+    verifiers: await loadCheckpointVerifiers(dataDir),
+    origin,
+    everyRecords: settings.everyRecords,
+    everySeconds: settings.everySeconds,
+    idleSeconds: settings.idleSeconds,
+    log,
+  });
+  checkpointer.start();
+  return checkpointer;
 }
 
 export async function startVigil(config: VigilConfig, log: Logger, env = process.env): Promise<RunningVigil> {
@@ -80,6 +124,9 @@ export async function startVigil(config: VigilConfig, log: Logger, env = process
     const recentIds = new RecentIds();
     await recentIds.loadFromJournal(journalDir(dataDir), recovery.head.sequence);
 
+    const checkpointer = await openCheckpointer(config, dataDir, writer, log);
+    cleanup.unshift(() => checkpointer.stop());
+
     const cursors = new CursorStore(dataDir);
     const consumers = config.audit.destinations.map(
       (d) =>
@@ -88,6 +135,7 @@ export async function startVigil(config: VigilConfig, log: Logger, env = process
           writer,
           cursors,
           log,
+          checkpoints: checkpointer,
         }),
     );
     const metrics = new Metrics({
@@ -134,10 +182,16 @@ export async function startVigil(config: VigilConfig, log: Logger, env = process
       limits: config.limits,
       maxBodyBytes: config.server.maxBodyBytes,
       destinations: () => consumers.map((c) => c.status()),
+      checkpoints: checkpointer,
       status: () => ({
         chain: { sequence: sealer.head.sequence, key_id: sealer.keyId },
         journal: { durable_sequence: writer.durableSequence, pending_events: writer.pendingEvents },
         ready: pipeline.ready,
+        checkpoints: {
+          state: checkpointer.state,
+          size: checkpointer.latest()?.size ?? 0,
+          ...(checkpointer.error === undefined ? {} : { error: checkpointer.error }),
+        },
         destinations: consumers.map((c) => c.status()),
       }),
       log,

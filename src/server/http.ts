@@ -4,8 +4,9 @@
  */
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
 import type { TokenScope } from "../config/types.ts";
-import { VigilError } from "../errors.ts";
+import { ValidationError, VigilError } from "../errors.ts";
 import { type BodyFormat, decodeBody, type EventLimits, prepareEvents } from "../event/validate.ts";
+import type { Checkpointer } from "../integrity/checkpointer.ts";
 import type { ConsumerStatus } from "../pipeline/consumer.ts";
 import { type Pipeline, RETRY_AFTER_SECONDS } from "../pipeline/pipeline.ts";
 import type { Principal, TokenAuthenticator } from "./auth.ts";
@@ -20,6 +21,7 @@ export interface HttpDeps {
   maxBodyBytes: number;
   status: () => Record<string, unknown>;
   destinations: () => ConsumerStatus[];
+  checkpoints: Pick<Checkpointer, "latest" | "note" | "sizes" | "consistency">;
   log: (msg: string) => void;
 }
 
@@ -38,6 +40,20 @@ declare module "fastify" {
 }
 
 const REQUEST_TIMEOUT_MS = 60_000;
+/** C2SP notes are served as plain UTF-8 text. */
+const NOTE_TYPE = "text/plain; charset=utf-8";
+const CHECKPOINT_LIST_LIMIT = 1000;
+
+/** A tree size from a query parameter. */
+function treeSize(value: string | undefined, field: string): number {
+  const n = Number(value);
+  if (value === undefined || !/^\d{1,15}$/.test(value) || !Number.isSafeInteger(n)) {
+    throw new ValidationError("invalid_request", [
+      { field, message: "must be a tree size (a whole number)" },
+    ]);
+  }
+  return n;
+}
 
 function unauthorized(): VigilError {
   return new VigilError("unauthorized", "send Authorization: Bearer <token>");
@@ -152,6 +168,42 @@ export function buildHttp(deps: HttpDeps): FastifyInstance {
     const result = await deps.pipeline.ingest(events);
     deps.metrics.ackLatency.observe(Number(process.hrtime.bigint() - started) / 1e9);
     return reply.code(200).send(result);
+  });
+
+  // Checkpoints and consistency proofs are public: anyone holding the log's public key can check them.
+  app.get("/v1/checkpoints/latest", async (_req, reply) => {
+    const latest = deps.checkpoints.latest();
+    if (!latest) return sendProblem(reply, new VigilError("not_found", "no checkpoint has been signed yet"));
+    return reply.type(NOTE_TYPE).send(latest.note);
+  });
+
+  app.get("/v1/checkpoints", async (req, reply) => {
+    const { size } = req.query as { size?: string };
+    if (size === undefined) {
+      const sizes = await deps.checkpoints.sizes();
+      return { checkpoints: sizes.slice(-CHECKPOINT_LIST_LIMIT).map((s) => ({ size: s })) };
+    }
+    const n = treeSize(size, "size");
+    const note = await deps.checkpoints.note(n);
+    if (note === undefined)
+      return sendProblem(reply, new VigilError("not_found", `no checkpoint of size ${n}`));
+    return reply.type(NOTE_TYPE).send(note);
+  });
+
+  app.get("/v1/checkpoints/consistency", async (req, reply) => {
+    const q = req.query as { from?: string; to?: string };
+    const from = treeSize(q.from, "from");
+    const to = treeSize(q.to, "to");
+    if (from > to)
+      throw new ValidationError("invalid_request", [{ field: "from", message: "must not exceed to" }]);
+    const proof = await deps.checkpoints.consistency(from, to);
+    if (!proof) {
+      return sendProblem(
+        reply,
+        new VigilError("not_found", `no stored checkpoints of sizes ${from} and ${to}`),
+      );
+    }
+    return proof;
   });
 
   app.get("/metrics", { onRequest: guard("read") }, async (_req, reply) => {

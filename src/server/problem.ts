@@ -12,6 +12,7 @@ export interface ProblemBody {
 
 const STATUS: Partial<Record<ErrorCode, number>> = {
   invalid_event: 400,
+  invalid_request: 400,
   usage: 400,
   internal: 500,
   payload_too_large: 413,
@@ -25,6 +26,7 @@ const STATUS: Partial<Record<ErrorCode, number>> = {
 
 const TITLE: Partial<Record<ErrorCode, string>> = {
   invalid_event: "Invalid event",
+  invalid_request: "Invalid request",
   payload_too_large: "Request body too large",
   unsupported_media_type: "Unsupported media type",
   unauthorized: "Missing or unknown bearer token",

@@ -12,6 +12,7 @@ import { type FileHandle, open, stat } from "node:fs/promises";
 import { dirname } from "node:path";
 import type { FileDestinationConfig } from "../../config/types.ts";
 import { parseRecord } from "../../integrity/chain.ts";
+import { publishedCheckpointsDir, writeCheckpointNote } from "../../integrity/log-layout.ts";
 import { ensureDir, fsyncDir } from "../../util/fs.ts";
 import { DeliveryError, type Destination, type RecordBatch, type RecordRef } from "../destination.ts";
 import { compressRotated, lastLineOfGzip, type RotatedFile, recoverRotated, rotateFiles } from "./rotate.ts";
@@ -96,6 +97,14 @@ export class FileDestination implements Destination {
       this.#lastSequence = batch.firstSequence + batch.lines.length - 1;
     }
     await this.#rotateIfFull(fh);
+  }
+
+  /** Writes the checkpoint to `<path>.checkpoints/<size>.note` (atomically, 0600), where `vigil verify` looks. */
+  async publishCheckpoint(checkpoint: { size: number; note: string }): Promise<void> {
+    const dir = publishedCheckpointsDir(this.#config.path);
+    await this.#io("write checkpoint into", dir, () =>
+      writeCheckpointNote(dir, checkpoint.size, checkpoint.note),
+    );
   }
 
   async stop(): Promise<void> {
