@@ -21,7 +21,7 @@ import {
 interface Report {
   intact: boolean;
   records: number;
-  findings: { kind: string; sequence: number; toSequence?: number }[];
+  findings: { kind: string; sequence: number; toSequence?: number; detail: string }[];
 }
 
 let dataDir: string;
@@ -49,6 +49,12 @@ async function verifyTampered(tampered: string[]): Promise<{ code: number | null
 }
 
 const at = (i: number) => lines[i - 1] as string;
+
+/** `line` with `from` replaced by `to`; throws if `from` is not there, so a test cannot pass on an unchanged line. */
+function alter(line: string, from: string, to: string): string {
+  if (!line.includes(from)) throw new Error(`${from} is not in ${line}`);
+  return line.replace(from, to);
+}
 
 describe("tamper suite on a real server's file destination", () => {
   it("the untouched copy is intact", async () => {
@@ -136,6 +142,51 @@ describe("tamper suite on a real server's file destination", () => {
     const { code, report } = await verifyTampered(copy);
     expect(code).toBe(1);
     expect(report.findings[0]).toMatchObject({ kind: "unknown_key", sequence: 42 });
+  });
+
+  it("record 12's sequence number changed to 13", async () => {
+    const copy = [...lines];
+    copy[11] = alter(at(12), '"sequence_number":12,', '"sequence_number":13,');
+    const { code, report } = await verifyTampered(copy);
+    expect(code).toBe(1);
+    expect(report.findings).toEqual([expect.objectContaining({ kind: "modified", sequence: 12 })]);
+  });
+
+  it("record 20's previous_signature changed", async () => {
+    const rec = JSON.parse(at(20)) as { integrity: { previous_signature: string } };
+    const copy = [...lines];
+    copy[19] = alter(at(20), rec.integrity.previous_signature, GENESIS_SIGNATURE);
+    const { code, report } = await verifyTampered(copy);
+    expect(code).toBe(1);
+    expect(report.findings).toEqual([
+      expect.objectContaining({
+        kind: "modified",
+        sequence: 20,
+        detail: expect.stringMatching(/previous_signature says sha256:0{64}/),
+      }),
+    ]);
+  });
+
+  it("one byte of record 33's key_id changed, so it names a key no keyring holds", async () => {
+    const keyId = (JSON.parse(at(33)) as { integrity: { key_id: string } }).integrity.key_id;
+    const forged = `${keyId.slice(0, -1)}${keyId.endsWith("0") ? "1" : "0"}`;
+    const copy = [...lines];
+    copy[32] = alter(at(33), `"key_id":"${keyId}"`, `"key_id":"${forged}"`);
+    const { code, report } = await verifyTampered(copy);
+    expect(code).toBe(1);
+    expect(report.findings).toEqual([expect.objectContaining({ kind: "modified", sequence: 33 })]);
+  });
+
+  it("a forged event_type placed before record 27's sealed one (a duplicate member name)", async () => {
+    const copy = [...lines];
+    copy[26] = alter(
+      at(27),
+      '"event_type":"backup.completed"',
+      '"event_type":"access.denied","event_type":"backup.completed"',
+    );
+    const { code, report } = await verifyTampered(copy);
+    expect(code).toBe(1);
+    expect(report.findings).toEqual([expect.objectContaining({ kind: "malformed", sequence: 27 })]);
   });
 
   it("integrity fields stripped (a downgrade to unsigned)", async () => {

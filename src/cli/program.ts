@@ -5,6 +5,8 @@
 import { Command, CommanderError } from "commander";
 import { formatProblem, ValidationError, VigilError } from "../errors.ts";
 import { configCommand } from "./commands/config.ts";
+import { keysCommand } from "./commands/keys.ts";
+import { proveCommand } from "./commands/prove.ts";
 import { sendCommand } from "./commands/send.ts";
 import { serveCommand } from "./commands/serve.ts";
 import { tailCommand } from "./commands/tail.ts";
@@ -22,6 +24,8 @@ export function buildProgram(): Command {
     .addCommand(sendCommand())
     .addCommand(tailCommand())
     .addCommand(verifyCommand())
+    .addCommand(proveCommand())
+    .addCommand(keysCommand())
     .addCommand(configCommand());
   const exitOverride = (cmd: Command) => {
     cmd.exitOverride();

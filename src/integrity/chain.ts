@@ -9,9 +9,17 @@
  * so a consumer that re-parses the JSON can recompute it with any JCS library. Because the sealer writes the
  * event already in canonical form, a verifier can hash the event bytes straight out of the line (fast path) and
  * fall back to re-canonicalizing only for lines some other tool re-serialized.
+ *
+ * Re-canonicalizing goes through JSON.parse, which keeps the last of duplicate member names: a forged member
+ * placed before the sealed one would vanish in the canonical form and the record would verify, while readers
+ * that keep the first occurrence show the forgery. RFC 8785 takes I-JSON input only, so text with duplicate
+ * names is refused wherever it is parsed rather than hashed as written: the whole line on the general path, the
+ * event when its verbatim bytes do not verify; the fast path takes only an integrity block in the sealer's exact
+ * layout.
  */
 import { createHmac, type KeyObject, timingSafeEqual } from "node:crypto";
 import { canonicalize } from "./canonical.ts";
+import { hasDuplicateMemberNames } from "./json-keys.ts";
 
 export const SIGNATURE_PREFIX = "sha256:";
 /** The previous_signature of the first record of a chain. */
@@ -40,6 +48,14 @@ export const EMPTY_CHAIN: ChainHead = { sequence: 0, signature: GENESIS_SIGNATUR
 
 const EVENT_PREFIX = Buffer.from('{"event":');
 const INTEGRITY_MARK = Buffer.from(',"integrity":');
+/**
+ * The integrity block exactly as `formatRecord` writes it, its strings limited to printable ASCII other than `"`
+ * and `\` so that their text is their value. A block that matches names each field once: the fast path reads it
+ * without JSON.parse (faster), and a duplicate name, on which JSON.parse and other readers would disagree, never
+ * gets past it.
+ */
+const SEALED_INTEGRITY =
+  /^\{"sequence_number":([1-9]\d{0,15}),"previous_signature":"([\x20\x21\x23-\x5b\x5d-\x7e]*)","signature":"([\x20\x21\x23-\x5b\x5d-\x7e]*)","key_id":"([\x20\x21\x23-\x5b\x5d-\x7e]*)"\}$/;
 
 function signingTail(keyId: string, previous: string, sequence: number): string {
   return `,"key_id":${JSON.stringify(keyId)},"previous_signature":${JSON.stringify(previous)},"sequence_number":${sequence}}`;
@@ -121,6 +137,11 @@ export interface ParsedRecord {
 
 export type ParseResult = { ok: true; record: ParsedRecord } | { ok: false; reason: string };
 
+/** Why a record with duplicate member names is refused, wherever that is found. */
+export const DUPLICATE_NAMES_REASON =
+  "duplicate member name in an object (not I-JSON): a reader that keeps the first occurrence sees other " +
+  "content than one that keeps the last";
+
 function isIntegrity(v: unknown): v is Integrity {
   if (v === null || typeof v !== "object") return false;
   const i = v as Record<string, unknown>;
@@ -138,25 +159,34 @@ function isIntegrity(v: unknown): v is Integrity {
  * sealed record yields a reason. A record without integrity fields is refused (no downgrade to unsigned).
  */
 export function parseRecord(line: Uint8Array): ParseResult {
-  const buf = Buffer.from(line.buffer, line.byteOffset, line.byteLength);
-  if (buf.subarray(0, EVENT_PREFIX.length).equals(EVENT_PREFIX) && buf[buf.length - 1] === 0x7d) {
+  // Both without allocating: this runs once per record read (compare throws past the end, hence the length).
+  const buf = Buffer.isBuffer(line) ? line : Buffer.from(line.buffer, line.byteOffset, line.byteLength);
+  if (
+    buf.length > EVENT_PREFIX.length &&
+    EVENT_PREFIX.compare(buf, 0, EVENT_PREFIX.length) === 0 &&
+    buf[buf.length - 1] === 0x7d
+  ) {
     const mark = buf.lastIndexOf(INTEGRITY_MARK);
     if (mark > EVENT_PREFIX.length) {
-      try {
-        const integrity: unknown = JSON.parse(
-          buf.toString("utf8", mark + INTEGRITY_MARK.length, buf.length - 1),
-        );
-        if (isIntegrity(integrity)) {
-          return {
-            ok: true,
-            record: { integrity, event: buf.subarray(EVENT_PREFIX.length, mark), verbatim: true },
-          };
-        }
-      } catch {
-        // fall through to the general parse, which gives the precise reason
+      // The pattern admits ASCII only, which latin1, the cheapest decoding, decodes exactly.
+      const m = SEALED_INTEGRITY.exec(buf.toString("latin1", mark + INTEGRITY_MARK.length, buf.length - 1));
+      const sequence = Number(m?.[1]);
+      if (m && Number.isSafeInteger(sequence)) {
+        const integrity: Integrity = {
+          sequence_number: sequence,
+          previous_signature: m[2] as string,
+          signature: m[3] as string,
+          key_id: m[4] as string,
+        };
+        return {
+          ok: true,
+          record: { integrity, event: buf.subarray(EVENT_PREFIX.length, mark), verbatim: true },
+        };
       }
     }
   }
+  // Another layout (whitespace, escapes, order, extra fields) may still be a sealed record: the general parse
+  // decides, and says why not.
   return parseReserialized(buf);
 }
 
@@ -167,6 +197,7 @@ function parseReserialized(buf: Buffer): ParseResult {
   } catch (e) {
     return { ok: false, reason: `not JSON: ${(e as Error).message}` };
   }
+  if (hasDuplicateMemberNames(buf)) return { ok: false, reason: DUPLICATE_NAMES_REASON };
   if (value === null || typeof value !== "object" || Array.isArray(value)) {
     return { ok: false, reason: "not a JSON object" };
   }
@@ -191,11 +222,14 @@ function sameSignature(a: string, b: string): boolean {
   return x.length === y.length && timingSafeEqual(x, y);
 }
 
+/** `duplicate_names`: the event is not I-JSON, so no reading of it can be said to be the sealed one. */
+export type SignatureCheck = "valid" | "invalid" | "duplicate_names";
+
 /**
  * Checks one record's signature against the key it names. For a verbatim line whose bytes do not match, the
  * event is re-canonicalized once before concluding, so a line another tool re-serialized still verifies.
  */
-export function checkRecordSignature(record: ParsedRecord, secret: KeyObject): boolean {
+export function checkRecordSignature(record: ParsedRecord, secret: KeyObject): SignatureCheck {
   const { integrity } = record;
   const expected = computeSignature(
     secret,
@@ -204,15 +238,18 @@ export function checkRecordSignature(record: ParsedRecord, secret: KeyObject): b
     integrity.previous_signature,
     integrity.sequence_number,
   );
-  if (sameSignature(expected, integrity.signature)) return true;
-  if (!record.verbatim) return false;
+  if (sameSignature(expected, integrity.signature)) return "valid";
+  // A re-serialized record was canonicalized (and checked for duplicate names) when it was parsed.
+  if (!record.verbatim) return "invalid";
+  const text = Buffer.from(record.event).toString("utf8");
   let canonical: string;
   try {
-    canonical = canonicalize(JSON.parse(Buffer.from(record.event).toString("utf8")));
+    canonical = canonicalize(JSON.parse(text));
   } catch {
-    return false;
+    return "invalid";
   }
-  if (Buffer.from(canonical).equals(Buffer.from(record.event))) return false;
+  if (hasDuplicateMemberNames(text)) return "duplicate_names";
+  if (Buffer.from(canonical).equals(Buffer.from(record.event))) return "invalid";
   const again = computeSignature(
     secret,
     canonical,
@@ -220,5 +257,5 @@ export function checkRecordSignature(record: ParsedRecord, secret: KeyObject): b
     integrity.previous_signature,
     integrity.sequence_number,
   );
-  return sameSignature(again, integrity.signature);
+  return sameSignature(again, integrity.signature) ? "valid" : "invalid";
 }

@@ -29,17 +29,6 @@ export interface SignedCheckpoint {
   note: string;
 }
 
-export const CONSISTENCY_PROOF_FORMAT = "vigil-consistency-proof/1";
-
-/** A self-contained consistency proof between two signed checkpoints. */
-export interface ConsistencyProof {
-  format: typeof CONSISTENCY_PROOF_FORMAT;
-  old_checkpoint: string;
-  new_checkpoint: string;
-  /** RFC 9162 consistency proof hashes, base64. */
-  hashes: string[];
-}
-
 export type CheckpointerState = "running" | "halted" | "stopped";
 
 export interface CheckpointerOptions {
@@ -127,23 +116,6 @@ export class Checkpointer {
   /** The sizes of all stored checkpoints, ascending. */
   sizes(): Promise<number[]> {
     return listCheckpointSizes(this.#o.dir);
-  }
-
-  /**
-   * A consistency proof between two stored checkpoints (RFC 9162 §2.1.4), with both notes, so it can be checked
-   * with only the log's public key. Undefined when either size has no stored checkpoint.
-   */
-  async consistency(from: number, to: number): Promise<ConsistencyProof | undefined> {
-    if (from > to) return undefined;
-    const [oldNote, newNote] = await Promise.all([this.note(from), this.note(to)]);
-    if (oldNote === undefined || newNote === undefined || to > this.#o.store.size) return undefined;
-    const hashes = await this.#o.store.consistencyProof(from, to);
-    return {
-      format: CONSISTENCY_PROOF_FORMAT,
-      old_checkpoint: oldNote,
-      new_checkpoint: newNote,
-      hashes: hashes.map((h) => h.toString("base64")),
-    };
   }
 
   /** Called with every checkpoint signed from now on. */

@@ -54,7 +54,7 @@ export interface MerkleRecovery {
   droppedNodes: number;
 }
 
-function levelFileName(level: number): string {
+export function levelFileName(level: number): string {
   return `level-${String(level).padStart(2, "0")}.bin`;
 }
 

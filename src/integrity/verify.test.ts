@@ -298,6 +298,134 @@ describe("verifyPaths on a 100-record log", () => {
   });
 });
 
+/** `line` with `from` replaced by `to`; throws if `from` is not there, so a test cannot pass on an unchanged line. */
+function alter(line: string, from: string, to: string): string {
+  if (!line.includes(from)) throw new Error(`${from} is not in ${line}`);
+  return line.replace(from, to);
+}
+
+/** The line with the last character of its key_id changed: it now names a key no keyring holds. */
+function alterKeyId(line: string): string {
+  const keyId: string = JSON.parse(line).integrity.key_id;
+  const last = keyId.at(-1) === "0" ? "1" : "0";
+  return alter(line, `"key_id":"${keyId}"`, `"key_id":"${keyId.slice(0, -1)}${last}"`);
+}
+
+describe("verifyPaths on altered integrity fields", () => {
+  it("reports record 37's sequence_number changed to 38 as modified at 37 only", async () => {
+    const tampered = [...log];
+    tampered[36] = alter(log[36] as string, '"sequence_number":37,', '"sequence_number":38,');
+    const report = await verifyLines(tampered);
+    expect(summary(report)).toEqual([["modified", 37]]);
+    expect(report.findings[0]).toMatchObject({ line: 37 });
+    expect(report.findings[0]?.detail).toMatch(/sealed as sequence 37.*claims 38/);
+    expect(report).toMatchObject({ firstSequence: 1, lastSequence: 100 });
+  });
+
+  it("reports a sequence_number changed to a far higher or a lower number as modified at the record only", async () => {
+    for (const claimed of [99_999, 36, 3]) {
+      const tampered = [...log];
+      tampered[36] = alter(log[36] as string, '"sequence_number":37,', `"sequence_number":${claimed},`);
+      expect(summary(await verifyLines(tampered))).toEqual([["modified", 37]]);
+    }
+  });
+
+  it("recognises a changed sequence_number on the first and on the last record", async () => {
+    const first = [...log];
+    first[0] = alter(log[0] as string, '"sequence_number":1,', '"sequence_number":2,');
+    expect(summary(await verifyLines(first))).toEqual([["modified", 1]]);
+    const last = [...log];
+    last[99] = alter(log[99] as string, '"sequence_number":100,', '"sequence_number":101,');
+    expect(summary(await verifyLines(last))).toEqual([["modified", 100]]);
+  });
+
+  it("recognises a changed sequence_number after a line of garbage", async () => {
+    const tampered = [...log];
+    tampered[35] = "garbage";
+    tampered[36] = alter(log[36] as string, '"sequence_number":37,', '"sequence_number":40,');
+    expect(summary(await verifyLines(tampered))).toEqual([
+      ["malformed", 36],
+      ["modified", 37],
+    ]);
+  });
+
+  it("reports a changed previous_signature beside a modified record as two modified records, not a re-signed run", async () => {
+    const tampered = [...log];
+    tampered[36] = alter(log[36] as string, signatureOf(log[35] as string), signatureOf(log[0] as string));
+    tampered[37] = alter(log[37] as string, '"alice"', '"alicf"');
+    const report = await verifyLines(tampered);
+    expect(summary(report)).toEqual([
+      ["modified", 37],
+      ["modified", 38],
+    ]);
+    expect(report.findings[0]?.detail).toMatch(/previous_signature/);
+  });
+
+  it("reports one byte changed in record 37's key_id as modified, not as an unknown key", async () => {
+    const tampered = [...log];
+    tampered[36] = alterKeyId(log[36] as string);
+    const report = await verifyLines(tampered);
+    expect(summary(report)).toEqual([["modified", 37]]);
+    expect(report.findings[0]?.detail).toMatch(/not in the keyring.*neighbours/);
+  });
+
+  it("keeps a run of records under an unknown key amid the log as unknown_key, even when it links", async () => {
+    const other = newKey();
+    const before = log.slice(0, 49);
+    const run = seal(2, other, { sequence: 49, signature: signatureOf(log[48] as string) });
+    const after = seal(49, key, { sequence: 51, signature: signatureOf(run[1] as string) });
+    const report = await verifyLines([...before, ...run, ...after]);
+    expect(summary(report)).toEqual([["unknown_key", 50]]);
+    expect(report.findings[0]?.count).toBe(2);
+  });
+
+  it("keeps an unknown key id on the first or the last record as unknown_key (a key rotated away)", async () => {
+    const first = [...log];
+    first[0] = alterKeyId(log[0] as string);
+    expect(summary(await verifyLines(first))).toEqual([["unknown_key", 1]]);
+    const last = [...log];
+    last[99] = alterKeyId(log[99] as string);
+    expect(summary(await verifyLines(last))).toEqual([["unknown_key", 100]]);
+  });
+});
+
+describe("verifyPaths on duplicate member names (not I-JSON)", () => {
+  it("reports a forged event_type placed before the sealed one as malformed, not intact", async () => {
+    const tampered = [...log];
+    tampered[36] = alter(log[36] as string, '"event_type":', '"event_type":"access.denied","event_type":');
+    const report = await verifyLines(tampered);
+    expect(summary(report)).toEqual([["malformed", 37]]);
+    expect(report.findings[0]?.detail).toMatch(/duplicate member name.*not I-JSON/);
+  });
+
+  it("reports a duplicate inside a nested object, and one spelled with an escape, as malformed", async () => {
+    const nested = [...log];
+    nested[36] = alter(log[36] as string, '{"id":"alice"}', '{"id":"mallory","id":"alice"}');
+    expect(summary(await verifyLines(nested))).toEqual([["malformed", 37]]);
+    const escaped = [...log];
+    escaped[36] = alter(log[36] as string, '{"id":"alice"}', '{"\\u0069d":"mallory","id":"alice"}');
+    expect(summary(await verifyLines(escaped))).toEqual([["malformed", 37]]);
+  });
+
+  it("reports a duplicate in a line another tool re-serialized as malformed", async () => {
+    const tampered = [...log];
+    tampered[36] = alter(
+      JSON.stringify(JSON.parse(log[36] as string), null, 1).replaceAll("\n", ""),
+      '"event_type":',
+      '"event_type": "access.denied", "event_type":',
+    );
+    expect(summary(await verifyLines(tampered))).toEqual([["malformed", 37]]);
+  });
+
+  it("reports a duplicate in the integrity block as malformed", async () => {
+    for (const forged of ['"sequence_number":999,', '"sequence\\u005fnumber":999,', '"key_id":"hmac-0",']) {
+      const tampered = [...log];
+      tampered[36] = alter(log[36] as string, '"integrity":{', `"integrity":{${forged}`);
+      expect(summary(await verifyLines(tampered))).toEqual([["malformed", 37]]);
+    }
+  });
+});
+
 describe("verifyPaths inputs", () => {
   const keyring = () => new Map([[key.id, key.secret]]);
 

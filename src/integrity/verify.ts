@@ -10,33 +10,62 @@
  *     gap, a malformed line, a record that failed its signature or named an unknown key, or a record already
  *     reported as inserted, so that one problem never causes a second finding at the next record's link);
  *   - a look-ahead stash (at most LOOKAHEAD records) for records that arrive above `expected`;
- *   - a ring of the last RECENT processed sequence→signature pairs, to recognise repeats.
+ *   - a ring of the last RECENT processed sequence→signature pairs, to recognise repeats;
+ *   - the sequence number and signature of the last record that arrived, which say what the next line is due
+ *     to carry.
  *
  * For each line:
- *   1. Unparseable (not JSON, no integrity block, mistyped fields, overlong) → `malformed`, reported at the
- *      sequence due at that position; a last line without `\n` that fails to parse → `truncated` (torn write).
- *      Such lines stand in for the records due there: if the next record skips exactly as many sequence numbers
- *      as malformed lines preceded it, no `missing` is reported for them (a record overwritten with garbage is
- *      one finding, not two).
- *   2. sequence < expected (already settled) → compared with the ring: same signature → `duplicated`; different
+ *   1. Unparseable (not JSON, no integrity block, mistyped fields, overlong, or a duplicate member name in any
+ *      object: not I-JSON, see below) → `malformed`, reported at the sequence due at that position; a last line
+ *      without `\n` that fails to parse → `truncated` (torn write). Such lines stand in for the records due
+ *      there: if the next record skips exactly as many sequence numbers as malformed lines preceded it, no
+ *      `missing` is reported for them (a record overwritten with garbage is one finding, not two).
+ *   2. Renumbered records: the record after a line is due to carry that line's sequence number + 1 (plus one
+ *      per malformed line between them). A record that carries another number and fails its signature as it
+ *      stands is checked once more with the due number (and, when no malformed line intervenes, that line's
+ *      signature as previous_signature). If it verifies then, its sequence_number was altered after sealing:
+ *      `modified` at the due sequence, and from here on it is the due record, so a renumbered record is one
+ *      finding, not a `missing` for its own number plus an `inserted`, a stash entry or a failure under the
+ *      number it claims. An HMAC that verifies with the due values is proof; a record that does not is left as
+ *      it stands, for the steps below.
+ *   3. sequence < expected (already settled) → compared with the ring: same signature → `duplicated`; different
  *      signature → `inserted`; inside a range reported missing → `reordered` (moved further than the look-ahead);
  *      older than the ring → `inserted` (it cannot be compared). These records never touch the chain state.
- *   3. sequence > expected → stashed (a repeat of a stashed sequence is handled as in 2). When the stash is full,
+ *   4. sequence > expected → stashed (a repeat of a stashed sequence is handled as in 3). When the stash is full,
  *      or at the end of input, the lowest stashed sequence is taken as settled: the numbers below it that never
  *      arrived are reported `missing` from..to, and processing resumes there. Until then a gap is
  *      indistinguishable from a record that arrives later.
- *   4. sequence == expected → processed, then stashed successors are drained in order.
+ *   5. sequence == expected → processed, then stashed successors are drained in order.
  *
  * Processing a record (always in sequence order) checks its signature under the key it names:
  *   - unknown key id → no verdict on the record; consecutive records under the same unknown key are one
- *     `unknown_key` finding (a missing key is not tampering);
- *   - signature invalid → the record joins a run of failing records that chain to each other (each one's
+ *     `unknown_key` finding (a key rotation the verifier lacks the key for is not tampering). Except an
+ *     isolated one: a single record under an unknown key whose previous and next records verify under a known
+ *     key and link through it (its previous_signature is the previous record's signature, the next record's
+ *     previous_signature is its signature) → `modified`. A sealer keeps its key for a whole run, so that is a
+ *     key_id altered, perhaps together with the content, to pass a forgery off as a key-management issue. A run
+ *     at the start or the end of the log, or of two or more records, stays `unknown_key`;
+ *   - signature invalid, and previous_signature is not the previous record's signature → checked once more with
+ *     that signature; if it verifies then, its previous_signature was altered after sealing: `modified`, and it
+ *     is taken as valid (below), so it links its neighbours and starts no failing run;
+ *   - signature invalid otherwise → the record joins a run of failing records that chain to each other (each one's
  *     previous_signature equals the prior one's stored signature). When the run ends, a run of one is `modified`
  *     (content or integrity fields altered after sealing), a run of two or more is `bad_signature` reported once
  *     at its first sequence with its length (re-signed with another secret under the same key id). A broken
  *     link inside a failing stretch splits it into separate runs;
  *   - signature valid but previous_signature does not match the trusted previous record → `inserted` (a record
- *     spliced in from elsewhere, or forged with the key).
+ *     spliced in from elsewhere, or forged with the key);
+ *   - a duplicate member name in an event whose verbatim bytes do not verify (found only there, so an intact
+ *     log pays nothing for it) → `malformed` at the record's sequence.
+ *
+ * Duplicate member names: checking a record that is not hashed as written means parsing it, and JSON.parse
+ * keeps the last of duplicate names; a forged member placed before the sealed one would disappear in the
+ * canonical form and verify, while a reader that keeps the first occurrence shows the forgery. RFC 8785 takes
+ * I-JSON only, which forbids duplicates, so such a record is `malformed`: it is not a well-formed sealed
+ * record, whatever its HMAC says, and no single reading of it can be called the sealed one. (`modified` would
+ * claim a sealed content to compare with, and would let two such neighbours, which still chain, pass as a
+ * re-signed `bad_signature` run.) Lines in the sealer's own layout whose event bytes verify as written cannot
+ * hold one: the sealer writes canonical JSON.
  *
  * Reorders: a record is *late* if a higher sequence arrived before it, *early* if a lower sequence arrives after
  * it (seen when it is processed: a record processed before it arrived later). A displacement episode lasts while
@@ -51,7 +80,14 @@
 import type { KeyObject } from "node:crypto";
 import type { Readable } from "node:stream";
 import { VigilError } from "../errors.ts";
-import { checkRecordSignature, GENESIS_SIGNATURE, type ParsedRecord, parseRecord } from "./chain.ts";
+import {
+  checkRecordSignature,
+  DUPLICATE_NAMES_REASON,
+  GENESIS_SIGNATURE,
+  type ParsedRecord,
+  parseRecord,
+  type SignatureCheck,
+} from "./chain.ts";
 import { loadKeyring } from "./keys.ts";
 import { forEachLine, type InputFile, type LineSink, openInput, resolveInputs } from "./verify-sources.ts";
 
@@ -144,6 +180,8 @@ interface Run {
   keyId: string;
   file: number;
   line: number;
+  /** The record before the run verified under a known key, and the run's first record links to it. */
+  anchored: boolean;
 }
 
 /** Reorder candidates of the current displacement episode; only the smaller side is reported. */
@@ -152,7 +190,7 @@ interface Side {
   count: number;
 }
 
-type Verdict = "valid" | "invalid" | "unknown";
+type Verdict = SignatureCheck | "unknown";
 
 class ChainVerifier implements LineSink {
   readonly #keyring: ReadonlyMap<string, KeyObject>;
@@ -171,6 +209,12 @@ class ChainVerifier implements LineSink {
   #lastSequence: number | null = null;
 
   #started = false;
+  /**
+   * The last record that arrived, in file order (with its integrity fields as sealed, if they were restored):
+   * the record after it is due to carry the next sequence number and this signature as previous_signature.
+   */
+  #arrivedSequence = 0;
+  #arrivedSignature = GENESIS_SIGNATURE;
   #expected = 1;
   #previousSignature = GENESIS_SIGNATURE;
   #previousTrusted = true;
@@ -286,9 +330,9 @@ class ChainVerifier implements LineSink {
     );
   }
 
-  #arrive(record: ParsedRecord, lineNumber: number): void {
+  #arrive(parsed: ParsedRecord, lineNumber: number): void {
     this.#records++;
-    const { sequence_number: sequence, key_id: keyId } = record.integrity;
+    const keyId = parsed.integrity.key_id;
     if (keyId !== this.#lastKeyId) {
       this.#keyIds.add(keyId);
       this.#lastKeyId = keyId;
@@ -296,6 +340,21 @@ class ChainVerifier implements LineSink {
     const arrival = ++this.#arrivals;
     const malformedBefore = this.#pendingMalformed;
     this.#pendingMalformed = 0;
+    let record = parsed;
+    // Before its claimed number routes it: a record that fails its signature and is not numbered as due after
+    // the previous line (malformed lines standing in for the records due there; with --partial nothing is due
+    // before the first record) may be the due record renumbered. An intact log pays one comparison here.
+    if (this.#started || !this.#partial) {
+      const due = this.#arrivedSequence + 1 + malformedBefore;
+      if (parsed.integrity.sequence_number !== due && this.#verdict(parsed) === "invalid") {
+        // After a malformed line the signature due as previous_signature is not known.
+        const previous = malformedBefore === 0 ? this.#arrivedSignature : parsed.integrity.previous_signature;
+        record = this.#asSealed(parsed, due, previous, this.#file, lineNumber) ?? parsed;
+      }
+    }
+    const sequence = record.integrity.sequence_number;
+    this.#arrivedSequence = sequence;
+    this.#arrivedSignature = record.integrity.signature;
     if (!this.#started) {
       this.#started = true;
       if (this.#partial) {
@@ -344,6 +403,46 @@ class ChainVerifier implements LineSink {
     if (this.#stash.size > LOOKAHEAD) this.#relieve(LOOKAHEAD / 2);
   }
 
+  /**
+   * The record as sealed, when only its integrity fields were altered: called for a record that fails its
+   * signature as it stands and carries another sequence number or previous_signature than the ones due at its
+   * place. If it verifies with the due values (HMAC makes that conclusive), that is reported `modified` at the
+   * due sequence and the record goes on as the due record; null if it does not.
+   */
+  #asSealed(
+    record: ParsedRecord,
+    sequence: number,
+    previous: string,
+    file: number,
+    lineNumber: number,
+  ): ParsedRecord | null {
+    const integrity = record.integrity;
+    const sealed: ParsedRecord = {
+      ...record,
+      integrity: { ...integrity, sequence_number: sequence, previous_signature: previous },
+    };
+    if (this.#verdict(sealed) !== "valid") return null;
+    const altered: string[] = [];
+    if (integrity.sequence_number !== sequence) {
+      altered.push(`it was sealed as sequence ${sequence} but claims ${integrity.sequence_number}`);
+    }
+    if (integrity.previous_signature !== previous) {
+      altered.push(
+        `it was sealed after ${previous} but its previous_signature says ${integrity.previous_signature}`,
+      );
+    }
+    this.#add(
+      this.#finding(
+        "modified",
+        sequence,
+        file,
+        lineNumber,
+        `integrity field altered after sealing: ${altered.join("; ")}`,
+      ),
+    );
+    return sealed;
+  }
+
   /** A record whose sequence number is already settled (processed or declared missing). */
   #settled(record: ParsedRecord, lineNumber: number): void {
     const sequence = record.integrity.sequence_number;
@@ -379,7 +478,10 @@ class ChainVerifier implements LineSink {
     const sequence = record.integrity.sequence_number;
     const verdict = this.#verdict(record);
     if (record.integrity.signature === original) {
-      const note = verdict === "invalid" ? " (and this copy's content no longer matches its signature)" : "";
+      const note =
+        verdict === "invalid" || verdict === "duplicate_names"
+          ? " (and this copy's content no longer matches its signature)"
+          : "";
       this.#add(
         this.#finding(
           "duplicated",
@@ -396,7 +498,9 @@ class ChainVerifier implements LineSink {
         ? "it carries a valid signature, so it was sealed with the key"
         : verdict === "invalid"
           ? "its signature does not verify"
-          : `it names key ${record.integrity.key_id}, which is not in the keyring`;
+          : verdict === "duplicate_names"
+            ? "it has a duplicate member name (not I-JSON)"
+            : `it names key ${record.integrity.key_id}, which is not in the keyring`;
     this.#add(
       this.#finding(
         "inserted",
@@ -424,13 +528,12 @@ class ChainVerifier implements LineSink {
   #verdict(record: ParsedRecord): Verdict {
     const secret = this.#keyring.get(record.integrity.key_id);
     if (secret === undefined) return "unknown";
-    return checkRecordSignature(record, secret) ? "valid" : "invalid";
+    return checkRecordSignature(record, secret);
   }
 
   /** Processes the record with sequence `expected`. */
-  #process(record: ParsedRecord, file: number, lineNumber: number, arrival: number): void {
-    const integrity = record.integrity;
-    const sequence = integrity.sequence_number;
+  #process(claimed: ParsedRecord, file: number, lineNumber: number, arrival: number): void {
+    const sequence = claimed.integrity.sequence_number;
     if (arrival < this.#maxArrivalProcessed) {
       this.#note(
         this.#early,
@@ -447,10 +550,30 @@ class ChainVerifier implements LineSink {
       this.#maxArrivalSequence = sequence;
     }
 
-    const verdict = this.#verdict(record);
+    let record = claimed;
+    let verdict = this.#verdict(record);
+    // Only a failing record is tried with the previous record's signature: an altered previous_signature is then
+    // one `modified`, and the record links, instead of starting a failing run that a neighbour could join. After
+    // a gap the signature at hand is not the predecessor's, and the HMAC says so.
+    if (verdict === "invalid" && record.integrity.previous_signature !== this.#previousSignature) {
+      const sealed = this.#asSealed(record, sequence, this.#previousSignature, file, lineNumber);
+      if (sealed) {
+        record = sealed;
+        verdict = "valid";
+      }
+    }
+    const integrity = record.integrity;
     if (verdict === "valid") {
       if (this.#badRun) this.#closeBadRun();
-      if (this.#unknownRun) this.#closeUnknownRun();
+      const unknown = this.#unknownRun;
+      if (unknown) {
+        this.#closeUnknownRun(
+          unknown.anchored &&
+            unknown.first === unknown.last &&
+            unknown.last === sequence - 1 &&
+            unknown.lastSignature === integrity.previous_signature,
+        );
+      }
       if (this.#previousTrusted && integrity.previous_signature !== this.#previousSignature) {
         this.#add(
           this.#finding(
@@ -473,8 +596,21 @@ class ChainVerifier implements LineSink {
         run.lastSignature = integrity.signature;
       } else {
         this.#closeBadRun();
-        this.#badRun = this.#newRun(record, file, lineNumber);
+        this.#badRun = this.#newRun(record, file, lineNumber, false);
       }
+      this.#previousTrusted = false;
+    } else if (verdict === "duplicate_names") {
+      this.#closeBadRun();
+      this.#closeUnknownRun();
+      this.#add(
+        this.#finding(
+          "malformed",
+          sequence,
+          file,
+          lineNumber,
+          `not a sealed record: ${DUPLICATE_NAMES_REASON}`,
+        ),
+      );
       this.#previousTrusted = false;
     } else {
       this.#closeBadRun();
@@ -483,7 +619,12 @@ class ChainVerifier implements LineSink {
         run.last = sequence;
       } else {
         this.#closeUnknownRun();
-        this.#unknownRun = this.#newRun(record, file, lineNumber);
+        // Record 1 links to the genesis value, not to a record: it is not anchored.
+        const anchored =
+          this.#previousTrusted &&
+          this.#firstSequence !== null &&
+          integrity.previous_signature === this.#previousSignature;
+        this.#unknownRun = this.#newRun(record, file, lineNumber, anchored);
       }
       this.#previousTrusted = false;
     }
@@ -497,7 +638,7 @@ class ChainVerifier implements LineSink {
     this.#lastSequence = sequence;
   }
 
-  #newRun(record: ParsedRecord, file: number, line: number): Run {
+  #newRun(record: ParsedRecord, file: number, line: number, anchored: boolean): Run {
     const { sequence_number, signature, key_id } = record.integrity;
     return {
       first: sequence_number,
@@ -506,6 +647,7 @@ class ChainVerifier implements LineSink {
       keyId: key_id,
       file,
       line,
+      anchored,
     };
   }
 
@@ -532,10 +674,25 @@ class ChainVerifier implements LineSink {
     this.#add(finding);
   }
 
-  #closeUnknownRun(): void {
+  /** `isolated`: a single record between two that verify under a known key and link through it. */
+  #closeUnknownRun(isolated = false): void {
     const run = this.#unknownRun;
     if (!run) return;
     this.#unknownRun = null;
+    if (isolated) {
+      this.#add(
+        this.#finding(
+          "modified",
+          run.first,
+          run.file,
+          run.line,
+          `names key ${run.keyId}, which is not in the keyring, while its neighbours are signed by a known key ` +
+            "and link through it: a sealer does not switch keys for one record, so its key_id (and possibly " +
+            "its content) was altered",
+        ),
+      );
+      return;
+    }
     const length = run.last - run.first + 1;
     const finding = this.#finding(
       "unknown_key",

@@ -21,6 +21,7 @@ import {
   merkleDir,
 } from "../integrity/log-layout.ts";
 import { MerkleStore } from "../integrity/merkle-store.ts";
+import { consistencyProofJson } from "../integrity/proof.ts";
 import { CursorStore } from "../journal/cursor.ts";
 import { journalDir } from "../journal/segment.ts";
 import { JournalWriter } from "../journal/writer.ts";
@@ -183,6 +184,7 @@ export async function startVigil(config: VigilConfig, log: Logger, env = process
       maxBodyBytes: config.server.maxBodyBytes,
       destinations: () => consumers.map((c) => c.status()),
       checkpoints: checkpointer,
+      consistency: (from, to) => consistencyProofJson(dataDir, from, to),
       status: () => ({
         chain: { sequence: sealer.head.sequence, key_id: sealer.keyId },
         journal: { durable_sequence: writer.durableSequence, pending_events: writer.pendingEvents },

@@ -7,6 +7,7 @@ import type { TokenScope } from "../config/types.ts";
 import { ValidationError, VigilError } from "../errors.ts";
 import { type BodyFormat, decodeBody, type EventLimits, prepareEvents } from "../event/validate.ts";
 import type { Checkpointer } from "../integrity/checkpointer.ts";
+import type { ConsistencyProofJson } from "../integrity/proof.ts";
 import type { ConsumerStatus } from "../pipeline/consumer.ts";
 import { type Pipeline, RETRY_AFTER_SECONDS } from "../pipeline/pipeline.ts";
 import type { Principal, TokenAuthenticator } from "./auth.ts";
@@ -21,7 +22,9 @@ export interface HttpDeps {
   maxBodyBytes: number;
   status: () => Record<string, unknown>;
   destinations: () => ConsumerStatus[];
-  checkpoints: Pick<Checkpointer, "latest" | "note" | "sizes" | "consistency">;
+  checkpoints: Pick<Checkpointer, "latest" | "note" | "sizes">;
+  /** Builds a consistency proof between two stored checkpoints (proof.ts consistencyProofJson). */
+  consistency: (from: number, to: number) => Promise<ConsistencyProofJson>;
   log: (msg: string) => void;
 }
 
@@ -196,14 +199,7 @@ export function buildHttp(deps: HttpDeps): FastifyInstance {
     const to = treeSize(q.to, "to");
     if (from > to)
       throw new ValidationError("invalid_request", [{ field: "from", message: "must not exceed to" }]);
-    const proof = await deps.checkpoints.consistency(from, to);
-    if (!proof) {
-      return sendProblem(
-        reply,
-        new VigilError("not_found", `no stored checkpoints of sizes ${from} and ${to}`),
-      );
-    }
-    return proof;
+    return reply.send(await deps.consistency(from, to));
   });
 
   app.get("/metrics", { onRequest: guard("read") }, async (_req, reply) => {
