@@ -12,11 +12,11 @@
  * A file destination publishes its checkpoints beside it, in `<path>.checkpoints/<size>.note`.
  */
 import { randomBytes } from "node:crypto";
-import { readdir, readFile } from "node:fs/promises";
+import { readFile } from "node:fs/promises";
 import { hostname } from "node:os";
 import { join } from "node:path";
 import { VigilError } from "../errors.ts";
-import { ensureDir, writeFileAtomic } from "../util/fs.ts";
+import { ensureDir, readdirIfExists, writeFileAtomic } from "../util/fs.ts";
 import {
   generateNoteKey,
   isValidKeyName,
@@ -42,13 +42,7 @@ export function checkpointFileName(size: number): string {
 
 /** The tree sizes of the checkpoints in a directory, ascending; an absent directory has none. */
 export async function listCheckpointSizes(dir: string): Promise<number[]> {
-  let names: string[];
-  try {
-    names = await readdir(dir);
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === "ENOENT") return [];
-    throw e;
-  }
+  const names = await readdirIfExists(dir);
   const sizes: number[] = [];
   for (const name of names) {
     const m = NOTE_FILE.exec(name);
@@ -131,13 +125,7 @@ export async function loadOrCreateCheckpointSigner(
 /** Every checkpoint verifier key the data directory holds (active and rotated). */
 export async function loadCheckpointVerifiers(dataDir: string): Promise<NoteVerifier[]> {
   const dir = checkpointKeysDir(dataDir);
-  let names: string[];
-  try {
-    names = await readdir(dir);
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === "ENOENT") return [];
-    throw e;
-  }
+  const names = await readdirIfExists(dir);
   const out: NoteVerifier[] = [];
   for (const name of names.filter((n) => n.endsWith(".vkey")).sort()) {
     out.push(parseVerifierKey((await readFile(join(dir, name), "utf8")).trim()));

@@ -2,8 +2,8 @@
  * Journal segments: append-only files of sealed record lines in `<data-dir>/journal/`, each named by the
  * sequence number of its first record (20 zero-padded digits, so name order is sequence order).
  */
-import { readdir } from "node:fs/promises";
 import { join } from "node:path";
+import { readdirIfExists } from "../util/fs.ts";
 
 export const SEGMENT_SUFFIX = ".log";
 const SEGMENT_NAME = /^(\d{20})\.log$/;
@@ -23,13 +23,7 @@ export function segmentName(firstSequence: number): string {
 
 /** The journal's segments in sequence order; an absent directory has none. */
 export async function listSegments(dir: string): Promise<SegmentInfo[]> {
-  let names: string[];
-  try {
-    names = await readdir(dir);
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === "ENOENT") return [];
-    throw e;
-  }
+  const names = await readdirIfExists(dir);
   const out: SegmentInfo[] = [];
   for (const name of names) {
     const m = SEGMENT_NAME.exec(name);

@@ -1,6 +1,6 @@
 /** Small durable-file helpers shared by the journal, cursors, keys and destinations. */
 import { randomBytes } from "node:crypto";
-import { chmod, mkdir, open, rename, unlink } from "node:fs/promises";
+import { chmod, mkdir, open, readdir, rename, unlink } from "node:fs/promises";
 import { dirname, join } from "node:path";
 
 /**
@@ -43,4 +43,14 @@ export async function writeFileAtomic(path: string, data: string | Uint8Array, m
   await fh.close();
   await rename(tmp, path);
   await fsyncDir(dir);
+}
+
+/** The names in a directory; an absent directory has none. */
+export async function readdirIfExists(dir: string): Promise<string[]> {
+  try {
+    return await readdir(dir);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === "ENOENT") return [];
+    throw e;
+  }
 }

@@ -2,12 +2,11 @@ import { randomBytes } from "node:crypto";
 import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { type Command, CommanderError } from "commander";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { runInProcess } from "../../../test/support/run-in-process.ts";
 import { keyFromEnv, keysDir } from "../../integrity/keys.ts";
 import { checkpointKeysDir } from "../../integrity/log-layout.ts";
 import { readVerifierKeys } from "../../integrity/note.ts";
-import { CliExit } from "../common.ts";
 import { keysCommand } from "./keys.ts";
 
 let root: string;
@@ -22,32 +21,7 @@ afterEach(async () => {
   await rm(root, { recursive: true, force: true });
 });
 
-/** Runs `vigil keys …` in-process; the exit code is the one carried by whatever the command throws. */
-async function run(args: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = "";
-  let err = "";
-  const configure = (cmd: Command) => {
-    cmd.exitOverride().configureOutput({
-      writeOut: (s) => {
-        out += s;
-      },
-      writeErr: (s) => {
-        err += s;
-      },
-    });
-    for (const sub of cmd.commands) configure(sub);
-  };
-  const keys = keysCommand();
-  configure(keys);
-  try {
-    await keys.parseAsync(args, { from: "user" });
-    return { code: 0, out, err };
-  } catch (e) {
-    if (e instanceof CommanderError || e instanceof CliExit)
-      return { code: e.exitCode, out, err: err + e.message };
-    throw e;
-  }
-}
+const run = (args: string[]) => runInProcess(keysCommand(), args);
 
 const mode = async (path: string) => (await stat(path)).mode & 0o777;
 const activeHmac = () => readFile(join(keysDir(dataDir), "active"), "utf8").then((s) => s.trim());

@@ -2,8 +2,8 @@ import { randomBytes } from "node:crypto";
 import { mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { CommanderError } from "commander";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { runInProcess } from "../../../test/support/run-in-process.ts";
 import { canonicalize } from "../../integrity/canonical.ts";
 import { EMPTY_CHAIN, parseRecord, Sealer } from "../../integrity/chain.ts";
 import { signCheckpoint } from "../../integrity/checkpoint.ts";
@@ -19,7 +19,6 @@ import { MerkleStore } from "../../integrity/merkle-store.ts";
 import { formatKeyId, generateNoteKey, writeVerifierKey } from "../../integrity/note.ts";
 import { journalDir } from "../../journal/segment.ts";
 import { JournalWriter } from "../../journal/writer.ts";
-import { exitCodeFor } from "../common.ts";
 import { proveCommand } from "./prove.ts";
 
 const ORIGIN = "vigil.test/prove-cli";
@@ -64,28 +63,7 @@ afterEach(async () => {
   await rm(root, { recursive: true, force: true });
 });
 
-/** Runs `vigil prove …` in-process; the exit code is the one main() gives whatever the command throws. */
-async function run(args: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = "";
-  let err = "";
-  const cmd = proveCommand()
-    .exitOverride()
-    .configureOutput({
-      writeOut: (s) => {
-        out += s;
-      },
-      writeErr: (s) => {
-        err += s;
-      },
-    });
-  try {
-    await cmd.parseAsync(args, { from: "user" });
-    return { code: 0, out, err };
-  } catch (e) {
-    const code = e instanceof CommanderError ? e.exitCode : exitCodeFor(e);
-    return { code, out, err: err + (e as Error).message };
-  }
-}
+const run = (args: string[]) => runInProcess(proveCommand(), args);
 
 async function prove(args: string[], name: string): Promise<string> {
   const path = join(root, name);

@@ -2,12 +2,11 @@ import { randomBytes } from "node:crypto";
 import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { CommanderError } from "commander";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { runInProcess } from "../../../test/support/run-in-process.ts";
 import { canonicalize } from "../../integrity/canonical.ts";
 import { EMPTY_CHAIN, Sealer, type SigningKey } from "../../integrity/chain.ts";
 import { keyFromSecret } from "../../integrity/keys.ts";
-import { CliExit } from "../common.ts";
 import { Progress, type ProgressStream } from "../progress.ts";
 import { verifyCommand } from "./verify.ts";
 
@@ -37,29 +36,7 @@ afterEach(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-/** Runs `vigil verify …` in-process; the exit code is the one carried by whatever the command throws. */
-async function run(args: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = "";
-  let err = "";
-  const cmd = verifyCommand()
-    .exitOverride()
-    .configureOutput({
-      writeOut: (s) => {
-        out += s;
-      },
-      writeErr: (s) => {
-        err += s;
-      },
-    });
-  try {
-    await cmd.parseAsync(args, { from: "user" });
-    return { code: 0, out, err };
-  } catch (e) {
-    if (e instanceof CommanderError || e instanceof CliExit)
-      return { code: e.exitCode, out, err: err + e.message };
-    throw e;
-  }
-}
+const run = (args: string[]) => runInProcess(verifyCommand(), args);
 
 async function tamperLine37(): Promise<void> {
   const tampered = [...lines];
