@@ -3,9 +3,14 @@
  * event is present exactly once, in the journal and in the file destination, and that both verify intact.
  * The kill is triggered by a count of acknowledged events, not by a timer.
  */
-import { readFile } from "node:fs/promises";
+import { readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
+import { parseRecord } from "../src/integrity/chain.ts";
+import { openCheckpoint } from "../src/integrity/checkpoint.ts";
+import { recordLeafHash } from "../src/integrity/leaf.ts";
+import { rootFromLeafHashes } from "../src/integrity/merkle.ts";
+import { readVerifierKeys } from "../src/integrity/note.ts";
 import { event, ndjson, post, runVigil, startVigil, waitForDelivery } from "./support/vigil-process.ts";
 
 const CLIENTS = 4;
@@ -17,6 +22,18 @@ function eventIds(text: string): string[] {
     .split("\n")
     .filter((l) => l.length > 0)
     .map((l) => (JSON.parse(l) as { event: { event_id: string } }).event.event_id);
+}
+
+/** Polls the public endpoint until the newest checkpoint covers `size` records. */
+async function checkpointCovering(url: string, size: number): Promise<string> {
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    const res = await fetch(`${url}/v1/checkpoints/latest`);
+    const note = res.status === 200 ? await res.text() : "";
+    if (Number(note.split("\n")[1]) === size) return note;
+    if (Date.now() > deadline) throw new Error(`no checkpoint of size ${size}; newest: ${note}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
 }
 
 describe("crash safety", () => {
@@ -85,6 +102,19 @@ describe("crash safety", () => {
 
       const file = await runVigil(["verify", "--data-dir", vigil.dataDir, join(vigil.dataDir, "audit.log")]);
       expect(file.code).toBe(0);
+
+      // The Merkle tree survived the crash too: the checkpoint signed after restart covers exactly these records.
+      const lines = fileText.split("\n").filter(Boolean);
+      const note = await checkpointCovering(again.url, lines.length);
+      const vkeys = join(vigil.dataDir, "keys/checkpoint");
+      const vkey = (await readdir(vkeys)).find((n) => n.endsWith(".vkey")) as string;
+      const { checkpoint } = openCheckpoint(note, await readVerifierKeys(join(vkeys, vkey)));
+      const leaves = lines.map((l) => {
+        const parsed = parseRecord(Buffer.from(l));
+        if (!parsed.ok) throw new Error(parsed.reason);
+        return recordLeafHash(parsed.record);
+      });
+      expect(checkpoint.rootHash.equals(rootFromLeafHashes(leaves))).toBe(true);
     } finally {
       await again.stop();
     }
