@@ -1,5 +1,6 @@
 /** What the CLI commands share: exit codes, errors that map to them, and how to find the server and token. */
 import { readFile } from "node:fs/promises";
+import { CommanderError } from "commander";
 import { VigilError } from "../errors.ts";
 import { adminTokenPath } from "../server/auth.ts";
 
@@ -44,8 +45,9 @@ export async function resolveToken(
   }
 }
 
-/** Exit code for an error escaping a command. */
+/** Exit code for an error escaping a command. Commander's own errors (bad flags, --help) are usage or ok. */
 export function exitCodeFor(e: unknown): number {
+  if (e instanceof CommanderError) return e.exitCode === 0 ? EXIT.ok : EXIT.usage;
   if (e instanceof CliExit) return e.exitCode;
   if (
     e instanceof VigilError &&

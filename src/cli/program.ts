@@ -49,10 +49,8 @@ export async function main(argv: string[]): Promise<number> {
     await program.parseAsync(argv, { from: "user" });
     return EXIT.ok;
   } catch (e) {
-    if (e instanceof CommanderError) {
-      // Commander has already printed the message or the help text.
-      return e.exitCode === 0 ? EXIT.ok : EXIT.usage;
-    }
+    // Commander has already printed its own errors and the help text.
+    if (e instanceof CommanderError) return exitCodeFor(e);
     const code = exitCodeFor(e);
     const msg = describe(e);
     if (msg) process.stderr.write(`vigil: ${msg}\n`);

@@ -2,7 +2,7 @@
  * Test support: runs a CLI command in this process, capturing what it writes through commander's output, and
  * maps whatever it throws to the exit code `vigil` would give (as main() does).
  */
-import { type Command, CommanderError } from "commander";
+import type { Command } from "commander";
 import { exitCodeFor } from "../../src/cli/common.ts";
 
 export async function runInProcess(
@@ -27,7 +27,6 @@ export async function runInProcess(
     await command.parseAsync(args, { from: "user" });
     return { code: 0, out, err };
   } catch (e) {
-    const code = e instanceof CommanderError ? e.exitCode : exitCodeFor(e);
-    return { code, out, err: err + (e as Error).message };
+    return { code: exitCodeFor(e), out, err: err + (e as Error).message };
   }
 }

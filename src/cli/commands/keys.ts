@@ -4,7 +4,7 @@
  * verifier key. Exit codes: 0 done, 2 bad usage (unknown kind, missing data directory, unusable secret).
  */
 import { chmod, readFile, stat } from "node:fs/promises";
-import { Argument, Command, type ErrorOptions, Option } from "commander";
+import { Argument, Command, Option } from "commander";
 import { DEFAULT_DATA_DIR } from "../../config/types.ts";
 import { VigilError } from "../../errors.ts";
 import {
@@ -22,20 +22,6 @@ import {
 } from "../../integrity/key-admin.ts";
 import { writeFileAtomic } from "../../util/fs.ts";
 import { EXIT, usage } from "../common.ts";
-
-/**
- * Commander reports bad flags and arguments with exit code 1 (an invalid choice passes its 1 explicitly); every
- * error it raises is bad usage, which Vigil exits with 2 (DESIGN.md), in subcommands too.
- */
-class KeysCommand extends Command {
-  override createCommand(name?: string): Command {
-    return new KeysCommand(name);
-  }
-
-  override error(message: string, errorOptions?: ErrorOptions): never {
-    return super.error(message, { ...errorOptions, exitCode: EXIT.usage });
-  }
-}
 
 interface DataDirFlags {
   dataDir: string;
@@ -228,7 +214,7 @@ const originOption = () =>
   );
 
 export function keysCommand(): Command {
-  const keys = new KeysCommand("keys").description(
+  const keys = new Command("keys").description(
     "list, create, rotate, activate, import and export signing keys (HMAC keys seal records, checkpoint keys sign tree " +
       "heads); old keys stay so older records and checkpoints remain verifiable",
   );

@@ -6,7 +6,7 @@
  */
 import { readFile, stat } from "node:fs/promises";
 import { resolve } from "node:path";
-import { Command, type ErrorOptions, Option } from "commander";
+import { Command, Option } from "commander";
 import { DEFAULT_DATA_DIR } from "../../config/types.ts";
 import { VigilError } from "../../errors.ts";
 import { readVerifierKeys } from "../../integrity/note.ts";
@@ -33,13 +33,6 @@ interface ProveFlags {
 }
 
 const DECIMAL = /^(?:0|[1-9][0-9]*)$/;
-
-/** Commander reports a bad flag with exit code 1; here 1 means "proof failed", so usage errors use 2. */
-class ProveCommand extends Command {
-  override error(message: string, errorOptions?: ErrorOptions): never {
-    return super.error(message, { ...errorOptions, exitCode: errorOptions?.exitCode ?? EXIT.usage });
-  }
-}
 
 function count(text: string, what: string): number {
   const n = Number(text);
@@ -154,7 +147,7 @@ async function run(targets: string[], flags: ProveFlags, cmd: Command): Promise<
 }
 
 export function proveCommand(): Command {
-  return new ProveCommand("prove")
+  return new Command("prove")
     .description(
       "write a proof that a record is in the log (inclusion) or that the log only grew between two checkpoints " +
         "(consistency), or check one offline with only the log's public key",
