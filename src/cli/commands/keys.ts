@@ -21,7 +21,7 @@ import {
   rotateHmacKey,
 } from "../../integrity/key-admin.ts";
 import { writeFileAtomic } from "../../util/fs.ts";
-import { EXIT, usage } from "../common.ts";
+import { usage } from "../common.ts";
 
 interface DataDirFlags {
   dataDir: string;
