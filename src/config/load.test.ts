@@ -946,3 +946,41 @@ describe("loadConfig", () => {
     );
   });
 });
+
+describe("integrity.signing.forward_secure", () => {
+  const signing = (...body: string[]) => lines("audit:", "  integrity:", "    signing:", ...body);
+
+  it("is off unless set; set, it takes epoch_records or leaves the epoch size to the chain", () => {
+    expect(
+      parseConfig(signing("      algorithm: HMAC-SHA256"), undefined, {}).audit.integrity.forwardSecure,
+    ).toBe(undefined);
+    const sized = signing("      forward_secure:", "        epoch_records: 500");
+    expect(parseConfig(sized, undefined, {}).audit.integrity.forwardSecure).toEqual({ epochRecords: 500 });
+    const unsized = signing("      forward_secure: {}");
+    expect(parseConfig(unsized, undefined, {}).audit.integrity.forwardSecure).toEqual({
+      epochRecords: undefined,
+    });
+  });
+
+  it("refuses a bad epoch size, unknown keys, and a key from the environment", () => {
+    expect(problemsOf(signing("      forward_secure:", "        epoch_records: 0"))).toEqual([
+      expect.objectContaining({ field: "audit.integrity.signing.forward_secure.epoch_records", line: 5 }),
+    ]);
+    expect(problemsOf(signing("      forward_secure:", "        epoch_secs: 60"))).toEqual([
+      expect.objectContaining({ field: "audit.integrity.signing.forward_secure.epoch_secs", line: 5 }),
+    ]);
+    expect(
+      problemsOf(
+        signing("      key_env_var: AUDIT_KEY", "      forward_secure:", "        epoch_records: 10"),
+      ),
+    ).toEqual([
+      {
+        field: "audit.integrity.signing.forward_secure",
+        line: 5,
+        message:
+          "cannot be combined with key_env_var: a forward-secure key evolves in the data directory and erases its " +
+          "earlier values, while an environment variable's key stays the same",
+      },
+    ]);
+  });
+});

@@ -256,6 +256,17 @@ function checkIntegrity(integrity: unknown, path: Path, findings: Findings): voi
       });
     }
   }
+  if (
+    valueAt(integrity, ["signing", "forward_secure"]) !== undefined &&
+    valueAt(integrity, ["signing", "key_env_var"]) !== undefined
+  ) {
+    findings.problems.push({
+      path: [...path, "signing", "forward_secure"],
+      message:
+        "cannot be combined with key_env_var: a forward-secure key evolves in the data directory and erases its " +
+        "earlier values, while an environment variable's key stays the same",
+    });
+  }
   const algorithm = valueAt(integrity, ["signing", "algorithm"]);
   if (typeof algorithm !== "string" || algorithm.toUpperCase() === "HMAC-SHA256") return;
   const algorithmPath = [...path, "signing", "algorithm"];
@@ -417,6 +428,10 @@ function build(
       policy: { events: audit.events, excludeEvents: audit.exclude_events ?? [] },
       integrity: {
         keyEnvVar: audit.integrity?.signing?.key_env_var,
+        forwardSecure:
+          audit.integrity?.signing?.forward_secure === undefined
+            ? undefined
+            : { epochRecords: audit.integrity.signing.forward_secure.epoch_records },
         checkpoints: {
           everyRecords: audit.integrity?.checkpoints?.every_records ?? DEFAULT_CHECKPOINTS.everyRecords,
           everySeconds: audit.integrity?.checkpoints?.every_seconds ?? DEFAULT_CHECKPOINTS.everySeconds,

@@ -73,6 +73,13 @@ export const IntegritySchema = Type.Object(
           enabled: Type.Optional(Type.Boolean()),
           algorithm: Type.Optional(Type.String()),
           key_env_var: Type.Optional(Type.String({ pattern: ENV_VAR_NAME_PATTERN })),
+          /** Forward-secure sealing: the key evolves every epoch_records records (integrity/forward-secure.ts). */
+          forward_secure: Type.Optional(
+            Type.Object(
+              { epoch_records: Type.Optional(Type.Integer({ minimum: 1, maximum: 2 ** 40 })) },
+              strict,
+            ),
+          ),
         },
         strict,
       ),

@@ -62,6 +62,11 @@ export interface CheckpointConfig {
 export interface IntegrityConfig {
   /** Environment variable holding the HMAC key; undefined: a key generated into the data dir. */
   keyEnvVar?: string;
+  /**
+   * Set: seal with a forward-secure chain from the data directory, whose key evolves every `epochRecords` records
+   * (undefined: the chain's own epoch size, 10000 for a new chain).
+   */
+  forwardSecure?: { epochRecords?: number };
   checkpoints: CheckpointConfig;
 }
 

@@ -91,22 +91,36 @@ export function formatRecord(canonicalEvent: string, integrity: Integrity): stri
 }
 
 /**
+ * Where the Sealer takes its key from when a key signs only a range of sequence numbers: a forward-secure chain
+ * (forward-secure.ts) hands out a new key each epoch.
+ */
+export interface KeySchedule {
+  /** The key that signs `sequence`, and the last sequence number it signs. Called with growing sequences only. */
+  keyFor(sequence: number): { key: SigningKey; last: number };
+}
+
+/**
  * Assigns gap-free sequence numbers and signatures for one chain. Not thread-safe by design: exactly one
  * Sealer exists per chain, and `seal` is synchronous so records are chained in the order it is called.
  */
 export class Sealer {
+  readonly #schedule: KeySchedule;
   #key: SigningKey;
+  /** The last sequence `#key` signs; a plain key signs them all, so `seal` never asks the schedule again. */
+  #keyLast: number;
   #head: ChainHead;
 
-  constructor(key: SigningKey, head: ChainHead) {
-    this.#key = key;
+  constructor(key: SigningKey | KeySchedule, head: ChainHead) {
+    this.#schedule = "keyFor" in key ? key : { keyFor: () => ({ key, last: Number.POSITIVE_INFINITY }) };
     this.#head = { ...head };
+    ({ key: this.#key, last: this.#keyLast } = this.#schedule.keyFor(head.sequence + 1));
   }
 
   get head(): ChainHead {
     return { ...this.#head };
   }
 
+  /** The id of the key in use: for a forward-secure chain, the current epoch's. */
   get keyId(): string {
     return this.#key.id;
   }
@@ -114,6 +128,7 @@ export class Sealer {
   /** Seals one canonical event and returns its record line (no newline) and integrity block. */
   seal(canonicalEvent: string): { line: string; integrity: Integrity } {
     const sequence = this.#head.sequence + 1;
+    if (sequence > this.#keyLast) ({ key: this.#key, last: this.#keyLast } = this.#schedule.keyFor(sequence));
     const previous = this.#head.signature;
     const signature = computeSignature(this.#key.secret, canonicalEvent, this.#key.id, previous, sequence);
     const integrity: Integrity = {
@@ -226,11 +241,28 @@ function sameSignature(a: string, b: string): boolean {
 export type SignatureCheck = "valid" | "invalid" | "duplicate_names";
 
 /**
+ * Keys that may sign only a range of sequence numbers: a forward-secure epoch key derived for a verifier
+ * (forward-secure.ts). Its HMAC alone would also verify a record of another epoch re-signed with it under its key
+ * id, which is exactly what a thief of the current epoch's key would do to rewrite earlier records.
+ */
+const keyRanges = new WeakMap<KeyObject, { first: number; last: number }>();
+
+/** Makes `checkRecordSignature` refuse records outside first..last signed with `secret`. */
+export function limitKeyToSequences(secret: KeyObject, first: number, last: number): void {
+  keyRanges.set(secret, { first, last });
+}
+
+/**
  * Checks one record's signature against the key it names. For a verbatim line whose bytes do not match, the
- * event is re-canonicalized once before concluding, so a line another tool re-serialized still verifies.
+ * event is re-canonicalized once before concluding, so a line another tool re-serialized still verifies. A key
+ * limited to a range of sequence numbers (`limitKeyToSequences`) fails every record outside it.
  */
 export function checkRecordSignature(record: ParsedRecord, secret: KeyObject): SignatureCheck {
   const { integrity } = record;
+  const range = keyRanges.get(secret);
+  if (range && (integrity.sequence_number < range.first || integrity.sequence_number > range.last)) {
+    return "invalid";
+  }
   const expected = computeSignature(
     secret,
     record.event,

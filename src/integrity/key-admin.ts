@@ -4,7 +4,9 @@
  * public verifier keys only.
  *
  * Two kinds of key live in `<data-dir>/keys/`:
- *   - HMAC keys (`<id>.key`, the secret as text, and `active`, the id that seals new records), see keys.ts;
+ *   - HMAC keys (`<id>.key`, the secret as text, and `active`, the id that seals new records), see keys.ts, or
+ *     forward-secure chains (`<chain>.state`, and `<chain>.seed` until the operator moves it away), see
+ *     forward-secure.ts;
  *   - checkpoint keys (`checkpoint/<hash>.signer`, `.vkey` and `active`), see log-layout.ts.
  *
  * Rotation only moves the `active` pointer to a new key: old key files stay, because every record and checkpoint
@@ -16,6 +18,14 @@ import { readdir, readFile, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { VigilError } from "../errors.ts";
 import { ensureDir, writeFileAtomic } from "../util/fs.ts";
+import {
+  type ChainFile,
+  createChain,
+  isChainFileText,
+  isChainId,
+  readChainFile,
+  stateFileOf,
+} from "./forward-secure.ts";
 import { deriveKeyId, keyFromFile, keyFromSecret, keysDir } from "./keys.ts";
 import { checkpointKeysDir, createCheckpointKey, loadOrCreateOrigin } from "./log-layout.ts";
 import { formatKeyId, parseVerifierKey } from "./note.ts";
@@ -23,12 +33,21 @@ import { formatKeyId, parseVerifierKey } from "./note.ts";
 export type KeyKind = "hmac" | "checkpoint";
 
 export interface HmacKeyInfo {
-  /** The id records name in `integrity.key_id`, derived from the secret. */
+  /** The id records name in `integrity.key_id`, derived from the secret; for a chain, the chain id. */
   id: string;
   active: boolean;
+  /** The key file; for a chain, its state file (or its seed, when only that is here). */
   file: string;
-  /** The key file's modification time: when it was created or imported. */
+  /** The key file's modification time: when it was created or imported; for a chain, when it was created. */
   created: Date;
+  /** Set for a forward-secure chain, whose records name `<id>-<epoch>`. */
+  forwardSecure?: {
+    epochRecords: number;
+    /** The epoch the state file is at; undefined when only the seed is here. */
+    epoch?: number;
+    /** The seed file, while it is still in the data directory. */
+    seed?: string;
+  };
 }
 
 export interface CheckpointKeyInfo {
@@ -104,7 +123,39 @@ export async function listHmacKeys(dataDir: string): Promise<{ keys: HmacKeyInfo
     const { id } = await keyFromFile(file);
     keys.push({ id, active: id === active, file, created: (await stat(file)).mtime });
   }
+  keys.push(...(await listChains(dir, active)));
   return { keys: keys.sort(byCreated), active };
+}
+
+/** The forward-secure chains, each from its state file and seed; the key ids come from the files' content. */
+async function listChains(dir: string, active: string | undefined): Promise<HmacKeyInfo[]> {
+  const names = await namesIn(dir);
+  const chains = new Map<string, { file: string; content: ChainFile; seed?: string }>();
+  for (const name of names.filter((n) => n.endsWith(".state"))) {
+    const file = join(dir, name);
+    const content = await readChainFile(file);
+    content.key.fill(0);
+    chains.set(content.chain, { file, content });
+  }
+  for (const name of names.filter((n) => n.endsWith(".seed"))) {
+    const file = join(dir, name);
+    const content = await readChainFile(file);
+    content.key.fill(0);
+    const known = chains.get(content.chain);
+    if (known) known.seed = file;
+    else chains.set(content.chain, { file, content, seed: file });
+  }
+  return [...chains.values()].map(({ file, content, seed }) => ({
+    id: content.chain,
+    active: content.chain === active,
+    file,
+    created: content.created,
+    forwardSecure: {
+      epochRecords: content.epochRecords,
+      ...(content.kind === "state" ? { epoch: content.epoch } : {}),
+      ...(seed === undefined ? {} : { seed }),
+    },
+  }));
 }
 
 /** The checkpoint keys that have a verifier key file, oldest first. */
@@ -173,6 +224,19 @@ export async function createHmacKey(dataDir: string, options: { activate: boolea
 }
 
 /**
+ * A new forward-secure chain (forward-secure.ts): its seed, to be moved off the machine, and its state at epoch 0,
+ * which the server moves on to the epoch of the next record when it starts sealing with it.
+ */
+export async function createForwardSecureChain(
+  dataDir: string,
+  options: { activate: boolean; epochRecords: number },
+): Promise<{ key: HmacKeyInfo; seedFile: string }> {
+  const { chain, seedFile, stateFile, created } = await createChain(keysDir(dataDir), options);
+  const forwardSecure = { epochRecords: options.epochRecords, epoch: 0, seed: seedFile };
+  return { key: { id: chain, active: options.activate, file: stateFile, created, forwardSecure }, seedFile };
+}
+
+/**
  * Stores an existing secret (e.g. the value of the environment variable a server signed with) under its derived
  * id, so records sealed with it stay verifiable from the data directory. The secret is the text exactly as a key
  * file yields it: key files are read trimmed, so a secret with surrounding whitespace could not be stored
@@ -184,6 +248,13 @@ export async function importHmacKey(
   source: string,
   options: { activate: boolean },
 ): Promise<{ key: HmacKeyInfo; existed: boolean }> {
+  if (isChainFileText(secret)) {
+    throw new VigilError(
+      "usage",
+      `${source} is a forward-secure seed or state, not an HMAC secret: verify with it as it is ` +
+        "(vigil verify --key-file FILE), or copy it into the keys directory unchanged",
+    );
+  }
   if (secret !== secret.trim()) {
     throw new VigilError(
       "usage",
@@ -225,6 +296,15 @@ export async function rotateHmacKey(dataDir: string): Promise<{ key: HmacKeyInfo
   return { key: await createHmacKey(dataDir, { activate: true }), previous };
 }
 
+/** Creates and activates a new forward-secure chain; the previously active key or chain stays for verification. */
+export async function rotateForwardSecureChain(
+  dataDir: string,
+  epochRecords: number,
+): Promise<{ key: HmacKeyInfo; seedFile: string; previous?: string }> {
+  const previous = await readPointer(join(keysDir(dataDir), ACTIVE));
+  return { ...(await createForwardSecureChain(dataDir, { activate: true, epochRecords })), previous };
+}
+
 /** Creates and activates a new checkpoint key; the previous one stays, so older checkpoints stay verifiable. */
 export async function rotateCheckpointKey(
   dataDir: string,
@@ -241,8 +321,8 @@ export async function rotateCheckpointKey(
  */
 export async function activateKey(dataDir: string, kind: KeyKind, id: string): Promise<string> {
   if (kind === "hmac") {
-    // The server opens `<id>.key` by name, so the file must be named after the key it holds.
-    const file = join(keysDir(dataDir), `${id}.key`);
+    // The server opens `<id>.key` (a chain's `<id>.state`) by name, so the file must be named after what it holds.
+    const file = isChainId(id) ? stateFileOf(keysDir(dataDir), id) : join(keysDir(dataDir), `${id}.key`);
     const key = (await listHmacKeys(dataDir)).keys.find((k) => k.id === id && k.file === file);
     if (key === undefined) throw new VigilError("usage", `no HMAC key ${id} in ${keysDir(dataDir)}`);
     await writeFileAtomic(join(keysDir(dataDir), ACTIVE), `${key.id}\n`, 0o600);

@@ -1,7 +1,8 @@
 /**
  * HMAC signing keys. A key's id is derived from the key itself, so the same secret always has the same id and a
  * verifier can tell "this record was signed with a key I do not have" (unknown key) from "this record was
- * altered" (bad signature).
+ * altered" (bad signature). Forward-secure chains (forward-secure.ts) name a key per epoch, derived from the
+ * chain's seed or state file.
  */
 import { createHmac, createSecretKey, type KeyObject, randomBytes } from "node:crypto";
 import { readdir, readFile, stat } from "node:fs/promises";
@@ -9,6 +10,14 @@ import { join } from "node:path";
 import { VigilError } from "../errors.ts";
 import { ensureDir, writeFileAtomic } from "../util/fs.ts";
 import type { SigningKey } from "./chain.ts";
+import {
+  ChainKeys,
+  isChainFileText,
+  isChainId,
+  parseChainFile,
+  parseEpochKeyId,
+  readChainFile,
+} from "./forward-secure.ts";
 
 /** Shortest secret accepted: 32 bytes, the HMAC-SHA256 block-size guidance of RFC 2104 §3. */
 export const MIN_KEY_BYTES = 32;
@@ -59,6 +68,13 @@ export async function loadOrCreateLocalKey(dataDir: string): Promise<{ key: Sign
   const active = join(dir, "active");
   try {
     const id = (await readFile(active, "utf8")).trim();
+    if (isChainId(id)) {
+      throw new VigilError(
+        "key_missing",
+        `${active} names forward-secure chain ${id}: set integrity.signing.forward_secure to seal with it, or ` +
+          "activate a plain key (vigil keys activate hmac ID)",
+      );
+    }
     const key = await keyFromFile(join(dir, `${id}.key`));
     if (key.id !== id) throw new VigilError("key_missing", `${dir}/${id}.key does not hold key ${id}`);
     return { key, created: false };
@@ -73,14 +89,86 @@ export async function loadOrCreateLocalKey(dataDir: string): Promise<{ key: Sign
   return { key, created: true };
 }
 
-/** Every key a verifier can use, by id: the data directory's keys plus any given explicitly. */
+/**
+ * Every key a verifier can use, by id: plain keys, and forward-secure chains whose epoch keys `get` derives on
+ * demand (limited to their epoch's sequence numbers). Not a Map: a chain holds unboundedly many epoch keys, so
+ * there is nothing finite to iterate; `size` counts plain keys and chains.
+ */
+export class Keyring {
+  readonly #keys = new Map<string, KeyObject>();
+  readonly #chains = new Map<string, ChainKeys>();
+
+  add(id: string, secret: KeyObject): void {
+    this.#keys.set(id, secret);
+  }
+
+  /** Adds a chain; of a seed and a state of the same chain, the one reaching further back stays. */
+  addChain(keys: ChainKeys): void {
+    const known = this.#chains.get(keys.chain);
+    if (known !== undefined && known.epochRecords !== keys.epochRecords) {
+      throw new VigilError(
+        "bad_key",
+        `two files of forward-secure chain ${keys.chain} disagree on its epoch size (${known.epochRecords} and ` +
+          `${keys.epochRecords} records)`,
+      );
+    }
+    if (known === undefined || keys.firstEpoch < known.firstEpoch) this.#chains.set(keys.chain, keys);
+  }
+
+  /** Adds everything another ring (or a plain map of keys) holds, its chains still derived on demand. */
+  merge(other: Keyring | ReadonlyMap<string, KeyObject>): void {
+    if (!(other instanceof Keyring)) {
+      for (const [id, secret] of other) this.add(id, secret);
+      return;
+    }
+    for (const [id, secret] of other.#keys) this.add(id, secret);
+    for (const keys of other.#chains.values()) this.addChain(keys);
+  }
+
+  get(id: string): KeyObject | undefined {
+    const plain = this.#keys.get(id);
+    if (plain !== undefined) return plain;
+    const epochKey = parseEpochKeyId(id);
+    return epochKey && this.#chains.get(epochKey.chain)?.key(epochKey.epoch);
+  }
+
+  has(id: string): boolean {
+    return this.get(id) !== undefined;
+  }
+
+  /** Plain keys plus forward-secure chains. */
+  get size(): number {
+    return this.#keys.size + this.#chains.size;
+  }
+
+  /** The ids of the plain keys. */
+  plainKeyIds(): string[] {
+    return [...this.#keys.keys()];
+  }
+}
+
+/** Reads a file given to a verifier: a forward-secure seed or state, or a plain key file. */
+async function addKeyFile(ring: Keyring, path: string): Promise<void> {
+  const text = await readFile(path, "utf8");
+  if (isChainFileText(text)) {
+    ring.addChain(new ChainKeys(parseChainFile(text, path)));
+  } else {
+    const key = keyFromSecret(Buffer.from(text.trim(), "utf8"), path);
+    ring.add(key.id, key.secret);
+  }
+}
+
+/**
+ * Every key a verifier can use, by id: the data directory's keys (plain `*.key`, forward-secure `*.seed` and
+ * `*.state`) plus any given explicitly (a `--key-file` may be a seed or state file too).
+ */
 export async function loadKeyring(sources: {
   dataDir?: string;
   keyFiles?: string[];
   envVars?: string[];
   env?: NodeJS.ProcessEnv;
-}): Promise<Map<string, KeyObject>> {
-  const ring = new Map<string, KeyObject>();
+}): Promise<Keyring> {
+  const ring = new Keyring();
   if (sources.dataDir) {
     const dir = keysDir(sources.dataDir);
     let names: string[] = [];
@@ -91,16 +179,16 @@ export async function loadKeyring(sources: {
     }
     for (const name of names.filter((n) => n.endsWith(".key"))) {
       const key = await keyFromFile(join(dir, name));
-      ring.set(key.id, key.secret);
+      ring.add(key.id, key.secret);
+    }
+    for (const name of names.filter((n) => n.endsWith(".seed") || n.endsWith(".state"))) {
+      ring.addChain(new ChainKeys(await readChainFile(join(dir, name))));
     }
   }
-  for (const f of sources.keyFiles ?? []) {
-    const key = await keyFromFile(f);
-    ring.set(key.id, key.secret);
-  }
+  for (const f of sources.keyFiles ?? []) await addKeyFile(ring, f);
   for (const v of sources.envVars ?? []) {
     const key = keyFromEnv(v, sources.env);
-    ring.set(key.id, key.secret);
+    ring.add(key.id, key.secret);
   }
   return ring;
 }

@@ -13,6 +13,7 @@ import { createGunzip } from "node:zlib";
 import { VigilError } from "../errors.ts";
 import { journalDir, listSegments } from "../journal/segment.ts";
 import { keysDir } from "./keys.ts";
+import { checkpointsDir, publishedCheckpointsDir } from "./log-layout.ts";
 
 /** The path that stands for standard input. */
 export const STDIN_PATH = "-";
@@ -30,6 +31,11 @@ export interface ResolvedInputs {
   files: InputFile[];
   /** Data directories met on the way (a data dir or a journal's parent) whose `keys/` hold usable keys. */
   dataDirs: string[];
+  /**
+   * Where the signed checkpoints of what is read are kept: `<data-dir>/checkpoints` for a data or journal
+   * directory, `<path>.checkpoints` beside a file destination. Some may not exist.
+   */
+  checkpointDirs: string[];
 }
 
 async function statOrUndefined(path: string) {
@@ -82,15 +88,17 @@ async function segmentFiles(dir: string): Promise<InputFile[]> {
 /**
  * Resolves each named path, in the order given; everything found is read as one chain.
  * - `-`: standard input.
- * - A data directory (it has `journal/`): its journal segments, and its `keys/`.
- * - A journal directory (it has segment files): its segments, and the parent's `keys/` if there is one.
- * - Any other path: the file with its rotated siblings. The active file may be absent (just rotated away)
- *   as long as some rotated sibling exists.
+ * - A data directory (it has `journal/`): its journal segments, its `keys/` and its `checkpoints/`.
+ * - A journal directory (it has segment files): its segments, and the parent's `keys/` if there is one and
+ *   `checkpoints/`.
+ * - Any other path: the file with its rotated siblings, and the checkpoints published beside it. The active file
+ *   may be absent (just rotated away) as long as some rotated sibling exists.
  * Throws a `usage` VigilError for a path that resolves to nothing.
  */
 export async function resolveInputs(paths: readonly string[]): Promise<ResolvedInputs> {
   const files: InputFile[] = [];
   const dataDirs: string[] = [];
+  const checkpointDirs: string[] = [];
   for (const path of paths) {
     if (path === STDIN_PATH) {
       files.push({ path: STDIN_PATH, gzip: false, size: undefined });
@@ -101,6 +109,7 @@ export async function resolveInputs(paths: readonly string[]): Promise<ResolvedI
       const journal = journalDir(path);
       if ((await statOrUndefined(journal))?.isDirectory()) {
         dataDirs.push(path);
+        checkpointDirs.push(checkpointsDir(path));
         files.push(...(await segmentFiles(journal)));
         continue;
       }
@@ -114,6 +123,7 @@ export async function resolveInputs(paths: readonly string[]): Promise<ResolvedI
       }
       const parent = dirname(path);
       if ((await statOrUndefined(keysDir(parent)))?.isDirectory()) dataDirs.push(parent);
+      checkpointDirs.push(checkpointsDir(parent));
       files.push(...segments);
       continue;
     }
@@ -124,8 +134,9 @@ export async function resolveInputs(paths: readonly string[]): Promise<ResolvedI
     if (set.length === 0)
       throw new VigilError("usage", `${path} does not exist (nor does any rotated ${path}.N)`);
     files.push(...set);
+    checkpointDirs.push(publishedCheckpointsDir(path));
   }
-  return { files, dataDirs };
+  return { files, dataDirs, checkpointDirs };
 }
 
 async function* counted(stream: AsyncIterable<Buffer>, onBytes: (n: number) => void): AsyncGenerator<Buffer> {

@@ -6,8 +6,20 @@ import { Readable } from "node:stream";
 import { gzipSync } from "node:zlib";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { canonicalize } from "./canonical.ts";
-import { type ChainHead, EMPTY_CHAIN, Sealer, type SigningKey } from "./chain.ts";
+import {
+  type ChainHead,
+  EMPTY_CHAIN,
+  GENESIS_SIGNATURE,
+  parseRecord,
+  Sealer,
+  type SigningKey,
+} from "./chain.ts";
+import { signCheckpoint } from "./checkpoint.ts";
 import { keyFromSecret } from "./keys.ts";
+import { recordLeafHash } from "./leaf.ts";
+import { checkpointFileName } from "./log-layout.ts";
+import { MerkleFrontier } from "./merkle.ts";
+import { formatKeyId, generateNoteKey, type NoteSigner } from "./note.ts";
 import { type VerifyOptions, type VerifyReport, verifyPaths } from "./verify.ts";
 
 function newKey(): SigningKey {
@@ -569,5 +581,328 @@ describe("verifyPaths inputs", () => {
       ["malformed", 2],
       ["malformed", 3],
     ]);
+  });
+});
+
+describe("verifyPaths with signed checkpoints (public-key verification)", () => {
+  const ORIGIN = "vigil.test/log";
+  let signer: NoteSigner;
+  let path: string;
+
+  beforeEach(() => {
+    signer = generateNoteKey(ORIGIN).signer;
+    path = join(dir, "audit.log");
+  });
+
+  function rootOf(lines: readonly string[], size: number): Buffer {
+    const frontier = new MerkleFrontier();
+    for (const line of lines.slice(0, size)) {
+      const parsed = parseRecord(Buffer.from(line));
+      if (!parsed.ok) throw new Error(parsed.reason);
+      frontier.append(recordLeafHash(parsed.record));
+    }
+    return frontier.root();
+  }
+
+  function note(size: number, options: { by?: NoteSigner[]; origin?: string; root?: Buffer } = {}): string {
+    return signCheckpoint(
+      { origin: options.origin ?? ORIGIN, size, rootHash: options.root ?? rootOf(log, size) },
+      options.by ?? [signer],
+    );
+  }
+
+  /** Writes `lines` as the file destination and each note into `<path>.checkpoints/`, where the server publishes. */
+  async function publish(lines: readonly string[], notes: readonly string[]): Promise<void> {
+    await writeFile(path, ndjson(lines));
+    await mkdir(`${path}.checkpoints`, { recursive: true });
+    for (const text of notes) {
+      const size = Number(text.split("\n")[1]);
+      await writeFile(join(`${path}.checkpoints`, checkpointFileName(size)), text);
+    }
+  }
+
+  const every10 = (upTo = 100) => Array.from({ length: upTo / 10 }, (_, i) => note((i + 1) * 10));
+
+  const publicOnly = (extra: Partial<VerifyOptions> = {}) =>
+    verifyPaths({ paths: [path], publicKeys: [signer.verifier], ...extra });
+
+  it("verifies an intact log with only the public key, matching every checkpoint", async () => {
+    await publish(log, every10());
+    const report = await publicOnly();
+    expect(report).toMatchObject({
+      intact: true,
+      findings: [],
+      records: 100,
+      recordSignaturesChecked: false,
+      sealedThrough: 100,
+      notices: [],
+    });
+    expect(report.checkpoints.map((c) => [c.size, c.status])).toEqual(
+      Array.from({ length: 10 }, (_, i) => [(i + 1) * 10, "matched"]),
+    );
+    expect(report.checkpoints[0]).toEqual({
+      size: 10,
+      origin: ORIGIN,
+      status: "matched",
+      source: join(`${path}.checkpoints`, checkpointFileName(10)),
+    });
+  });
+
+  it("reports one byte modified as tampered between the last matching checkpoint and the first that fails", async () => {
+    const copy = [...log];
+    copy[36] = (log[36] as string).replace('"alice"', '"alicf"');
+    await publish(copy, every10());
+    const report = await publicOnly();
+    expect(summary(report)).toEqual([["tampered", 31, 40]]);
+    expect(report.findings[0]?.detail).toMatch(
+      /^a record between sequences 31 and 40 differs from what checkpoint 40 signed; checkpoints 50, 60, 70, 80, 90, 100, which cover these records too, do not match either$/,
+    );
+    expect(report.findings[0]).toMatchObject({ file: path, line: 40, count: 10 });
+    expect(report.sealedThrough).toBe(30);
+    expect(report.checkpoints.filter((c) => c.status === "tampered").map((c) => c.size)).toEqual([
+      40, 50, 60, 70, 80, 90, 100,
+    ]);
+  });
+
+  it("with the HMAC key too, reports both the record and the checkpoint, one finding per checkpoint", async () => {
+    const copy = [...log];
+    copy[36] = (log[36] as string).replace('"alice"', '"alicf"');
+    await publish(copy, every10());
+    const report = await publicOnly({ keyring: new Map([[key.id, key.secret]]) });
+    expect(summary(report)).toEqual([
+      ["tampered", 31, 40],
+      ["modified", 37],
+    ]);
+    expect(report.findings[0]?.detail).toContain("the record checks report sequence 37 (modified)");
+    expect(report.recordSignaturesChecked).toBe(true);
+  });
+
+  it("finds the tail cut off when the newest checkpoint is there", async () => {
+    await publish(log.slice(0, 95), every10());
+    const report = await publicOnly();
+    expect(summary(report)).toEqual([["truncated", 96, 100]]);
+    expect(report.findings[0]?.detail).toBe(
+      "records 96–100, covered by signed checkpoint 100, are missing (the log was cut off)",
+    );
+    expect(report.checkpoints.at(-1)).toMatchObject({ size: 100, status: "beyond_log" });
+    expect(report.sealedThrough).toBe(90);
+  });
+
+  it("cannot see the newest records deleted with their checkpoint, until given the auditor's copy", async () => {
+    const auditorCopy = join(dir, "latest.note");
+    await writeFile(auditorCopy, note(100));
+    await publish(log.slice(0, 90), every10(90));
+    // The HMAC chain alone, and the checkpoints left beside the log, show an intact log of 90 records.
+    expect(await verifyPaths({ paths: [path], keyring: new Map([[key.id, key.secret]]) })).toMatchObject({
+      intact: true,
+      records: 90,
+    });
+    expect(await publicOnly()).toMatchObject({ intact: true, sealedThrough: 90, notices: [] });
+    const report = await publicOnly({
+      checkpoints: [{ source: auditorCopy, note: await readFile(auditorCopy, "utf8") }],
+    });
+    expect(summary(report)).toEqual([["truncated", 91, 100]]);
+    expect(report.checkpoints.at(-1)).toEqual({
+      size: 100,
+      origin: ORIGIN,
+      status: "beyond_log",
+      source: auditorCopy,
+    });
+  });
+
+  it("counts the same checkpoint found twice once", async () => {
+    await publish(log, every10());
+    const report = await publicOnly({ checkpoints: [{ source: "latest.note", note: note(100) }] });
+    expect(report.intact).toBe(true);
+    expect(report.checkpoints).toHaveLength(10);
+  });
+
+  it("reports records after the newest checkpoint as a notice, and as a problem with requireSealed", async () => {
+    await publish(log, every10(80));
+    const report = await publicOnly();
+    expect(report).toMatchObject({ intact: true, findings: [], sealedThrough: 80 });
+    expect(report.notices).toEqual([
+      expect.objectContaining({ kind: "unsealed_tail", sequence: 81, toSequence: 100, count: 20, line: 81 }),
+    ]);
+    const sealed = await publicOnly({ requireSealed: true });
+    expect(sealed.intact).toBe(false);
+    expect(summary(sealed)).toEqual([["unsealed_tail", 81, 100]]);
+    expect(sealed.notices).toEqual([]);
+  });
+
+  it("a forged checkpoint (root changed, signature kept) is bad and not used", async () => {
+    const genuine = note(100);
+    const forgedRoot = rootOf(log.slice(0, 99).concat(log[98] as string), 100).toString("base64");
+    const forged = genuine.replace(rootOf(log, 100).toString("base64"), forgedRoot);
+    expect(forged).not.toBe(genuine);
+    await publish(log, [...every10(90), forged]);
+    const report = await publicOnly();
+    expect(summary(report)).toEqual([["bad_checkpoint", 100]]);
+    expect(report.findings[0]?.detail).toMatch(/does not verify: the checkpoint was forged or altered/);
+    expect(report.checkpoints.at(-1)).toMatchObject({ size: 100, status: "bad" });
+    expect(report.notices).toEqual([expect.objectContaining({ kind: "unsealed_tail", sequence: 91 })]);
+  });
+
+  it("a checkpoint signed by another key under the log's key name is unverifiable and not used", async () => {
+    const impostor = generateNoteKey(ORIGIN).signer;
+    const copy = log.slice(0, 90);
+    await publish(copy, [...every10(90), note(100, { by: [impostor], root: rootOf(log, 90) })]);
+    const report = await publicOnly();
+    expect(summary(report)).toEqual([["unverifiable_checkpoint", 100]]);
+    expect(report.findings[0]?.detail).toContain(formatKeyId(impostor));
+    expect(report.checkpoints.at(-1)).toMatchObject({ size: 100, status: "unverifiable" });
+    // Not used: it would have said the log was cut off at 90.
+    expect(report.sealedThrough).toBe(90);
+  });
+
+  it("a validly signed checkpoint of another origin, or a malformed note, is bad", async () => {
+    await publish(log, [...every10(), note(50, { origin: "vigil.test/other" })]);
+    await writeFile(join(`${path}.checkpoints`, checkpointFileName(7)), "not a note\n");
+    const report = await publicOnly();
+    expect(summary(report)).toEqual([
+      ["bad_checkpoint", null],
+      ["bad_checkpoint", 50],
+    ]);
+    expect(report.findings[1]?.detail).toMatch(
+      /origin "vigil.test\/other", but this log's checkpoints are for "vigil.test\/log"/,
+    );
+    expect(report.checkpoints[0]).toMatchObject({ size: null, origin: null, status: "bad" });
+  });
+
+  it("two validly signed roots for one size are a split view", async () => {
+    const other = join(dir, "other.note");
+    const split = note(50, { root: rootOf(log.slice(0, 49).concat(log[48] as string), 50) });
+    const report = await (async () => {
+      await publish(log, every10());
+      return publicOnly({ checkpoints: [{ source: other, note: split }] });
+    })();
+    expect(summary(report)).toEqual([["inconsistent_checkpoints", 50]]);
+    expect(report.findings[0]?.detail).toContain(other);
+    expect(report.findings[0]?.detail).toContain(checkpointFileName(50));
+    expect(report.checkpoints.filter((c) => c.size === 50)).toEqual([
+      expect.objectContaining({
+        source: join(`${path}.checkpoints`, checkpointFileName(50)),
+        status: "matched",
+      }),
+      expect.objectContaining({ source: other, status: "tampered" }),
+    ]);
+    expect(report.sealedThrough).toBe(100);
+  });
+
+  it("accepts a rotated checkpoint key when both verifier keys are given", async () => {
+    const next = generateNoteKey(ORIGIN).signer;
+    await publish(log, [
+      ...[10, 20, 30, 40, 50].map((n) => note(n)),
+      note(60, { by: [signer, next] }),
+      ...[70, 80, 90, 100].map((n) => note(n, { by: [next] })),
+    ]);
+    const both = await publicOnly({ publicKeys: [signer.verifier, next.verifier] });
+    expect(both).toMatchObject({ intact: true, sealedThrough: 100 });
+    const newOnly = await publicOnly({ publicKeys: [next.verifier] });
+    expect(summary(newOnly)).toEqual([10, 20, 30, 40, 50].map((n) => ["unverifiable_checkpoint", n]));
+    expect(newOnly.sealedThrough).toBe(100);
+  });
+
+  it("still checks the structure without an HMAC key: a downgrade, deletion, duplicate, reorder, broken link", async () => {
+    const stripped = [...log];
+    stripped[4] = JSON.stringify({ event: JSON.parse(log[4] as string).event });
+    await publish(stripped, every10());
+    expect(summary(await publicOnly())).toEqual([
+      ["tampered", 1, 10],
+      ["malformed", 5],
+    ]);
+
+    await publish(
+      log.filter((_, i) => i !== 22),
+      every10(),
+    );
+    const deleted = await publicOnly();
+    expect(summary(deleted)).toEqual([
+      ["tampered", 21, 30],
+      ["missing", 23, 23],
+    ]);
+    expect(deleted.findings[0]?.detail).toContain("sequence 23 is missing or unreadable");
+
+    const moved = [...log];
+    moved.splice(8, 0, log[7] as string);
+    [moved[30], moved[31]] = [moved[31] as string, moved[30] as string];
+    await publish(moved, every10());
+    expect(summary(await publicOnly())).toEqual([
+      ["duplicated", 8],
+      ["reordered", 30],
+    ]);
+
+    const relinked = [...log];
+    relinked[19] = (log[19] as string).replace(
+      JSON.parse(log[19] as string).integrity.previous_signature,
+      GENESIS_SIGNATURE,
+    );
+    await publish(relinked, every10());
+    expect(summary(await publicOnly())).toEqual([
+      ["tampered", 11, 20],
+      ["modified", 20],
+    ]);
+  });
+
+  it("without an HMAC key or any checkpoint, says nothing is covered but checks the structure", async () => {
+    await publish(log, []);
+    const report = await publicOnly();
+    expect(report).toMatchObject({ intact: true, sealedThrough: 0, checkpoints: [] });
+    expect(report.notices).toEqual([
+      expect.objectContaining({ kind: "unsealed_tail", sequence: 1, toSequence: 100 }),
+    ]);
+  });
+
+  it("compares nothing with --partial when the log does not start at sequence 1, but still sees a cut-off", async () => {
+    await publish(log.slice(40, 95), every10());
+    const report = await publicOnly({ partial: true });
+    expect(summary(report)).toEqual([["truncated", 96, 100]]);
+    expect(report.checkpoints.map((c) => c.status)).toEqual([
+      ...Array.from({ length: 9 }, () => "unchecked"),
+      "beyond_log",
+    ]);
+  });
+
+  it("leaves checkpoints alone when only HMAC keys are at hand", async () => {
+    await publish(log, [note(50, { root: rootOf(log, 40) })]);
+    const report = await verifyPaths({ paths: [path], keyring: new Map([[key.id, key.secret]]) });
+    expect(report).toMatchObject({ intact: true, checkpoints: [], sealedThrough: 0, notices: [] });
+  });
+
+  it("takes a data directory's checkpoints, verifier keys and origin", async () => {
+    const dataDir = join(dir, "data");
+    await mkdir(join(dataDir, "journal"), { recursive: true });
+    await mkdir(join(dataDir, "checkpoints"));
+    await mkdir(join(dataDir, "keys", "checkpoint"), { recursive: true });
+    await writeFile(join(dataDir, "journal", "00000000000000000001.log"), ndjson(log));
+    await writeFile(join(dataDir, "keys", "checkpoint", "log.vkey"), `${signer.verifier.text}\n`);
+    await writeFile(join(dataDir, "origin"), `${ORIGIN}\n`);
+    // Most checkpoints claim another origin: the one the data directory recorded still decides.
+    for (const n of [10, 20, 30]) {
+      await writeFile(
+        join(dataDir, "checkpoints", checkpointFileName(n)),
+        note(n, { origin: "vigil.test/other" }),
+      );
+    }
+    await writeFile(join(dataDir, "checkpoints", checkpointFileName(100)), note(100));
+    const report = await verifyPaths({ paths: [dataDir], keyring: new Map([[key.id, key.secret]]) });
+    expect(summary(report)).toEqual([
+      ["bad_checkpoint", 10],
+      ["bad_checkpoint", 20],
+      ["bad_checkpoint", 30],
+    ]);
+    expect(report.sealedThrough).toBe(100);
+
+    // A log outside the data directory, checked with the data directory's verifier keys (--data-dir).
+    await publish(log, [note(100)]);
+    const hmac = new Map([[key.id, key.secret]]);
+    expect(await verifyPaths({ paths: [path], keyring: hmac, dataDir })).toMatchObject({
+      intact: true,
+      sealedThrough: 100,
+    });
+    expect(await verifyPaths({ paths: [path], keyring: hmac })).toMatchObject({
+      checkpoints: [],
+      sealedThrough: 0,
+    });
   });
 });

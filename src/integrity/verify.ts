@@ -75,7 +75,46 @@
  * record. Records a gap made wait in the stash are neither late nor early.
  *
  * All state is bounded (stash, ring, the recorded missing ranges, stored findings), so memory does not grow
- * with the log; findings beyond `maxFindings` are counted but not stored.
+ * with the log; findings beyond `maxFindings` are counted but not stored. The checkpoints are the exception:
+ * one small entry per checkpoint note, a thousandth of the records at the server's default rate.
+ *
+ * ## Checkpoints: verification with the log's public key (verify-tree.ts)
+ *
+ * In play when a checkpoint verifier key is at hand (`publicKeys`, or `keys/checkpoint/*.vkey` of a data
+ * directory in play), a checkpoint is given (`checkpoints`) or `requireSealed` is set. Notes come from
+ * `<data-dir>/checkpoints/` for a data or journal directory, `<path>.checkpoints/` beside a file destination,
+ * and `checkpoints` (an auditor's copies, possibly newer than anything beside the log); they are read before
+ * any record, so one signed while the log is read cannot make it look cut off. Each distinct note is opened:
+ *   - a signature by a known key that does not verify, a malformed note, or a validly signed note for another
+ *     origin than the log's (the data directory's `origin` file, else the one most valid checkpoints carry)
+ *     → `bad_checkpoint` (forged, altered, or another log's); not used;
+ *   - signed only by keys not given → `unverifiable_checkpoint`; not used (a rotated key the verifier lacks,
+ *     or a checkpoint made to look like the log's under its key name);
+ *   - two validly signed checkpoints of one size with different roots → `inconsistent_checkpoints` (a split
+ *     view), one finding naming every source; each is still compared with the records.
+ * The tree is recomputed from the records in the order they are processed (sequence order), each leaf hashed
+ * from the record as it stands in the input — not as the checks above restored it, since the checkpoint is
+ * the evidence about what the input holds. When the tree reaches a checkpoint's size its root is compared:
+ *   - no root of that size matches → `tampered` from A+1 to N, A being the largest smaller checkpoint that
+ *     matched: a record in that range differs from what checkpoint N signed. Later checkpoints cover the same
+ *     records and cannot match either, so until one matches again they are named in that finding's detail
+ *     rather than reported again: one finding per mismatching stretch, with a pointer to a record the HMAC
+ *     checks already named in the range. A sequence that never came or did not parse ends the recomputation:
+ *     every checkpoint from there on within the log is `tampered` the same way;
+ *   - a valid checkpoint N beyond the log's last record M → `truncated` from M+1 to N: the log was cut off,
+ *     the case the HMAC chain cannot see (a log cut after record M verifies as an intact log of M records);
+ *     with its own checkpoints deleted too, only a checkpoint kept elsewhere shows it;
+ *   - records after the newest valid checkpoint → `unsealed_tail`, a notice in `notices` (a live log always
+ *     has one), or a finding with `requireSealed`.
+ * With `partial`, a log that does not start at sequence 1 has no tree to recompute: its checkpoints are
+ * `unchecked`, though one beyond the log is still `truncated`. Leaves are hashed only up to the largest valid
+ * checkpoint and only while the prefix is unbroken; without checkpoints nothing is hashed.
+ *
+ * Without any HMAC key (a public key or a checkpoint given instead) record signatures are not checked, and the
+ * chain's structure still is: sequence numbers (missing, duplicated, inserted, reordered), malformed lines
+ * (including records stripped of their integrity block), and previous_signature links — a broken link is
+ * `modified` at the record that does not link, since without the key it cannot be told whether this field or
+ * the previous record's signature was altered. The content is covered by the checkpoints only.
  */
 import type { KeyObject } from "node:crypto";
 import type { Readable } from "node:stream";
@@ -88,8 +127,19 @@ import {
   parseRecord,
   type SignatureCheck,
 } from "./chain.ts";
-import { loadKeyring } from "./keys.ts";
+import { Keyring, loadKeyring } from "./keys.ts";
+import { loadCheckpointVerifiers } from "./log-layout.ts";
+import type { NoteVerifier } from "./note.ts";
 import { forEachLine, type InputFile, type LineSink, openInput, resolveInputs } from "./verify-sources.ts";
+import {
+  type CheckpointReport,
+  type CheckpointSource,
+  type OpenedCheckpoints,
+  openCheckpoints,
+  readCheckpointDirs,
+  readLogOrigin,
+  TreeCheck,
+} from "./verify-tree.ts";
 
 export type FindingKind =
   | "malformed"
@@ -100,16 +150,22 @@ export type FindingKind =
   | "reordered"
   | "duplicated"
   | "inserted"
-  | "truncated";
+  | "truncated"
+  | "tampered"
+  | "bad_checkpoint"
+  | "unverifiable_checkpoint"
+  | "inconsistent_checkpoints"
+  | "unsealed_tail";
 
 export interface Finding {
   kind: FindingKind;
   /** The sequence number concerned (for `malformed`, the one due at that position); null if none is known yet. */
   sequence: number | null;
-  /** Last sequence of a `missing` range. */
+  /** Last sequence of a range (`missing`, `tampered`, `truncated` against a checkpoint, `unsealed_tail`). */
   toSequence?: number;
-  /** Records covered: the size of a `missing` range, a `bad_signature` run or an `unknown_key` run. */
+  /** Records covered: the size of a range, a `bad_signature` run or an `unknown_key` run. */
   count?: number;
+  /** The input file, or the checkpoint note's file for a finding about a checkpoint. */
   file: string;
   /** 1-based line in `file`. */
   line: number;
@@ -132,6 +188,14 @@ export interface VerifyReport {
   /** Bytes read as stored (compressed bytes for gzip). */
   bytes: number;
   elapsedMs: number;
+  /** False when no HMAC key was at hand: only the structure of the chain was checked, not record signatures. */
+  recordSignaturesChecked: boolean;
+  /** Every distinct checkpoint note considered, by size; empty when no public key or checkpoint was given. */
+  checkpoints: CheckpointReport[];
+  /** The largest checkpoint size the records matched; 0 if none. */
+  sealedThrough: number;
+  /** Not problems: the `unsealed_tail` (records after the newest checkpoint) unless `requireSealed`. */
+  notices: Finding[];
 }
 
 export interface VerifyProgress {
@@ -145,7 +209,21 @@ export interface VerifyOptions {
   /** Inputs, read in this order as one chain; see `resolveInputs`. `-` is standard input. */
   paths: readonly string[];
   /** Keys by id. Keys found in a data directory given as a path are added to these. */
-  keyring?: ReadonlyMap<string, KeyObject>;
+  keyring?: Keyring | ReadonlyMap<string, KeyObject>;
+  /**
+   * The log's checkpoint verifier keys (`--public-key`). Given keys or given checkpoints let a log be verified
+   * without any HMAC key. Keys in the data directories in play are added to these.
+   */
+  publicKeys?: readonly NoteVerifier[];
+  /** Checkpoint notes from outside the log (`--checkpoint`, e.g. kept by an auditor), checked with the others. */
+  checkpoints?: readonly CheckpointSource[];
+  /**
+   * A data directory holding this log's keys that is not itself an input (`--data-dir`): its checkpoint verifier
+   * keys and recorded origin are used. Its HMAC keys are the caller's to put in `keyring`.
+   */
+  dataDir?: string;
+  /** Records after the newest checkpoint are a finding, not a notice. */
+  requireSealed?: boolean;
   /** The log may start after sequence 1 (older files deleted by retention): the first record's link is not checked. */
   partial?: boolean;
   /** Standard input, for `-` (default process.stdin). */
@@ -167,6 +245,8 @@ const DEFAULT_MAX_FINDINGS = 1000;
 /** A record waiting in the stash; the event bytes are copied so no read buffer is kept alive. */
 interface Held {
   record: ParsedRecord;
+  /** The record as it stands in the input, when `record` has its integrity fields restored as sealed. */
+  written: ParsedRecord;
   file: number;
   line: number;
   arrival: number;
@@ -190,13 +270,27 @@ interface Side {
   count: number;
 }
 
-type Verdict = SignatureCheck | "unknown";
+/** `unchecked`: no HMAC key at all, so only the chain's structure is checked (public-key verification). */
+type Verdict = SignatureCheck | "unknown" | "unchecked";
+
+interface ChainVerifierOptions {
+  keyring: Keyring;
+  partial: boolean;
+  maxFindings: number;
+  /** Present when public-key verification is in play (a verifier key or a checkpoint was given). */
+  checkpoints?: { opened: OpenedCheckpoints; requireSealed: boolean };
+}
 
 class ChainVerifier implements LineSink {
-  readonly #keyring: ReadonlyMap<string, KeyObject>;
+  readonly #keyring: Keyring;
+  readonly #signaturesChecked: boolean;
   readonly #partial: boolean;
   readonly #maxFindings: number;
   readonly #files: string[] = [];
+  readonly #tree: TreeCheck | undefined;
+  readonly #checkpointReports: CheckpointReport[];
+  #notices: Finding[] = [];
+  #sealedThrough = 0;
   #file = -1;
   #lastLine = 0;
 
@@ -236,10 +330,22 @@ class ChainVerifier implements LineSink {
   /** Flat [from, to, from, to, …], ascending. */
   readonly #missingRanges: number[] = [];
 
-  constructor(keyring: ReadonlyMap<string, KeyObject>, partial: boolean, maxFindings: number) {
-    this.#keyring = keyring;
-    this.#partial = partial;
-    this.#maxFindings = maxFindings;
+  constructor(options: ChainVerifierOptions) {
+    this.#keyring = options.keyring;
+    this.#signaturesChecked = options.keyring.size > 0;
+    this.#partial = options.partial;
+    this.#maxFindings = options.maxFindings;
+    const checkpoints = options.checkpoints;
+    this.#checkpointReports = checkpoints?.opened.reports ?? [];
+    this.#tree =
+      checkpoints &&
+      new TreeCheck(checkpoints.opened.valid, {
+        partial: options.partial,
+        requireSealed: checkpoints.requireSealed,
+        signaturesChecked: this.#signaturesChecked,
+        files: this.#files,
+      });
+    for (const finding of checkpoints?.opened.problems ?? []) this.#add(finding);
   }
 
   beginFile(path: string): void {
@@ -283,6 +389,13 @@ class ChainVerifier implements LineSink {
     this.#closeBadRun();
     this.#closeUnknownRun();
     this.#concludeEpisode();
+    if (this.#tree) {
+      const end = { file: this.#file, line: this.#lastLine + 1 };
+      const result = this.#tree.finish(this.#lastSequence ?? 0, end, this.#findings);
+      for (const finding of result.findings) this.#add(finding);
+      this.#notices = result.notices;
+      this.#sealedThrough = result.sealedThrough;
+    }
   }
 
   get records(): number {
@@ -302,6 +415,12 @@ class ChainVerifier implements LineSink {
       files: [...this.#files],
       bytes,
       elapsedMs,
+      recordSignaturesChecked: this.#signaturesChecked,
+      checkpoints: [...this.#checkpointReports].sort(
+        (a, b) => (a.size ?? -1) - (b.size ?? -1) || a.source.localeCompare(b.source),
+      ),
+      sealedThrough: this.#sealedThrough,
+      notices: this.#notices,
     };
   }
 
@@ -390,7 +509,7 @@ class ChainVerifier implements LineSink {
       this.#previousTrusted = false;
     }
     if (sequence === this.#expected) {
-      this.#process(record, this.#file, lineNumber, arrival);
+      this.#process(record, this.#file, lineNumber, arrival, parsed);
       this.#drain();
       return;
     }
@@ -399,7 +518,9 @@ class ChainVerifier implements LineSink {
       event: Buffer.from(record.event),
       verbatim: record.verbatim,
     };
-    this.#stash.set(sequence, { record: copy, file: this.#file, line: lineNumber, arrival });
+    // A restored record keeps its event bytes: only the integrity fields as written differ.
+    const written = record === parsed ? copy : { ...copy, integrity: parsed.integrity };
+    this.#stash.set(sequence, { record: copy, written, file: this.#file, line: lineNumber, arrival });
     if (this.#stash.size > LOOKAHEAD) this.#relieve(LOOKAHEAD / 2);
   }
 
@@ -500,7 +621,9 @@ class ChainVerifier implements LineSink {
           ? "its signature does not verify"
           : verdict === "duplicate_names"
             ? "it has a duplicate member name (not I-JSON)"
-            : `it names key ${record.integrity.key_id}, which is not in the keyring`;
+            : verdict === "unchecked"
+              ? "its signature cannot be checked without the HMAC key"
+              : `it names key ${record.integrity.key_id}, which is not in the keyring`;
     this.#add(
       this.#finding(
         "inserted",
@@ -526,13 +649,20 @@ class ChainVerifier implements LineSink {
   }
 
   #verdict(record: ParsedRecord): Verdict {
+    if (!this.#signaturesChecked) return "unchecked";
     const secret = this.#keyring.get(record.integrity.key_id);
     if (secret === undefined) return "unknown";
     return checkRecordSignature(record, secret);
   }
 
-  /** Processes the record with sequence `expected`. */
-  #process(claimed: ParsedRecord, file: number, lineNumber: number, arrival: number): void {
+  /** Processes the record with sequence `expected`; `written` is the record as it stands in the input. */
+  #process(
+    claimed: ParsedRecord,
+    file: number,
+    lineNumber: number,
+    arrival: number,
+    written: ParsedRecord,
+  ): void {
     const sequence = claimed.integrity.sequence_number;
     if (arrival < this.#maxArrivalProcessed) {
       this.#note(
@@ -599,6 +729,22 @@ class ChainVerifier implements LineSink {
         this.#badRun = this.#newRun(record, file, lineNumber, false);
       }
       this.#previousTrusted = false;
+    } else if (verdict === "unchecked") {
+      // Without the key a broken link shows that something was altered, not which of the two records.
+      if (this.#previousTrusted && integrity.previous_signature !== this.#previousSignature) {
+        this.#add(
+          this.#finding(
+            "modified",
+            sequence,
+            file,
+            lineNumber,
+            `its previous_signature does not link to the record before it: this field, or that record's ` +
+              "signature, was altered, or one of the two records replaced (record signatures are not checked " +
+              "without the HMAC key)",
+          ),
+        );
+      }
+      this.#previousTrusted = true;
     } else if (verdict === "duplicate_names") {
       this.#closeBadRun();
       this.#closeUnknownRun();
@@ -636,6 +782,7 @@ class ChainVerifier implements LineSink {
     this.#expected = sequence + 1;
     if (this.#firstSequence === null) this.#firstSequence = sequence;
     this.#lastSequence = sequence;
+    this.#tree?.add(sequence, written, file, lineNumber);
   }
 
   #newRun(record: ParsedRecord, file: number, line: number, anchored: boolean): Run {
@@ -726,7 +873,7 @@ class ChainVerifier implements LineSink {
   #drain(): void {
     for (let held = this.#stash.get(this.#expected); held; held = this.#stash.get(this.#expected)) {
       this.#stash.delete(this.#expected);
-      this.#process(held.record, held.file, held.line, held.arrival);
+      this.#process(held.record, held.file, held.line, held.arrival, held.written);
     }
     if (this.#stash.size === 0) this.#concludeEpisode();
   }
@@ -764,29 +911,46 @@ class ChainVerifier implements LineSink {
 }
 
 /**
- * Verifies the chain formed by `options.paths` read in order. Throws a `usage` VigilError for a path that does
- * not exist and a `key_missing` one when no key at all is available; problems in the log are findings, not
- * errors.
+ * Verifies the chain formed by `options.paths` read in order, and the checkpoints that apply to it. Throws a
+ * `usage` VigilError for a path that does not exist and a `key_missing` one when there is no HMAC key and no
+ * public key or checkpoint was given; problems in the log are findings, not errors.
  */
 export async function verifyPaths(options: VerifyOptions): Promise<VerifyReport> {
   const started = performance.now();
   const inputs = await resolveInputs(options.paths);
-  const keyring = new Map(options.keyring ?? []);
-  for (const dataDir of inputs.dataDirs) {
-    for (const [id, secret] of await loadKeyring({ dataDir })) keyring.set(id, secret);
-  }
-  if (keyring.size === 0) {
+  const keyring = new Keyring();
+  if (options.keyring) keyring.merge(options.keyring);
+  for (const dataDir of inputs.dataDirs) keyring.merge(await loadKeyring({ dataDir }));
+  const given = (options.publicKeys?.length ?? 0) > 0 || (options.checkpoints?.length ?? 0) > 0;
+  if (keyring.size === 0 && !given) {
     throw new VigilError(
       "key_missing",
       "no key to verify with: pass --key-env VAR (a variable holding the signing key), --key-file FILE, " +
-        "or --data-dir DIR (a data directory whose keys/ holds the keys)",
+        "--data-dir DIR (a data directory whose keys/ holds the keys), or --public-key FILE (the log's " +
+        "checkpoint verifier keys, from vigil keys export-public)",
     );
   }
-  const verifier = new ChainVerifier(
+  const dataDirs = [...(options.dataDir === undefined ? [] : [options.dataDir]), ...inputs.dataDirs];
+  const publicKeys = [...(options.publicKeys ?? [])];
+  for (const dataDir of dataDirs) publicKeys.push(...(await loadCheckpointVerifiers(dataDir)));
+  let checkpoints: ChainVerifierOptions["checkpoints"];
+  if (given || publicKeys.length > 0 || options.requireSealed) {
+    // Read before any record: a checkpoint signed while the log is read covers records already written, so it
+    // cannot look like a cut-off log.
+    const sources = [...(await readCheckpointDirs(inputs.checkpointDirs)), ...(options.checkpoints ?? [])];
+    let origin: string | undefined;
+    for (const dataDir of dataDirs) origin ??= await readLogOrigin(dataDir);
+    checkpoints = {
+      opened: openCheckpoints(sources, publicKeys, origin),
+      requireSealed: options.requireSealed ?? false,
+    };
+  }
+  const verifier = new ChainVerifier({
     keyring,
-    options.partial ?? false,
-    options.maxFindings ?? DEFAULT_MAX_FINDINGS,
-  );
+    partial: options.partial ?? false,
+    maxFindings: options.maxFindings ?? DEFAULT_MAX_FINDINGS,
+    checkpoints,
+  });
   const totalBytes = totalSize(inputs.files);
   let bytes = 0;
   const onBytes = (n: number) => {

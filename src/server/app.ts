@@ -8,9 +8,10 @@ import { resolve } from "node:path";
 import type { DestinationConfig, VigilConfig } from "../config/types.ts";
 import type { Destination } from "../destinations/destination.ts";
 import { FileDestination } from "../destinations/file/destination.ts";
-import type { Sealer as SealerType } from "../integrity/chain.ts";
+import type { KeySchedule, Sealer as SealerType, SigningKey } from "../integrity/chain.ts";
 import { Sealer } from "../integrity/chain.ts";
 import { Checkpointer } from "../integrity/checkpointer.ts";
+import { type ForwardSecureSigner, openSealingChain } from "../integrity/forward-secure.ts";
 import { keyFromEnv, keysDir, loadOrCreateLocalKey } from "../integrity/keys.ts";
 import {
   checkpointKeysDir,
@@ -86,6 +87,43 @@ async function openCheckpointer(
   return checkpointer;
 }
 
+/**
+ * Opens (or, the first time, creates) the data directory's forward-secure chain, moved on to the epoch of the
+ * record after `head`. The state file advances once the records before the new epoch are durable.
+ */
+async function openForwardSecure(
+  dataDir: string,
+  epochRecords: number | undefined,
+  writer: JournalWriter,
+  head: number,
+  log: Logger,
+): Promise<ForwardSecureSigner> {
+  const opened = await openSealingChain(keysDir(dataDir), {
+    epochRecords,
+    nextSequence: head + 1,
+    whenDurable: async (sequence) => {
+      await writer.waitForDurable(sequence - 1);
+      return writer.durableSequence >= sequence;
+    },
+    log,
+  });
+  const { signer, seedFile } = opened;
+  if (opened.created) {
+    const replaced = opened.replaced ? `; ${opened.replaced} stays for verifying the records it sealed` : "";
+    log(
+      `created forward-secure chain ${signer.chain} (the key evolves every ${signer.epochRecords} records)${replaced}. ` +
+        `Its seed is ${seedFile} (mode 0600): move this seed off this machine; it is what auditors verify with; ` +
+        "the server never needs it again",
+    );
+  } else if (opened.seedPresent) {
+    log(
+      `warning: the seed of forward-secure chain ${signer.chain} is still in ${seedFile}: move it off this machine, ` +
+        "or whoever takes the machine can re-sign every epoch",
+    );
+  }
+  return signer;
+}
+
 export async function startVigil(config: VigilConfig, log: Logger, env = process.env): Promise<RunningVigil> {
   const dataDir = resolve(config.dataDir);
   if (!(await ensureDir(dataDir)) && ((await stat(dataDir)).mode & 0o077) !== 0) {
@@ -96,10 +134,11 @@ export async function startVigil(config: VigilConfig, log: Logger, env = process
   const lock = await lockDataDir(dataDir);
   const cleanup: (() => Promise<void>)[] = [lock.release];
   try {
-    let key: ReturnType<typeof keyFromEnv>;
+    const forwardSecure = config.audit.integrity.forwardSecure;
+    let key: SigningKey | undefined;
     if (config.audit.integrity.keyEnvVar) {
       key = keyFromEnv(config.audit.integrity.keyEnvVar, env);
-    } else {
+    } else if (forwardSecure === undefined) {
       const local = await loadOrCreateLocalKey(dataDir);
       key = local.key;
       if (local.created) {
@@ -121,7 +160,23 @@ export async function startVigil(config: VigilConfig, log: Logger, env = process
           `records) from ${recovery.active?.path}; the chain continues at sequence ${recovery.head.sequence + 1}`,
       );
     }
-    const sealer = new Sealer(key, recovery.head);
+    let sealingKey: SigningKey | KeySchedule;
+    if (key !== undefined) {
+      sealingKey = key;
+    } else {
+      // A forward-secure chain starts at the journal's head, known only now (see openForwardSecure).
+      const signer = await openForwardSecure(
+        dataDir,
+        forwardSecure?.epochRecords,
+        writer,
+        recovery.head.sequence,
+        log,
+      );
+      sealingKey = signer;
+      // Let the last state file write finish: it waits for records the running journal makes durable on its own.
+      cleanup.unshift(() => signer.settled());
+    }
+    const sealer = new Sealer(sealingKey, recovery.head);
     const recentIds = new RecentIds();
     await recentIds.loadFromJournal(journalDir(dataDir), recovery.head.sequence);
 
@@ -201,7 +256,7 @@ export async function startVigil(config: VigilConfig, log: Logger, env = process
     const address = await http.listen({ host: config.server.listen.host, port: config.server.listen.port });
     cleanup.unshift(() => http.close());
     log(
-      `listening on ${address}; data in ${dataDir}; chain at sequence ${sealer.head.sequence}; key ${key.id}`,
+      `listening on ${address}; data in ${dataDir}; chain at sequence ${sealer.head.sequence}; key ${sealer.keyId}`,
     );
 
     let closing: Promise<void> | undefined;

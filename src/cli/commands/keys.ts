@@ -4,13 +4,15 @@
  * verifier key. Exit codes: 0 done, 2 bad usage (unknown kind, missing data directory, unusable secret).
  */
 import { chmod, readFile, stat } from "node:fs/promises";
-import { Argument, Command, Option } from "commander";
+import { Argument, Command, InvalidArgumentError, Option } from "commander";
 import { DEFAULT_DATA_DIR } from "../../config/types.ts";
 import { VigilError } from "../../errors.ts";
+import { DEFAULT_EPOCH_RECORDS } from "../../integrity/forward-secure.ts";
 import {
   activateKey,
   type CheckpointKeyInfo,
   createCheckpointSigningKey,
+  createForwardSecureChain,
   createHmacKey,
   exportPublicKeys,
   type HmacKeyInfo,
@@ -18,6 +20,7 @@ import {
   type KeyKind,
   listKeys,
   rotateCheckpointKey,
+  rotateForwardSecureChain,
   rotateHmacKey,
 } from "../../integrity/key-admin.ts";
 import { writeFileAtomic } from "../../util/fs.ts";
@@ -27,10 +30,22 @@ interface DataDirFlags {
   dataDir: string;
 }
 
+interface ChainFlags {
+  forwardSecure?: boolean;
+  epochRecords?: number;
+}
+
 const RESTART_NOTE = "vigil serve reads the active keys at start: restart it to sign with the new key.";
 const ENV_KEY_NOTE =
   "A server configured with integrity.signing.key_env_var seals with that variable's key instead; keep its " +
   "old value for verification with: vigil keys import hmac --from-env VAR";
+const FORWARD_SECURE_NOTE =
+  "vigil serve seals with a forward-secure chain only with integrity.signing.forward_secure in its configuration.";
+
+/** What to tell the operator about a new chain's seed, which must not stay on the server. */
+const seedNote = (seedFile: string) =>
+  `seed: ${seedFile} (mode 0600). Move this seed off this machine; it is what auditors verify with ` +
+  "(vigil verify --key-file SEED); the server never needs it again.";
 
 function output(cmd: Command): { out: (s: string) => void; err: (s: string) => void } {
   const config = cmd.configureOutput();
@@ -61,7 +76,13 @@ async function guarded<T>(operation: () => Promise<T>): Promise<T> {
 }
 
 function hmacLine(k: HmacKeyInfo): string {
-  return `  ${k.id}  ${k.active ? "active" : "      "}  created ${k.created.toISOString()}  ${k.file}\n`;
+  const line = `  ${k.id}  ${k.active ? "active" : "      "}  created ${k.created.toISOString()}`;
+  const chain = k.forwardSecure;
+  if (chain === undefined) return `${line}  ${k.file}\n`;
+  const epoch = chain.epoch === undefined ? "seed only" : `epoch ${chain.epoch}`;
+  const seed =
+    chain.seed === undefined ? "" : `    seed still here: ${chain.seed} (move it off this machine)\n`;
+  return `${line}  forward-secure, ${epoch}, ${chain.epochRecords} records each  ${k.file}\n${seed}`;
 }
 
 function checkpointLines(k: CheckpointKeyInfo): string {
@@ -98,15 +119,34 @@ async function list(flags: DataDirFlags & { json?: boolean }, cmd: Command): Pro
 const state = (active: boolean, kind: KeyKind, id: string) =>
   active ? "active" : `inactive (activate it with: vigil keys activate ${kind} ${id})`;
 
+/** The epoch size a forward-secure chain is asked for, undefined for a plain key; checks the flags go together. */
+function chainEpochRecords(kind: KeyKind, flags: ChainFlags): number | undefined {
+  if (flags.forwardSecure && kind !== "hmac") throw usage("--forward-secure applies to HMAC keys only");
+  if (flags.epochRecords !== undefined && !flags.forwardSecure) {
+    throw usage("--epoch-records applies with --forward-secure only");
+  }
+  return flags.forwardSecure ? (flags.epochRecords ?? DEFAULT_EPOCH_RECORDS) : undefined;
+}
+
 async function create(
   kind: KeyKind,
-  flags: DataDirFlags & { activate?: boolean; origin?: string },
+  flags: DataDirFlags & ChainFlags & { activate?: boolean; origin?: string },
   cmd: Command,
 ): Promise<void> {
   const { out } = output(cmd);
   const activate = flags.activate ?? false;
   if (kind === "hmac" && flags.origin !== undefined) throw usage("--origin applies to checkpoint keys only");
-  if (kind === "hmac") {
+  const epochRecords = chainEpochRecords(kind, flags);
+  if (epochRecords !== undefined) {
+    const { key, seedFile } = await guarded(() =>
+      createForwardSecureChain(flags.dataDir, { activate, epochRecords }),
+    );
+    out(
+      `created forward-secure HMAC chain ${key.id} (the key evolves every ${epochRecords} records) in ` +
+        `${key.file}, ${state(activate, kind, key.id)}\n${seedNote(seedFile)}\n`,
+    );
+    if (activate) out(`${RESTART_NOTE}\n${FORWARD_SECURE_NOTE}\n`);
+  } else if (kind === "hmac") {
     const key = await guarded(() => createHmacKey(flags.dataDir, { activate }));
     out(`created HMAC key ${key.id} in ${key.file}, ${state(activate, kind, key.id)}\n`);
     if (activate) out(`${RESTART_NOTE}\n${ENV_KEY_NOTE}\n`);
@@ -129,10 +169,24 @@ async function activateExisting(kind: KeyKind, id: string, flags: DataDirFlags, 
   out(`${kind === "hmac" ? "HMAC" : "checkpoint"} key ${activated} is now active\n${RESTART_NOTE}\n`);
 }
 
-async function rotate(kind: KeyKind, flags: DataDirFlags & { origin?: string }, cmd: Command): Promise<void> {
+async function rotate(
+  kind: KeyKind,
+  flags: DataDirFlags & ChainFlags & { origin?: string },
+  cmd: Command,
+): Promise<void> {
   const { out } = output(cmd);
   await requireDataDir(flags.dataDir);
-  if (kind === "hmac") {
+  const epochRecords = chainEpochRecords(kind, flags);
+  if (epochRecords !== undefined) {
+    const { key, previous, seedFile } = await guarded(() =>
+      rotateForwardSecureChain(flags.dataDir, epochRecords),
+    );
+    const kept = previous ? `; ${previous} stays for verifying the records it sealed` : "";
+    out(
+      `forward-secure HMAC chain ${key.id} (the key evolves every ${epochRecords} records) is now active ` +
+        `(${key.file})${kept}\n${seedNote(seedFile)}\n${RESTART_NOTE}\n${FORWARD_SECURE_NOTE}\n`,
+    );
+  } else if (kind === "hmac") {
     const { key, previous } = await guarded(() => rotateHmacKey(flags.dataDir));
     const kept = previous ? `; ${previous} stays for verifying the records it sealed` : "";
     out(`HMAC key ${key.id} is now active (${key.file})${kept}\n${RESTART_NOTE}\n${ENV_KEY_NOTE}\n`);
@@ -206,6 +260,27 @@ const kindArgument = () =>
 const dataDirOption = () =>
   new Option("-d, --data-dir <dir>", "data directory whose keys/ holds the keys").default(DEFAULT_DATA_DIR);
 
+function epochRecordsValue(text: string): number {
+  const n = Number(text);
+  if (!/^[1-9][0-9]*$/.test(text) || n > 2 ** 40) {
+    throw new InvalidArgumentError("must be a positive integer (records per epoch)");
+  }
+  return n;
+}
+
+const forwardSecureOption = () =>
+  new Option(
+    "--forward-secure",
+    "an HMAC chain whose key evolves every epoch and erases the one before, so a key stolen later cannot " +
+      "re-sign earlier records; its seed, for auditors, is written once to keys/<chain>.seed",
+  );
+
+const epochRecordsOption = () =>
+  new Option(
+    "--epoch-records <n>",
+    `records per epoch of a --forward-secure chain (default ${DEFAULT_EPOCH_RECORDS})`,
+  ).argParser(epochRecordsValue);
+
 const originOption = () =>
   new Option(
     "--origin <origin>",
@@ -231,8 +306,14 @@ export function keysCommand(): Command {
     .addOption(dataDirOption())
     .option("--activate", "make it the key that signs from the next server start on")
     .addOption(originOption())
-    .action((kind: KeyKind, flags: DataDirFlags & { activate?: boolean; origin?: string }, cmd: Command) =>
-      create(kind, flags, cmd),
+    .addOption(forwardSecureOption())
+    .addOption(epochRecordsOption())
+    .action(
+      (
+        kind: KeyKind,
+        flags: DataDirFlags & ChainFlags & { activate?: boolean; origin?: string },
+        cmd: Command,
+      ) => create(kind, flags, cmd),
     );
   keys
     .command("rotate")
@@ -240,7 +321,9 @@ export function keysCommand(): Command {
     .addArgument(kindArgument())
     .addOption(dataDirOption())
     .addOption(originOption())
-    .action((kind: KeyKind, flags: DataDirFlags & { origin?: string }, cmd: Command) =>
+    .addOption(forwardSecureOption())
+    .addOption(epochRecordsOption())
+    .action((kind: KeyKind, flags: DataDirFlags & ChainFlags & { origin?: string }, cmd: Command) =>
       rotate(kind, flags, cmd),
     );
   keys

@@ -5,8 +5,13 @@ import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { runInProcess } from "../../../test/support/run-in-process.ts";
 import { canonicalize } from "../../integrity/canonical.ts";
-import { EMPTY_CHAIN, Sealer, type SigningKey } from "../../integrity/chain.ts";
+import { EMPTY_CHAIN, parseRecord, Sealer, type SigningKey } from "../../integrity/chain.ts";
+import { signCheckpoint } from "../../integrity/checkpoint.ts";
 import { keyFromSecret } from "../../integrity/keys.ts";
+import { recordLeafHash } from "../../integrity/leaf.ts";
+import { checkpointFileName } from "../../integrity/log-layout.ts";
+import { MerkleFrontier } from "../../integrity/merkle.ts";
+import { generateNoteKey } from "../../integrity/note.ts";
 import { Progress, type ProgressStream } from "../progress.ts";
 import { verifyCommand } from "./verify.ts";
 
@@ -150,6 +155,122 @@ describe("vigil verify", () => {
     expect(r.code).toBe(0);
     expect(r.out).toMatch(/--key-env <var>/);
     expect(r.out).toMatch(/Exit codes: 0 intact, 1 problems found, 2 bad usage/);
+  });
+});
+
+describe("vigil verify --public-key", () => {
+  const origin = "vigil.test/cli";
+  const noteKey = generateNoteKey(origin);
+  let publicKeyPath: string;
+
+  /** A signed checkpoint of the first `size` lines of the intact log. */
+  function checkpoint(size: number): string {
+    const frontier = new MerkleFrontier();
+    for (const line of lines.slice(0, size)) {
+      const parsed = parseRecord(Buffer.from(line));
+      if (!parsed.ok) throw new Error(parsed.reason);
+      frontier.append(recordLeafHash(parsed.record));
+    }
+    return signCheckpoint({ origin, size, rootHash: frontier.root() }, [noteKey.signer]);
+  }
+
+  async function publish(sizes: number[]): Promise<void> {
+    await mkdir(`${logPath}.checkpoints`);
+    for (const size of sizes) {
+      await writeFile(join(`${logPath}.checkpoints`, checkpointFileName(size)), checkpoint(size));
+    }
+  }
+
+  beforeEach(async () => {
+    publicKeyPath = join(dir, "vigil.pub");
+    await writeFile(publicKeyPath, `${noteKey.verifierText}\n`);
+  });
+
+  it("verifies with only the public key, saying what it did not check", async () => {
+    await publish([50, 100]);
+    const r = await run([logPath, "--public-key", publicKeyPath]);
+    expect(r.code).toBe(0);
+    expect(r.out).toBe(
+      `intact: 100 records, sequences 1–100, keys ${key.id}; sealed through sequence 100 (2 checkpoints ` +
+        "matched); record signatures not checked (no HMAC key); contents covered by the checkpoints\n",
+    );
+  });
+
+  it("mentions an unsealed tail in the summary, exit 0, and exits 1 with --require-sealed", async () => {
+    await publish([50, 90]);
+    const r = await run([logPath, "--public-key", publicKeyPath, "--key-file", keyPath]);
+    expect(r.code).toBe(0);
+    expect(r.out).toBe(
+      `intact: 100 records, sequences 1–100, keys ${key.id}; sealed through sequence 90 (2 checkpoints ` +
+        "matched); records 91–100 not yet covered by a checkpoint\n",
+    );
+    const sealed = await run([logPath, "--public-key", publicKeyPath, "--require-sealed"]);
+    expect(sealed.code).toBe(1);
+    expect(sealed.out).toMatch(/^sequences 91–100: unsealed_tail — 10 records after the newest checkpoint/);
+  });
+
+  it("finds the log cut off against a checkpoint given with --checkpoint, in text and JSON", async () => {
+    await writeFile(logPath, `${lines.slice(0, 90).join("\n")}\n`);
+    await publish([50, 90]);
+    const latest = join(dir, "latest.note");
+    await writeFile(latest, checkpoint(100));
+    expect((await run([logPath, "--public-key", publicKeyPath])).code).toBe(0);
+    const r = await run([logPath, "--public-key", publicKeyPath, "--checkpoint", latest]);
+    expect(r.code).toBe(1);
+    expect(r.out).toBe(
+      `sequences 91–100: truncated — records 91–100, covered by signed checkpoint 100, are missing (the log was ` +
+        `cut off) (${logPath}:91)\n` +
+        "NOT INTACT: 1 problem in 90 records; first at sequences 91–100 (truncated); sealed through sequence 90 " +
+        "(2 checkpoints matched); record signatures not checked (no HMAC key); contents covered by the checkpoints\n",
+    );
+    const json = JSON.parse(
+      (await run([logPath, "--public-key", publicKeyPath, "--checkpoint", latest, "--json"])).out,
+    );
+    expect(json).toMatchObject({
+      intact: false,
+      sealedThrough: 90,
+      recordSignaturesChecked: false,
+      notices: [],
+    });
+    expect(json.checkpoints).toEqual([
+      { size: 50, origin, status: "matched", source: join(`${logPath}.checkpoints`, checkpointFileName(50)) },
+      { size: 90, origin, status: "matched", source: join(`${logPath}.checkpoints`, checkpointFileName(90)) },
+      { size: 100, origin, status: "beyond_log", source: latest },
+    ]);
+  });
+
+  it("exits 2 for an unreadable --public-key or --checkpoint, and documents the kinds in --help", async () => {
+    expect((await run([logPath, "--public-key", join(dir, "nope.pub")])).code).toBe(2);
+    await writeFile(join(dir, "bad.pub"), "not a key\n");
+    expect((await run([logPath, "--public-key", join(dir, "bad.pub")])).code).toBe(2);
+    const noNote = await run([
+      logPath,
+      "--public-key",
+      publicKeyPath,
+      "--checkpoint",
+      join(dir, "nope.note"),
+    ]);
+    expect(noNote.code).toBe(2);
+    expect(noNote.err).toMatch(/cannot read --checkpoint/);
+    const help = await run(["--help"]);
+    expect(help.out).toMatch(/--public-key <file>/);
+    for (const kind of [
+      "tampered",
+      "bad_checkpoint",
+      "unverifiable_checkpoint",
+      "inconsistent_checkpoints",
+      "unsealed_tail",
+    ]) {
+      expect(help.out).toContain(kind);
+    }
+  });
+
+  it("treats a checkpoint given without any key as unverifiable rather than a usage error", async () => {
+    const latest = join(dir, "latest.note");
+    await writeFile(latest, checkpoint(100));
+    const r = await run([logPath, "--checkpoint", latest]);
+    expect(r.code).toBe(1);
+    expect(r.out).toMatch(/^sequence 100: unverifiable_checkpoint — note has no signature by a known key/);
   });
 });
 

@@ -1,16 +1,19 @@
 /**
  * `vigil verify`: checks sealed logs (journal, file destination with its rotated files, any file, stdin) and
- * prints what was done to them. Exit codes: 0 intact, 1 problems found, 2 bad usage (unknown path, no key, bad
- * flag). Every error leaving the command carries its exit code: a CommanderError (0 for --help, 2 for a bad
- * flag) or a CliExit.
+ * prints what was done to them. With HMAC keys it checks every record's signature; with the log's public key
+ * (`--public-key`) it checks the signed checkpoints against the records, which needs no secret. Exit codes:
+ * 0 intact, 1 problems found, 2 bad usage (unknown path, no key, bad flag). Every error leaving the command
+ * carries its exit code: a CommanderError (0 for --help, 2 for a bad flag) or a CliExit.
  */
-import { stat } from "node:fs/promises";
+import { readFile, stat } from "node:fs/promises";
 import { resolve } from "node:path";
 import { Command, type ErrorOptions, Option } from "commander";
 import { DEFAULT_DATA_DIR } from "../../config/types.ts";
 import { VigilError } from "../../errors.ts";
 import { loadKeyring } from "../../integrity/keys.ts";
+import { type NoteVerifier, readVerifierKeys } from "../../integrity/note.ts";
 import { type Finding, type VerifyReport, verifyPaths } from "../../integrity/verify.ts";
+import type { CheckpointSource } from "../../integrity/verify-tree.ts";
 import { CliExit, EXIT, usage } from "../common.ts";
 import { Progress } from "../progress.ts";
 
@@ -18,6 +21,9 @@ interface VerifyFlags {
   dataDir?: string;
   keyEnv: string[];
   keyFile: string[];
+  publicKey: string[];
+  checkpoint: string[];
+  requireSealed?: boolean;
   partial?: boolean;
   json?: boolean;
   quiet?: boolean;
@@ -53,6 +59,27 @@ function formatFinding(f: Finding): string {
   return `${sequences(f)}: ${f.kind} — ${f.detail} (${f.file}:${f.line})`;
 }
 
+/** What the checkpoints and the absence of an HMAC key mean for the result, appended to the summary. */
+function coverage(report: VerifyReport): string {
+  let text = "";
+  const matched = report.checkpoints.filter((c) => c.status === "matched").length;
+  if (report.sealedThrough > 0) {
+    text += `; sealed through sequence ${report.sealedThrough} (${matched === 1 ? "1 checkpoint" : `${matched} checkpoints`} matched)`;
+  }
+  if (!report.recordSignaturesChecked) {
+    text +=
+      report.sealedThrough > 0
+        ? "; record signatures not checked (no HMAC key); contents covered by the checkpoints"
+        : "; record signatures not checked (no HMAC key) and no checkpoint matched: only the structure was checked";
+  }
+  for (const notice of report.notices) {
+    if (notice.kind === "unsealed_tail") {
+      text += `; ${notice.sequence === notice.toSequence ? `record ${notice.sequence}` : `records ${notice.sequence}–${notice.toSequence}`} not yet covered by a checkpoint`;
+    }
+  }
+  return text;
+}
+
 function formatSummary(report: VerifyReport): string {
   if (report.intact) {
     const range =
@@ -62,12 +89,12 @@ function formatSummary(report: VerifyReport): string {
           ? `, sequence ${report.firstSequence}`
           : `, sequences ${report.firstSequence}–${report.lastSequence}`;
     const keys = report.keyIds.length > 0 ? `, keys ${report.keyIds.join(", ")}` : "";
-    return `intact: ${records(report.records)}${range}${keys}`;
+    return `intact: ${records(report.records)}${range}${keys}${coverage(report)}`;
   }
   const first = report.findings[0];
   const where = first ? `; first at ${sequences(first)} (${first.kind})` : "";
   const problems = report.findingCount === 1 ? "1 problem" : `${report.findingCount} problems`;
-  return `NOT INTACT: ${problems} in ${records(report.records)}${where}`;
+  return `NOT INTACT: ${problems} in ${records(report.records)}${where}${coverage(report)}`;
 }
 
 const records = (n: number) => (n === 1 ? "1 record" : `${n} records`);
@@ -84,6 +111,37 @@ async function keyring(flags: VerifyFlags, dataDir: string | undefined) {
     }
     throw e;
   }
+}
+
+/** The verifier keys of every --public-key file; an unreadable or invalid file is a usage error. */
+async function publicKeys(files: readonly string[]): Promise<NoteVerifier[]> {
+  const keys: NoteVerifier[] = [];
+  for (const file of files) {
+    try {
+      keys.push(...(await readVerifierKeys(file)));
+    } catch (e) {
+      if (e instanceof VigilError) throw usage(`--public-key ${e.message}`);
+      throw usage(
+        `cannot read --public-key ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`,
+      );
+    }
+  }
+  return keys;
+}
+
+/** The notes of every --checkpoint file, as given; whether each is a valid checkpoint is a finding, not usage. */
+async function checkpointNotes(files: readonly string[]): Promise<CheckpointSource[]> {
+  const notes: CheckpointSource[] = [];
+  for (const file of files) {
+    try {
+      notes.push({ source: file, note: await readFile(file, "utf8") });
+    } catch (e) {
+      throw usage(
+        `cannot read --checkpoint ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`,
+      );
+    }
+  }
+  return notes;
 }
 
 async function run(paths: string[], flags: VerifyFlags, cmd: Command): Promise<void> {
@@ -103,17 +161,26 @@ async function run(paths: string[], flags: VerifyFlags, cmd: Command): Promise<v
     );
   }
   const keys = await keyring(flags, dataDir);
+  const verifierKeys = await publicKeys(flags.publicKey);
+  const checkpoints = await checkpointNotes(flags.checkpoint);
   const progress = flags.quiet ? undefined : new Progress({ label: "verifying", unit: "records" });
   let report: VerifyReport;
   try {
     report = await verifyPaths({
       paths: targets,
       keyring: keys,
+      publicKeys: verifierKeys,
+      checkpoints,
+      dataDir,
+      requireSealed: flags.requireSealed ?? false,
       partial: flags.partial ?? false,
       onProgress: progress && ((p) => progress.update(p.records, p.bytes, p.totalBytes)),
     });
   } catch (e) {
-    if (e instanceof VigilError && (e.code === "usage" || e.code === "key_missing")) throw usage(e.message);
+    // bad_key: a data directory's verifier key file that does not parse.
+    if (e instanceof VigilError && (e.code === "usage" || e.code === "key_missing" || e.code === "bad_key")) {
+      throw usage(e.message);
+    }
     throw e;
   } finally {
     progress?.done();
@@ -142,10 +209,23 @@ export function verifyCommand(): Command {
     )
     .option(
       "-d, --data-dir <dir>",
-      `data directory whose keys/ holds signing keys (default ${DEFAULT_DATA_DIR} if present)`,
+      `data directory whose keys/ holds signing and checkpoint verifier keys (default ${DEFAULT_DATA_DIR} if present)`,
     )
     .option("--key-env <var>", "environment variable holding a signing key (repeatable)", collect, [])
     .option("--key-file <file>", "file holding a signing key (repeatable)", collect, [])
+    .option(
+      "--public-key <file>",
+      "the log's checkpoint verifier keys, one per line (vigil keys export-public); needs no secret (repeatable)",
+      collect,
+      [],
+    )
+    .option(
+      "--checkpoint <file>",
+      "a signed checkpoint kept outside the log, e.g. from GET /v1/checkpoints/latest (repeatable)",
+      collect,
+      [],
+    )
+    .option("--require-sealed", "records not yet covered by a checkpoint are a problem, not a notice")
     .option(
       "--partial",
       "the log may start after sequence 1 (oldest rotated files deleted); the start is not missing",
@@ -154,7 +234,15 @@ export function verifyCommand(): Command {
     .option("-q, --quiet", "print nothing; the exit code tells the result")
     .addHelpText(
       "after",
-      "\nExit codes: 0 intact, 1 problems found, 2 bad usage (unknown path, no key, bad flag).",
+      "\nFindings: modified, missing, inserted, duplicated, reordered, bad_signature (a run re-signed with another\n" +
+        "secret), unknown_key, malformed (including records without integrity fields), truncated (a torn last\n" +
+        "line, or a log that ends before a signed checkpoint: cut off), tampered (the records do not hash to a\n" +
+        "signed checkpoint's root), bad_checkpoint (forged, malformed or another log's), unverifiable_checkpoint\n" +
+        "(signed only by keys not given; not used), inconsistent_checkpoints (two signed roots for one size).\n" +
+        "Notice: unsealed_tail, records after the newest checkpoint (a problem with --require-sealed).\n" +
+        "Checkpoints come from <data-dir>/checkpoints/ (journal or data directory), <path>.checkpoints/ (file\n" +
+        "destination) and --checkpoint; verifier keys from --public-key and the data directory's keys/checkpoint/.\n" +
+        "\nExit codes: 0 intact, 1 problems found, 2 bad usage (unknown path, no key, bad flag).",
     )
     .action((paths: string[], flags: VerifyFlags, cmd: Command) => run(paths, flags, cmd));
 }
