@@ -67,7 +67,10 @@ function seal(sealer: Sealer, n: number): string[] {
 
 const keyIdOf = (line: string): string => JSON.parse(line).integrity.key_id;
 
-async function verify(lines: string[], keyring: Keyring | ReadonlyMap<string, KeyObject>): Promise<VerifyReport> {
+async function verify(
+  lines: string[],
+  keyring: Keyring | ReadonlyMap<string, KeyObject>,
+): Promise<VerifyReport> {
   const path = join(root, "audit.log");
   await writeFile(path, lines.map((l) => `${l}\n`).join(""));
   return verifyPaths({ paths: [path], keyring });
