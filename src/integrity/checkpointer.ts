@@ -12,7 +12,6 @@
 
 import { VigilError } from "../errors.ts";
 import { JournalReader } from "../journal/reader.ts";
-import type { JournalWriter } from "../journal/writer.ts";
 import { within } from "../pipeline/retry.ts";
 import { parseRecord } from "./chain.ts";
 import { openCheckpoint, signCheckpoint } from "./checkpoint.ts";
@@ -29,11 +28,18 @@ export interface SignedCheckpoint {
   note: string;
 }
 
+/** What the checkpointer needs of the journal writer: how far the journal is durable, and a way to wait. */
+export interface DurableLog {
+  readonly durableSequence: number;
+  readonly failure: Error | undefined;
+  waitForDurable(after: number): Promise<void>;
+}
+
 export type CheckpointerState = "running" | "halted" | "stopped";
 
 export interface CheckpointerOptions {
   journalDir: string;
-  writer: JournalWriter;
+  writer: DurableLog;
   store: MerkleStore;
   /** Where signed checkpoints are kept (`<data-dir>/checkpoints`). */
   dir: string;

@@ -110,16 +110,18 @@ export async function createCheckpointKey(
   return { signer, verifierText };
 }
 
-/** The active checkpoint signer, created (named after the origin) on first use. */
+/** The active checkpoint signer and its key text, created (named after the origin) on first use. */
 export async function loadOrCreateCheckpointSigner(
   dataDir: string,
   origin: string,
-): Promise<{ signer: NoteSigner; created: boolean }> {
+): Promise<{ signer: NoteSigner; signerText: string; created: boolean }> {
   const dir = checkpointKeysDir(dataDir);
-  const active = (await readFile(join(dir, "active"), "utf8").catch(() => "")).trim();
-  if (active !== "") return { signer: await readSignerKey(join(dir, `${active}.signer`)), created: false };
-  const { signer } = await createCheckpointKey(dataDir, origin, true);
-  return { signer, created: true };
+  let active = (await readFile(join(dir, "active"), "utf8").catch(() => "")).trim();
+  const created = active === "";
+  if (created) active = hashHex((await createCheckpointKey(dataDir, origin, true)).signer.keyHash);
+  const path = join(dir, `${active}.signer`);
+  const signer = await readSignerKey(path);
+  return { signer, signerText: (await readFile(path, "utf8")).trim(), created };
 }
 
 /** Every checkpoint verifier key the data directory holds (active and rotated). */

@@ -10,7 +10,7 @@ import type { Destination } from "../destinations/destination.ts";
 import { FileDestination } from "../destinations/file/destination.ts";
 import type { KeySchedule, Sealer as SealerType, SigningKey } from "../integrity/chain.ts";
 import { Sealer } from "../integrity/chain.ts";
-import { Checkpointer } from "../integrity/checkpointer.ts";
+import { CheckpointerThread } from "../integrity/checkpointer-thread.ts";
 import { type ForwardSecureSigner, openSealingChain } from "../integrity/forward-secure.ts";
 import { keyFromEnv, keysDir, loadOrCreateLocalKey } from "../integrity/keys.ts";
 import {
@@ -21,7 +21,6 @@ import {
   loadOrCreateOrigin,
   merkleDir,
 } from "../integrity/log-layout.ts";
-import { MerkleStore } from "../integrity/merkle-store.ts";
 import { consistencyProofJson } from "../integrity/proof.ts";
 import { CursorStore } from "../journal/cursor.ts";
 import { journalDir } from "../journal/segment.ts";
@@ -53,38 +52,37 @@ function buildDestination(config: DestinationConfig, log: Logger): Destination {
   }
 }
 
-/** Opens the Merkle store and the checkpoint signer, and starts the checkpointer (which closes the store). */
-async function openCheckpointer(
+/** Starts the checkpointer on its own thread with the log's origin and signing key (created on first start). */
+async function startCheckpointer(
   config: VigilConfig,
   dataDir: string,
   writer: JournalWriter,
   log: Logger,
-): Promise<Checkpointer> {
+): Promise<CheckpointerThread> {
   const settings = config.audit.integrity.checkpoints;
   const origin = await loadOrCreateOrigin(dataDir, settings.origin);
-  const { signer, created } = await loadOrCreateCheckpointSigner(dataDir, origin);
+  const { signer, signerText, created } = await loadOrCreateCheckpointSigner(dataDir, origin);
   if (created) {
     log(
       `generated checkpoint signing key ${signer.name}+${signer.keyHash.toString(16).padStart(8, "0")} in ` +
         `${checkpointKeysDir(dataDir)}; give auditors its public key (vigil keys export-public)`,
     );
   }
-  const store = await MerkleStore.open(merkleDir(dataDir));
-  const checkpointer = await Checkpointer.open({
-    journalDir: journalDir(dataDir),
+  return CheckpointerThread.start(
+    {
+      journalDir: journalDir(dataDir),
+      merkleDir: merkleDir(dataDir),
+      checkpointsDir: checkpointsDir(dataDir),
+      signerText,
+      verifierTexts: (await loadCheckpointVerifiers(dataDir)).map((v) => v.text),
+      origin,
+      everyRecords: settings.everyRecords,
+      everySeconds: settings.everySeconds,
+      idleSeconds: settings.idleSeconds,
+    },
     writer,
-    store,
-    dir: checkpointsDir(dataDir),
-    signer,
-    verifiers: await loadCheckpointVerifiers(dataDir),
-    origin,
-    everyRecords: settings.everyRecords,
-    everySeconds: settings.everySeconds,
-    idleSeconds: settings.idleSeconds,
     log,
-  });
-  checkpointer.start();
-  return checkpointer;
+  );
 }
 
 /**
@@ -180,7 +178,7 @@ export async function startVigil(config: VigilConfig, log: Logger, env = process
     const recentIds = new RecentIds();
     await recentIds.loadFromJournal(journalDir(dataDir), recovery.head.sequence);
 
-    const checkpointer = await openCheckpointer(config, dataDir, writer, log);
+    const checkpointer = await startCheckpointer(config, dataDir, writer, log);
     cleanup.unshift(() => checkpointer.stop());
 
     const cursors = new CursorStore(dataDir);

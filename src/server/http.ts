@@ -6,7 +6,7 @@ import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest }
 import type { TokenScope } from "../config/types.ts";
 import { ValidationError, VigilError } from "../errors.ts";
 import { type BodyFormat, decodeBody, type EventLimits, prepareEvents } from "../event/validate.ts";
-import type { Checkpointer } from "../integrity/checkpointer.ts";
+import type { CheckpointerThread } from "../integrity/checkpointer-thread.ts";
 import type { ConsistencyProofJson } from "../integrity/proof.ts";
 import type { ConsumerStatus } from "../pipeline/consumer.ts";
 import { type Pipeline, RETRY_AFTER_SECONDS } from "../pipeline/pipeline.ts";
@@ -22,7 +22,7 @@ export interface HttpDeps {
   maxBodyBytes: number;
   status: () => Record<string, unknown>;
   destinations: () => ConsumerStatus[];
-  checkpoints: Pick<Checkpointer, "latest" | "note" | "sizes">;
+  checkpoints: Pick<CheckpointerThread, "latest" | "note" | "sizes">;
   /** Builds a consistency proof between two stored checkpoints (proof.ts consistencyProofJson). */
   consistency: (from: number, to: number) => Promise<ConsistencyProofJson>;
   log: (msg: string) => void;
