@@ -14,8 +14,13 @@ import { cpus, tmpdir, totalmem } from "node:os";
 import { join, resolve } from "node:path";
 import { DEFAULT_EVENT_LIMITS, prepareEvents } from "../src/event/validate.ts";
 import { canonicalize } from "../src/integrity/canonical.ts";
-import { EMPTY_CHAIN, Sealer } from "../src/integrity/chain.ts";
+import { EMPTY_CHAIN, parseRecord, Sealer } from "../src/integrity/chain.ts";
+import { signCheckpoint } from "../src/integrity/checkpoint.ts";
 import { keyFromFile, keyFromSecret } from "../src/integrity/keys.ts";
+import { recordLeafHash } from "../src/integrity/leaf.ts";
+import { publishedCheckpointsDir, writeCheckpointNote } from "../src/integrity/log-layout.ts";
+import { MerkleFrontier } from "../src/integrity/merkle.ts";
+import { generateNoteKey, type NoteVerifier } from "../src/integrity/note.ts";
 import { verifyPaths } from "../src/integrity/verify.ts";
 import { journalDir } from "../src/journal/segment.ts";
 import { JournalWriter } from "../src/journal/writer.ts";
@@ -188,7 +193,12 @@ async function inProcessIngest(): Promise<number> {
 }
 
 /** Seals VERIFY_RECORDS events (as the server would) into a log file; not timed. */
-async function verifyCorpus(): Promise<{ path: string; keyFile: string; dir: string }> {
+async function verifyCorpus(): Promise<{
+  path: string;
+  keyFile: string;
+  dir: string;
+  checkpointKey: NoteVerifier;
+}> {
   const dir = await mkdtemp(join(tmpdir(), "vigil-bench-verify-"));
   const secret = "b".repeat(64);
   const keyFile = join(dir, "bench.key");
@@ -197,6 +207,9 @@ async function verifyCorpus(): Promise<{ path: string; keyFile: string; dir: str
   const path = join(dir, "audit.log");
   const fh = await open(path, "w");
   const origin = { source: "http", address: "127.0.0.1", token: "admin" };
+  // A checkpoint every 1000 records beside the log, as the server publishes them to a file destination.
+  const noteKey = generateNoteKey("vigil.bench/log");
+  const tree = new MerkleFrontier();
   for (let b = 0; b < VERIFY_RECORDS / 1000; b++) {
     const lines: string[] = [];
     for (let i = 0; i < 1000; i++) {
@@ -206,12 +219,20 @@ async function verifyCorpus(): Promise<{ path: string; keyFile: string; dir: str
         received_at: "2024-12-01T10:15:30.456Z",
         origin,
       };
-      lines.push(sealer.seal(canonicalize(event)).line);
+      const { line } = sealer.seal(canonicalize(event));
+      const parsed = parseRecord(Buffer.from(line));
+      if (!parsed.ok) throw new Error(parsed.reason);
+      tree.append(recordLeafHash(parsed.record));
+      lines.push(line);
     }
     await fh.write(`${lines.join("\n")}\n`);
+    const note = signCheckpoint({ origin: "vigil.bench/log", size: tree.size, rootHash: tree.root() }, [
+      noteKey.signer,
+    ]);
+    await writeCheckpointNote(publishedCheckpointsDir(path), tree.size, note);
   }
   await fh.close();
-  return { path, keyFile, dir };
+  return { path, keyFile, dir, checkpointKey: noteKey.verifier };
 }
 
 /** `vigil verify` end to end (process start included), in records/s. */
@@ -232,11 +253,18 @@ async function verifyCli(path: string, keyFile: string): Promise<number> {
   return report.records / seconds;
 }
 
-/** verifyPaths in this process, in records/s. */
-async function verifyInProcess(path: string, keyFile: string): Promise<number> {
-  const key = await keyFromFile(keyFile);
+/** verifyPaths in this process, in records/s: with the HMAC key, or with only the checkpoint public key. */
+async function verifyInProcess(
+  path: string,
+  keys: { keyFile: string } | { publicKey: NoteVerifier },
+): Promise<number> {
+  const key = "keyFile" in keys ? await keyFromFile(keys.keyFile) : undefined;
   const started = performance.now();
-  const report = await verifyPaths({ paths: [path], keyring: new Map([[key.id, key.secret]]) });
+  const report = await verifyPaths({
+    paths: [path],
+    ...(key ? { keyring: new Map([[key.id, key.secret]]) } : {}),
+    ...("publicKey" in keys ? { publicKeys: [keys.publicKey] } : {}),
+  });
   if (!report.intact) throw new Error("the benchmark log did not verify");
   return report.records / ((performance.now() - started) / 1000);
 }
@@ -248,6 +276,7 @@ const results = {
   inproc: [] as number[],
   verify: [] as number[],
   verifyInProc: [] as number[],
+  verifyPublic: [] as number[],
 };
 const corpus = await verifyCorpus();
 for (let run = 1; run <= RUNS; run++) {
@@ -257,7 +286,8 @@ for (let run = 1; run <= RUNS; run++) {
   results.p99.push(h.p99);
   await rm(h.dataDir, { recursive: true, force: true });
   results.verify.push(await verifyCli(corpus.path, corpus.keyFile));
-  results.verifyInProc.push(await verifyInProcess(corpus.path, corpus.keyFile));
+  results.verifyInProc.push(await verifyInProcess(corpus.path, { keyFile: corpus.keyFile }));
+  results.verifyPublic.push(await verifyInProcess(corpus.path, { publicKey: corpus.checkpointKey }));
   results.inproc.push(await inProcessIngest());
   process.stderr.write(
     `run ${run}: http ${h.eventsPerSec.toFixed(0)} ev/s (p50 ${h.p50.toFixed(1)} ms, p99 ${h.p99.toFixed(1)} ms), ` +
@@ -281,6 +311,7 @@ process.stdout.write(
     `| in-process ingest (validate + seal + journal) | ${fmt(median(results.inproc))} events/s | ${results.inproc.map(fmt).join(", ")} |`,
     `| vigil verify, ${fmt(VERIFY_RECORDS)} records (CLI, process start included) | ${fmt(median(results.verify))} records/s | ${results.verify.map(fmt).join(", ")} |`,
     `| verify in process (verifyPaths) | ${fmt(median(results.verifyInProc))} records/s | ${results.verifyInProc.map(fmt).join(", ")} |`,
+    `| verify in process with only the public key (Merkle tree + checkpoints every 1000) | ${fmt(median(results.verifyPublic))} records/s | ${results.verifyPublic.map(fmt).join(", ")} |`,
     "",
   ].join("\n"),
 );
