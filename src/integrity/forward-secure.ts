@@ -31,10 +31,10 @@
  * of a replaced state file are freed by the file system, not scrubbed (full-disk encryption covers that).
  */
 import { createHmac, createSecretKey, type KeyObject, randomBytes } from "node:crypto";
-import { readFile, stat } from "node:fs/promises";
+import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { VigilError } from "../errors.ts";
-import { ensureDir, writeFileAtomic } from "../util/fs.ts";
+import { ensureDir, exists, writeFileAtomic } from "../util/fs.ts";
 import { type KeySchedule, limitKeyToSequences, type SigningKey } from "./chain.ts";
 
 /** Records per epoch when neither the configuration nor `vigil keys` says otherwise. */
@@ -177,16 +177,6 @@ export function parseChainFile(text: string, path: string): ChainFile {
 
 export async function readChainFile(path: string): Promise<ChainFile> {
   return parseChainFile(await readFile(path, "utf8"), path);
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await stat(path);
-    return true;
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === "ENOENT") return false;
-    throw e;
-  }
 }
 
 async function readActive(keysDir: string): Promise<string | undefined> {

@@ -17,7 +17,7 @@ import { randomBytes } from "node:crypto";
 import { readdir, readFile, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { VigilError } from "../errors.ts";
-import { ensureDir, writeFileAtomic } from "../util/fs.ts";
+import { ensureDir, exists, writeFileAtomic } from "../util/fs.ts";
 import {
   type ChainFile,
   createChain,
@@ -93,16 +93,6 @@ async function namesIn(dir: string): Promise<string[]> {
     return await readdir(dir);
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === "ENOENT") return [];
-    throw e;
-  }
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await stat(path);
-    return true;
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === "ENOENT") return false;
     throw e;
   }
 }

@@ -1,6 +1,6 @@
 /** Small durable-file helpers shared by the journal, cursors, keys and destinations. */
 import { randomBytes } from "node:crypto";
-import { chmod, mkdir, open, readdir, rename, unlink } from "node:fs/promises";
+import { chmod, mkdir, open, readdir, rename, stat, unlink } from "node:fs/promises";
 import { dirname, join } from "node:path";
 
 /**
@@ -51,6 +51,17 @@ export async function readdirIfExists(dir: string): Promise<string[]> {
     return await readdir(dir);
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === "ENOENT") return [];
+    throw e;
+  }
+}
+
+/** Whether a path exists (any other error than ENOENT is thrown). */
+export async function exists(path: string): Promise<boolean> {
+  try {
+    await stat(path);
+    return true;
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === "ENOENT") return false;
     throw e;
   }
 }
