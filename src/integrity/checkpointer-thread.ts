@@ -57,6 +57,7 @@ export class CheckpointerThread {
   #stopping: Promise<void> | undefined;
   #stopped: (() => void) | undefined;
   #forwarding = true;
+  #exited = false;
 
   private constructor(worker: Worker, dir: string) {
     this.#worker = worker;
@@ -98,6 +99,10 @@ export class CheckpointerThread {
             thread.#stopped?.();
             break;
         }
+      });
+      worker.on("exit", () => {
+        thread.#exited = true;
+        thread.#stopped?.();
       });
       worker.on("error", (e) => {
         thread.#state = "halted";
@@ -157,7 +162,7 @@ export class CheckpointerThread {
   stop(): Promise<void> {
     this.#stopping ??= (async () => {
       this.#forwarding = false;
-      if (this.#state !== "stopped") {
+      if (!this.#exited && this.#state !== "stopped") {
         const stopped = new Promise<void>((resolve) => {
           this.#stopped = resolve;
         });
