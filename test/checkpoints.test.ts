@@ -2,7 +2,7 @@
  * Signed Merkle checkpoints through the real server: served without a token in the C2SP format, published beside
  * the file destination, consistent with each other, and checkable with only the public key.
  */
-import { readdir, readFile, writeFile } from "node:fs/promises";
+import { readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { openCheckpoint } from "../src/integrity/checkpoint.ts";
@@ -116,5 +116,64 @@ describe("checkpoints through the server", () => {
     const problem = (await bad.json()) as { errors: { field: string }[] };
     expect(problem.errors[0]?.field).toBe("from");
     expect((await fetch(`${vigil.url}/v1/checkpoints/consistency?from=5&to=3`)).status).toBe(400);
+  });
+});
+
+describe("checkpoints across damage to the Merkle store", () => {
+  async function serverWithData(): Promise<{ dataDir: string; config: string }> {
+    const dir = await tempDir();
+    const config = join(dir, "vigil.yaml");
+    await writeFile(
+      config,
+      [
+        "audit:",
+        "  integrity:",
+        "    checkpoints:",
+        "      idle_seconds: 0.05",
+        "      every_seconds: 0.01",
+        "",
+      ].join("\n"),
+    );
+    const first = await startVigil({ args: ["--config", config] });
+    expect((await post(first, ndjson([event(1), event(2), event(3), event(4)]))).status).toBe(200);
+    vigil = first;
+    await latest(4);
+    expect(await first.stop()).toBe(0);
+    return { dataDir: first.dataDir, config };
+  }
+
+  async function status(
+    v: VigilProcess,
+  ): Promise<{ checkpoints: { state: string; size: number; error?: string } }> {
+    const res = await fetch(`${v.url}/v1/status`, { headers: { authorization: `Bearer ${v.token}` } });
+    return (await res.json()) as { checkpoints: { state: string; size: number; error?: string } };
+  }
+
+  it("rebuilds a lost tree from the journal and goes on signing consistent checkpoints", async () => {
+    const { dataDir, config } = await serverWithData();
+    await rm(join(dataDir, "merkle"), { recursive: true });
+    vigil = await startVigil({ dataDir, args: ["--config", config] });
+    expect((await post(vigil, ndjson([event(5), event(6)]))).status).toBe(200);
+    await latest(6);
+    expect((await status(vigil)).checkpoints.state).toBe("running");
+    const proof = await fetch(`${vigil.url}/v1/checkpoints/consistency?from=4&to=6`);
+    expect(proof.status).toBe(200);
+    await vigil.stop();
+  });
+
+  it("keeps ingesting, with checkpoints halted and said so, when the tree disagrees with a signed checkpoint", async () => {
+    const { dataDir, config } = await serverWithData();
+    // Four records: level 2 holds the one perfect subtree, which is the root at size 4.
+    const leaves = join(dataDir, "merkle", "level-02.bin");
+    const bytes = await readFile(leaves);
+    bytes[0] = (bytes[0] ?? 0) ^ 0xff;
+    await writeFile(leaves, bytes);
+    vigil = await startVigil({ dataDir, args: ["--config", config] });
+    expect((await post(vigil, ndjson([event(7)]))).status).toBe(200);
+    const s = await status(vigil);
+    expect(s.checkpoints.state).toBe("halted");
+    expect(s.checkpoints.error).toMatch(/does not match the signed checkpoint/);
+    expect(vigil.stderr()).toMatch(/checkpoints HALTED/);
+    await vigil.stop();
   });
 });

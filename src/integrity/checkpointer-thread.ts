@@ -57,6 +57,9 @@ export class CheckpointerThread {
   #stopping: Promise<void> | undefined;
   #stopped: (() => void) | undefined;
   #forwarding = true;
+  /** Sizes of the stored checkpoints, ascending: listed once at start, then kept from the worker's reports. */
+  #sizes: number[] = [];
+  #stored = new Set<number>();
   #exited = false;
 
   private constructor(worker: Worker, dir: string) {
@@ -64,17 +67,21 @@ export class CheckpointerThread {
     this.#dir = dir;
   }
 
-  /** Starts the worker and resolves once it has opened the store (rejects if it cannot). */
-  static start(
+  /** Starts the worker and resolves once it has opened the store (halted, not rejected, if it cannot). */
+  static async start(
     config: CheckpointerThreadConfig,
     writer: JournalWriter,
     log: (msg: string) => void,
   ): Promise<CheckpointerThread> {
+    // Listed before the worker starts, so no message can arrive while nobody listens.
+    const sizes = await listCheckpointSizes(config.checkpointsDir);
     const worker = new Worker(new URL("./checkpointer-worker.ts", import.meta.url), {
       workerData: { ...config, durable: writer.durableSequence },
     });
     const thread = new CheckpointerThread(worker, config.checkpointsDir);
-    return new Promise((resolve, reject) => {
+    thread.#sizes = sizes;
+    thread.#stored = new Set(sizes);
+    return new Promise((resolve) => {
       worker.on("message", (m: WorkerMessage) => {
         switch (m.type) {
           case "ready":
@@ -85,6 +92,8 @@ export class CheckpointerThread {
           case "checkpoint": {
             const cp = fromWire(m.checkpoint);
             thread.#latest = cp;
+            thread.#sizes.push(cp.size);
+            thread.#stored.add(cp.size);
             for (const listener of thread.#listeners) listener(cp);
             break;
           }
@@ -108,7 +117,8 @@ export class CheckpointerThread {
         thread.#state = "halted";
         thread.#error = `checkpointer thread failed: ${e.message}`;
         log(`checkpoints HALTED: ${thread.#error}. Ingest continues.`);
-        reject(e);
+        // Before "ready" as after it: the server runs on without checkpoints rather than not at all.
+        resolve(thread);
         thread.#stopped?.();
       });
     });
@@ -151,11 +161,12 @@ export class CheckpointerThread {
   }
 
   note(size: number): Promise<string | undefined> {
-    return readCheckpointNote(this.#dir, size);
+    return this.#stored.has(size) ? readCheckpointNote(this.#dir, size) : Promise.resolve(undefined);
   }
 
-  sizes(): Promise<number[]> {
-    return listCheckpointSizes(this.#dir);
+  /** The stored checkpoint sizes, from memory (public endpoints never list the directory). */
+  sizes(): number[] {
+    return [...this.#sizes];
   }
 
   /** Asks the worker to sign a last checkpoint and close the store, then ends it. Safe twice. */

@@ -44,49 +44,49 @@ class ForwardedLog implements DurableLog {
 }
 
 const log = new ForwardedLog();
-const checkpointer = await Checkpointer.open({
-  journalDir: config.journalDir,
-  writer: log,
-  store: await MerkleStore.open(config.merkleDir),
-  dir: config.checkpointsDir,
-  signer: parseSignerKey(config.signerText),
-  verifiers: config.verifierTexts.map(parseVerifierKey),
-  origin: config.origin,
-  everyRecords: config.everyRecords,
-  everySeconds: config.everySeconds,
-  idleSeconds: config.idleSeconds,
-  // A halt is announced by a log line: report the state with it.
-  log: (message) => {
-    send({ type: "log", message });
-    reportState();
-  },
-});
-checkpointer.onCheckpoint((c) => send({ type: "checkpoint", checkpoint: wire(c) as WireCheckpoint }));
-function reportState(): void {
+/** Undefined when opening failed (a damaged store or checkpoint): the worker then stays up, halted. */
+let checkpointer: Checkpointer | undefined;
+let openError: string | undefined;
+
+function status(): { state: Checkpointer["state"]; error?: string } {
+  if (!checkpointer) return { state: "halted", error: openError ?? "not open" };
+  return { state: checkpointer.state, ...(checkpointer.error ? { error: checkpointer.error } : {}) };
+}
+
+try {
+  checkpointer = await Checkpointer.open({
+    journalDir: config.journalDir,
+    writer: log,
+    store: await MerkleStore.open(config.merkleDir),
+    dir: config.checkpointsDir,
+    signer: parseSignerKey(config.signerText),
+    verifiers: config.verifierTexts.map(parseVerifierKey),
+    origin: config.origin,
+    everyRecords: config.everyRecords,
+    everySeconds: config.everySeconds,
+    idleSeconds: config.idleSeconds,
+    // A halt is announced by a log line: report the state with it (once the checkpointer exists).
+    log: (message) => {
+      send({ type: "log", message });
+      if (checkpointer) send({ type: "state", ...status() });
+    },
+  });
+} catch (e) {
+  openError = `cannot open the Merkle tree or the checkpoints: ${(e as Error).message}`;
   send({
-    type: "state",
-    state: checkpointer.state,
-    ...(checkpointer.error ? { error: checkpointer.error } : {}),
+    type: "log",
+    message: `checkpoints HALTED: ${openError}. No checkpoint will be signed; ingest continues.`,
   });
 }
+checkpointer?.onCheckpoint((c) => send({ type: "checkpoint", checkpoint: wire(c) as WireCheckpoint }));
 port.on("message", async (m: MainMessage) => {
   if (m.type === "durable") {
     log.advance(m.sequence, m.failed);
     return;
   }
-  await checkpointer.stop();
-  send({
-    type: "stopped",
-    latest: wire(checkpointer.latest()),
-    state: checkpointer.state,
-    ...(checkpointer.error ? { error: checkpointer.error } : {}),
-  });
+  await checkpointer?.stop();
+  send({ type: "stopped", latest: wire(checkpointer?.latest()), ...status() });
   port.close();
 });
-checkpointer.start();
-send({
-  type: "ready",
-  latest: wire(checkpointer.latest()),
-  state: checkpointer.state,
-  ...(checkpointer.error ? { error: checkpointer.error } : {}),
-});
+checkpointer?.start();
+send({ type: "ready", latest: wire(checkpointer?.latest()), ...status() });

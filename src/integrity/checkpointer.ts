@@ -134,15 +134,21 @@ export class Checkpointer {
     if (this.#state === "running") this.#loop = this.#run();
   }
 
+  /** Appends the next durable records to the tree; false when there were none. */
+  async #advance(reader: JournalReader): Promise<boolean> {
+    const batch = await reader.read(this.#o.writer.durableSequence, BATCH_RECORDS, BATCH_BYTES);
+    if (!batch) return false;
+    await this.#o.store.append(batch.lines.map((line, i) => leafOf(line, batch.firstSequence + i)));
+    return true;
+  }
+
   async #run(): Promise<void> {
     const { writer, store } = this.#o;
     const signal = this.#abort.signal;
     const reader = new JournalReader(this.#o.journalDir, store.size + 1);
     try {
       while (!signal.aborted && this.#state === "running") {
-        const batch = await reader.read(writer.durableSequence, BATCH_RECORDS, BATCH_BYTES);
-        if (batch) {
-          await store.append(batch.lines.map((line, i) => leafOf(line, batch.firstSequence + i)));
+        if (await this.#advance(reader)) {
           const added = store.size - (this.#latest?.size ?? 0);
           const due = Date.now() - this.#lastSignedAt >= this.#o.everySeconds * 1000;
           if (added >= this.#o.everyRecords || due) await this.#sign();
@@ -156,6 +162,8 @@ export class Checkpointer {
           await this.#sign();
         }
       }
+      // Stopping: take in every record that is durable by now, so the final checkpoint covers them all.
+      while (this.#state === "running" && (await this.#advance(reader)));
     } catch (e) {
       this.#halt((e as Error).message);
     } finally {
@@ -168,7 +176,9 @@ export class Checkpointer {
     const { store } = this.#o;
     const size = store.size;
     const last = this.#latest;
-    if (size === 0 || size === last?.size) return;
+    // A store rebuilt from the journal is smaller than the last checkpoint until it catches up; the consistency
+    // proof checked once it is larger also proves it reached the signed root on the way.
+    if (size === 0 || (last !== undefined && size <= last.size)) return;
     const rootHash = await store.root(size);
     if (last) {
       const proof = await store.consistencyProof(last.size, size);

@@ -281,7 +281,10 @@ export class JournalConsumer {
       this.#unsubscribe?.();
       this.#abort.abort();
       await this.#loop;
-      if (this.#state !== "parked" && this.#state !== "starting") await this.#commit(false).catch(() => {});
+      if (this.#state !== "parked" && this.#state !== "starting") {
+        await this.#commit(false).catch(() => {});
+        await this.#publishCheckpoint();
+      }
       if (this.#state !== "parked") this.#state = "stopped";
       await this.#reader?.close();
       await this.#dest.stop();

@@ -179,7 +179,13 @@ export async function startVigil(config: VigilConfig, log: Logger, env = process
     await recentIds.loadFromJournal(journalDir(dataDir), recovery.head.sequence);
 
     const checkpointer = await startCheckpointer(config, dataDir, writer, log);
-    cleanup.unshift(() => checkpointer.stop());
+    let checkpointerStopped = false;
+    const stopCheckpointer = async () => {
+      if (checkpointerStopped) return;
+      checkpointerStopped = true;
+      await checkpointer.stop();
+    };
+    cleanup.unshift(stopCheckpointer);
 
     const cursors = new CursorStore(dataDir);
     const consumers = config.audit.destinations.map(
@@ -215,6 +221,8 @@ export async function startVigil(config: VigilConfig, log: Logger, env = process
       await c.start();
       cleanup.unshift(() => c.stop());
     }
+    // On shutdown the checkpointer signs its final checkpoint before the consumers stop, so they publish it.
+    cleanup.unshift(stopCheckpointer);
 
     let tokens = config.server.tokens;
     if (tokens.length === 0) {

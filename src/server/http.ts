@@ -183,7 +183,7 @@ export function buildHttp(deps: HttpDeps): FastifyInstance {
   app.get("/v1/checkpoints", async (req, reply) => {
     const { size } = req.query as { size?: string };
     if (size === undefined) {
-      const sizes = await deps.checkpoints.sizes();
+      const sizes = deps.checkpoints.sizes();
       return { checkpoints: sizes.slice(-CHECKPOINT_LIST_LIMIT).map((s) => ({ size: s })) };
     }
     const n = treeSize(size, "size");
