@@ -108,6 +108,39 @@ describe("forward-secure sealing", () => {
     await rm(dir, { recursive: true, force: true });
   });
 
+  it("on a quiet log, leaves an epoch once its last record is durable, and restarts on the boundary", async () => {
+    const dir = await tempDir();
+    const dataDir = join(dir, "data");
+    const args = ["--config", await config(dir, FORWARD_SECURE)];
+    let vigil = await startVigil({ dataDir, args, cwd: dir });
+    const chain = /created forward-secure chain (fs-[0-9a-f]{16})/.exec(vigil.stderr())?.[1] as string;
+    const stateFile = stateFileOf(keysDir(dataDir), chain);
+    await send(vigil, 1, 5); // exactly epoch 0, then nothing
+    expect(await chainKeyId(vigil)).toBe(epochKeyId(chain, 1));
+    // The state file is written just after the acknowledgement (same durability, a later callback).
+    const deadline = Date.now() + 5000;
+    while ((await readChainFile(stateFile)).epoch === 0 && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    const seed = await readChainFile(seedFileOf(keysDir(dataDir), chain));
+    const state = await readChainFile(stateFile);
+    expect(state.epoch).toBe(1);
+    expect(state.key.equals(seed.key)).toBe(false);
+    expect(await vigil.stop()).toBe(0);
+
+    vigil = await startVigil({ dataDir, args, cwd: dir });
+    expect(await chainKeyId(vigil)).toBe(epochKeyId(chain, 1));
+    await send(vigil, 6, 2);
+    expect(await vigil.stop()).toBe(0);
+    const report = await verifyPaths({
+      paths: [join(dataDir, "journal")],
+      keyring: await loadKeyring({ keyFiles: [seedFileOf(keysDir(dataDir), chain)] }),
+    });
+    expect(report).toMatchObject({ intact: true, records: 7, findings: [] });
+    expect(report.keyIds).toEqual([0, 1].map((e) => epochKeyId(chain, e)));
+    await rm(dir, { recursive: true, force: true });
+  });
+
   it("restarts after SIGKILL under load, wherever in an epoch it fell, and the seed verifies the whole log", async () => {
     const dir = await tempDir();
     const dataDir = join(dir, "data");
@@ -144,7 +177,8 @@ describe("forward-secure sealing", () => {
     expect(report.intact).toBe(true);
     expect(report.records).toBeGreaterThanOrEqual(acked + 10);
     const state = await readChainFile(stateFileOf(keysDir(dataDir), chain));
-    expect(state.epoch).toBe(Math.floor((report.records - 1) / 7));
+    // The epoch of the next record: a log ending on a boundary has already left the full epoch.
+    expect(state.epoch).toBe(Math.floor(report.records / 7));
     expect(await readFile(seed, "utf8")).toContain("vigil forward-secure seed v1");
     await rm(dir, { recursive: true, force: true });
   });

@@ -3,14 +3,16 @@
  * by `vigil verify` with the right sequence number and kind, and exit code 1 — with the HMAC key, and with only
  * the log's public key and its signed checkpoints.
  */
-import { mkdir, readdir, readFile, writeFile } from "node:fs/promises";
+import { cp, mkdir, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import { canonicalize } from "../src/integrity/canonical.ts";
-import { computeSignature, formatRecord, GENESIS_SIGNATURE } from "../src/integrity/chain.ts";
+import { computeSignature, formatRecord, GENESIS_SIGNATURE, parseRecord } from "../src/integrity/chain.ts";
 import { parseCheckpoint, signCheckpoint } from "../src/integrity/checkpoint.ts";
 import { keyFromSecret } from "../src/integrity/keys.ts";
+import { recordLeafHash } from "../src/integrity/leaf.ts";
 import { checkpointFileName, listCheckpointSizes, readCheckpointNote } from "../src/integrity/log-layout.ts";
+import { MerkleFrontier } from "../src/integrity/merkle.ts";
 import { formatKeyId, generateNoteKey, openNote, readVerifierKeys } from "../src/integrity/note.ts";
 import { writeConfig } from "./support/files.ts";
 import {
@@ -425,17 +427,26 @@ describe("public-key verification of the real server's log, without any HMAC key
     expect(report.checkpoints.at(-1)).toMatchObject({ size: 60, status: "unverifiable" });
   });
 
-  it("records after the newest checkpoint are a notice, exit 0, and a problem with --require-sealed", async () => {
-    const live = await verifyPublic(lines, { sizes: [10, 20, 30, 40], json: false });
+  it("records after the newest checkpoint are a notice with the HMAC key, exit 0, and a problem without it or with --require-sealed", async () => {
+    const keys = join(dataDir, "keys");
+    const keyFile = join(keys, (await readdir(keys)).find((n) => n.endsWith(".key")) as string);
+    const hmac = ["--key-file", keyFile];
+    const live = await verifyPublic(lines, { sizes: [10, 20, 30, 40], json: false, args: hmac });
     expect(live.code).toBe(0);
     expect(live.stdout).toMatch(
       /^intact: 50 records, sequences 1–50, .*; records 41–50 not yet covered by a checkpoint\n$/,
     );
-    const notice = await verifyPublic(lines, { sizes: [10, 20, 30, 40] });
+    const notice = await verifyPublic(lines, { sizes: [10, 20, 30, 40], args: hmac });
     expect(notice.report).toMatchObject({ intact: true, sealedThrough: 40 });
     expect(notice.report.notices).toEqual([
       expect.objectContaining({ kind: "unsealed_tail", sequence: 41, toSequence: 50 }),
     ]);
+    // Without an HMAC key nothing checked records 41–50: not intact, and no claim that the checkpoints cover them.
+    const unchecked = await verifyPublic(lines, { sizes: [10, 20, 30, 40], json: false });
+    expect(unchecked.code).toBe(1);
+    expect(unchecked.stdout).toMatch(/^sequences 41–50: unsealed_tail — /);
+    expect(unchecked.stdout).not.toContain("contents covered by the checkpoints;");
+    expect(unchecked.stdout).toMatch(/contents covered by the checkpoints through sequence 40 only\n$/);
     const sealed = await verifyPublic(lines, { sizes: [10, 20, 30, 40], args: ["--require-sealed"] });
     expect(sealed.code).toBe(1);
     expect(sealed.report.findings).toEqual([
@@ -452,6 +463,52 @@ describe("public-key verification of the real server's log, without any HMAC key
       expect.objectContaining({ kind: "tampered", sequence: 1, toSequence: 10 }),
       expect.objectContaining({ kind: "malformed", sequence: 5 }),
     ]);
+  });
+});
+
+describe("an attacker who controls the data directory", () => {
+  it("cannot vouch for an altered record with a checkpoint key of their own against the genuine public key", async () => {
+    const copy = await tempDir("vigil-attacked-");
+    await cp(dataDir, copy, { recursive: true });
+    // Record 17 altered in the journal; merkle/, checkpoints/, keys/checkpoint/ and the HMAC keys replaced by
+    // the attacker's: a checkpoint key of their own signs the altered tree.
+    const journal = join(copy, "journal");
+    const altered: string[] = [];
+    for (const name of (await readdir(journal)).filter((n) => n.endsWith(".log")).sort()) {
+      const text = await readFile(join(journal, name), "utf8");
+      const edited = text.replace("production-backup-16", "production-backup-X6");
+      await writeFile(join(journal, name), edited);
+      altered.push(...edited.trimEnd().split("\n"));
+    }
+    expect(altered).toHaveLength(50);
+    for (const sub of ["merkle", "checkpoints", join("keys", "checkpoint")]) {
+      await rm(join(copy, sub), { recursive: true, force: true });
+    }
+    for (const name of (await readdir(join(copy, "keys"))).filter((n) => n.endsWith(".key"))) {
+      await rm(join(copy, "keys", name));
+    }
+    const origin = parseCheckpoint(`${auditorNote.split("\n").slice(0, 3).join("\n")}\n`).origin;
+    const forger = generateNoteKey(origin);
+    const frontier = new MerkleFrontier();
+    for (const line of altered) {
+      const parsed = parseRecord(Buffer.from(line));
+      if (!parsed.ok) throw new Error(parsed.reason);
+      frontier.append(recordLeafHash(parsed.record));
+    }
+    await mkdir(join(copy, "checkpoints"));
+    await writeFile(
+      join(copy, "checkpoints", checkpointFileName(50)),
+      signCheckpoint({ origin, size: 50, rootHash: frontier.root() }, [forger.signer]),
+    );
+    await mkdir(join(copy, "keys", "checkpoint"));
+    await writeFile(join(copy, "keys", "checkpoint", "forged.vkey"), `${forger.verifierText}\n`);
+
+    // Before the fix the directory's forged.vkey was trusted beside the genuine key and this was intact.
+    const r = await runVigil(["verify", "--json", copy, "--public-key", publicKey]);
+    expect(r.code).toBe(1);
+    const report = JSON.parse(r.stdout) as Report;
+    expect(report).toMatchObject({ intact: false, recordSignaturesChecked: false, sealedThrough: 0 });
+    expect(report.findings.map((f) => f.kind)).toEqual(["unsealed_tail", "unverifiable_checkpoint"]);
   });
 });
 

@@ -16,6 +16,9 @@
  * names is refused wherever it is parsed rather than hashed as written: the whole line on the general path, the
  * event when its verbatim bytes do not verify; the fast path takes only an integrity block in the sealer's exact
  * layout.
+ *
+ * A sealed record has exactly the members `event` and `integrity`, and `integrity` exactly the four above:
+ * nothing signs any other member, so one added after sealing is refused rather than passed off as sealed.
  */
 import { createHmac, type KeyObject, timingSafeEqual } from "node:crypto";
 import { canonicalize } from "./canonical.ts";
@@ -95,7 +98,10 @@ export function formatRecord(canonicalEvent: string, integrity: Integrity): stri
  * (forward-secure.ts) hands out a new key each epoch.
  */
 export interface KeySchedule {
-  /** The key that signs `sequence`, and the last sequence number it signs. Called with growing sequences only. */
+  /**
+   * The key that signs `sequence`, and the last sequence number it signs. Called with growing sequences only: at
+   * the start, and right after a key signed its last sequence, before the next record exists.
+   */
   keyFor(sequence: number): { key: SigningKey; last: number };
 }
 
@@ -106,7 +112,7 @@ export interface KeySchedule {
 export class Sealer {
   readonly #schedule: KeySchedule;
   #key: SigningKey;
-  /** The last sequence `#key` signs; a plain key signs them all, so `seal` never asks the schedule again. */
+  /** The last sequence `#key` signs; a plain key signs them all, so the schedule is never asked again. */
   #keyLast: number;
   #head: ChainHead;
 
@@ -128,7 +134,6 @@ export class Sealer {
   /** Seals one canonical event and returns its record line (no newline) and integrity block. */
   seal(canonicalEvent: string): { line: string; integrity: Integrity } {
     const sequence = this.#head.sequence + 1;
-    if (sequence > this.#keyLast) ({ key: this.#key, last: this.#keyLast } = this.#schedule.keyFor(sequence));
     const previous = this.#head.signature;
     const signature = computeSignature(this.#key.secret, canonicalEvent, this.#key.id, previous, sequence);
     const integrity: Integrity = {
@@ -138,6 +143,11 @@ export class Sealer {
       key_id: this.#key.id,
     };
     this.#head = { sequence, signature };
+    // Drop a key once it has signed its last record rather than at the next record, which on a quiet log may
+    // come days later: a forward-secure schedule erases its epoch's key now (it keeps it on disk until durable).
+    if (sequence === this.#keyLast) {
+      ({ key: this.#key, last: this.#keyLast } = this.#schedule.keyFor(sequence + 1));
+    }
     return { line: formatRecord(canonicalEvent, integrity), integrity };
   }
 }
@@ -156,6 +166,23 @@ export type ParseResult = { ok: true; record: ParsedRecord } | { ok: false; reas
 export const DUPLICATE_NAMES_REASON =
   "duplicate member name in an object (not I-JSON): a reader that keeps the first occurrence sees other " +
   "content than one that keeps the last";
+
+const RECORD_MEMBERS: ReadonlySet<string> = new Set(["event", "integrity"]);
+const INTEGRITY_MEMBERS: ReadonlySet<string> = new Set([
+  "sequence_number",
+  "previous_signature",
+  "signature",
+  "key_id",
+]);
+
+/**
+ * The first member of `obj` not in `allowed`. Neither the HMAC nor the Merkle leaf covers a member outside the
+ * sealed layout, so a record carrying one (`"approved":true`, `"approved_by":"ciso"`) would verify while readers
+ * see the addition as part of the sealed record.
+ */
+function unexpectedMember(obj: object, allowed: ReadonlySet<string>): string | undefined {
+  return Object.keys(obj).find((name) => !allowed.has(name));
+}
 
 function isIntegrity(v: unknown): v is Integrity {
   if (v === null || typeof v !== "object") return false;
@@ -200,8 +227,9 @@ export function parseRecord(line: Uint8Array): ParseResult {
       }
     }
   }
-  // Another layout (whitespace, escapes, order, extra fields) may still be a sealed record: the general parse
-  // decides, and says why not.
+  // Another layout (whitespace, escapes, order) may still be a sealed record: the general parse decides, and
+  // says why not. Bytes between the two marks that are more than the event (an extra member placed there) need
+  // no check here: the HMAC and the Merkle leaf cover exactly these bytes, so such a record never verifies.
   return parseReserialized(buf);
 }
 
@@ -219,6 +247,17 @@ function parseReserialized(buf: Buffer): ParseResult {
   const obj = value as Record<string, unknown>;
   if (!("integrity" in obj)) return { ok: false, reason: "record has no integrity block (unsigned)" };
   if (!isIntegrity(obj.integrity)) return { ok: false, reason: "integrity block is incomplete or mistyped" };
+  const extra = unexpectedMember(obj, RECORD_MEMBERS);
+  if (extra !== undefined) {
+    return { ok: false, reason: `unexpected member ${JSON.stringify(extra)} beside event and integrity` };
+  }
+  const extraIntegrity = unexpectedMember(obj.integrity, INTEGRITY_MEMBERS);
+  if (extraIntegrity !== undefined) {
+    return {
+      ok: false,
+      reason: `unexpected member ${JSON.stringify(extraIntegrity)} in the integrity block`,
+    };
+  }
   if (obj.event === null || typeof obj.event !== "object" || Array.isArray(obj.event)) {
     return { ok: false, reason: "record has no event object" };
   }

@@ -254,6 +254,64 @@ describe("sealing with a forward-secure chain", () => {
     expect(state.key.equals(evolve(Buffer.from(seed.key)))).toBe(true);
   });
 
+  it("leaves an epoch once its last record is durable, without waiting for the next record (a quiet log)", async () => {
+    let release: (ok: boolean) => void = noop;
+    const asked: number[] = [];
+    const whenDurable = (sequence: number) => {
+      asked.push(sequence);
+      return new Promise<boolean>((r) => {
+        release = r;
+      });
+    };
+    const { chain, stateFile, seedFile, signer } = await newChain(3, 1, { whenDurable });
+    const sealer = new Sealer(signer, EMPTY_CHAIN);
+    const lines = seal(sealer, 3); // exactly epoch 0; no record of epoch 1 follows
+    expect(lines.map(keyIdOf)).toEqual([0, 0, 0].map((e) => epochKeyId(chain, e)));
+    // K(0) is gone from memory already: the signer holds K(1) and cannot go back.
+    expect(signer.epoch).toBe(1);
+    expect(sealer.keyId).toBe(epochKeyId(chain, 1));
+    expect(() => signer.keyFor(3)).toThrow("asked for epoch 0 after 1");
+    // On disk it stays until record 3 is durable: a crash before then seals 3 again, with K(0).
+    await new Promise((r) => setImmediate(r));
+    expect(asked).toEqual([3]);
+    expect((await readChainFile(stateFile)).epoch).toBe(0);
+    release(true);
+    await signer.settled();
+    const state = await readChainFile(stateFile);
+    expect(state.epoch).toBe(1);
+    expect(state.key.equals(evolve((await readChainFile(seedFile)).key))).toBe(true);
+  });
+
+  it("restarts exactly at an epoch boundary, and refuses a journal that lost the end of the epoch", async () => {
+    const { chain, seedFile, stateFile, signer } = await newChain(4);
+    const first = new Sealer(signer, EMPTY_CHAIN);
+    const lines = seal(first, 4); // 1..4: all of epoch 0
+    await signer.settled();
+    expect((await readChainFile(stateFile)).epoch).toBe(1);
+
+    // The journal ends at 4, the state is at epoch 1: the next record (5) is the first of epoch 1.
+    const second = await ForwardSecureSigner.open(stateFile, options(5));
+    expect(second.epoch).toBe(1);
+    const sealer2 = new Sealer(second, first.head);
+    lines.push(...seal(sealer2, 8)); // 5..12: epochs 1 and 2, ending on a boundary again
+    await second.settled();
+    expect((await readChainFile(stateFile)).epoch).toBe(3);
+
+    const third = await ForwardSecureSigner.open(stateFile, options(13));
+    lines.push(...seal(new Sealer(third, sealer2.head), 1)); // 13: epoch 3
+    expect(lines.map(keyIdOf)).toEqual(
+      [0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3].map((e) => epochKeyId(chain, e)),
+    );
+    const report = await verify(lines, await loadKeyring({ keyFiles: [seedFile] }));
+    expect(kinds(report)).toEqual([]);
+    expect(report).toMatchObject({ intact: true, records: 13, lastSequence: 13 });
+
+    // A journal that lost record 12 after the state moved past its epoch cannot be continued.
+    await expect(ForwardSecureSigner.open(stateFile, options(12))).rejects.toMatchObject({
+      code: "key_missing",
+    });
+  });
+
   it("survives losing a tail that crosses an epoch: the earlier key stays until its records are durable", async () => {
     // Power fails while records 3-7 are written but not yet durable: the journal never makes 3 durable.
     const { stateFile, seedFile, signer } = await newChain(3, 1, { whenDurable: async (n) => n <= 2 });
@@ -274,9 +332,9 @@ describe("sealing with a forward-secure chain", () => {
 
   it("writes only the newest epoch when several pass while the journal catches up", async () => {
     const { stateFile, signer } = await newChain(1);
-    seal(new Sealer(signer, EMPTY_CHAIN), 5);
+    seal(new Sealer(signer, EMPTY_CHAIN), 5); // epochs 0-4, each complete: the key moves on to epoch 5
     await signer.settled();
-    expect((await readChainFile(stateFile)).epoch).toBe(4);
+    expect((await readChainFile(stateFile)).epoch).toBe(5);
   });
 
   it("continues the chain after a restart mid-epoch and across an epoch, and the seed verifies it all", async () => {

@@ -20,11 +20,12 @@
  *                  when the epoch advances. It verifies and signs its epoch and later ones only.
  * The header also marks a seed given to `vigil verify --key-file` as a seed rather than a plain HMAC secret.
  *
- * When the state file advances: once the last record of the epoch before is durable, not sooner. A crash may cut
- * off records that are not durable yet (journal recovery drops an unacknowledged tail), and the restarted server
- * seals those sequence numbers again, with their epoch's key; had that key been erased, the chain could not
- * continue. Meanwhile the new epoch's records are sealed with the new key, held in memory, so on a healthy
- * journal the old key outlives its epoch on disk by about one group commit.
+ * When the key advances: in memory as soon as the last record of its epoch is sealed (the Sealer asks for the
+ * next key then, not at the next record, which on a quiet log may come days later); in the state file once that
+ * record is durable, not sooner. A crash may cut off records that are not durable yet (journal recovery drops an
+ * unacknowledged tail), and the restarted server seals those sequence numbers again, with their epoch's key; had
+ * the state file's copy been erased, the chain could not continue. So on a healthy journal, however quiet, the
+ * old key outlives its epoch on disk by about one group commit, and its raw copy in memory not at all.
  *
  * Erasing: every raw key Buffer held here is overwritten with zeros once the next key is derived. The copy Node
  * keeps inside a KeyObject, and key text in V8 strings, cannot be wiped and go with garbage collection; the blocks
@@ -232,7 +233,7 @@ export interface SignerOptions {
 
 /**
  * The server's side: the current epoch's key, and the state file it keeps up to date. A `KeySchedule` for the
- * Sealer, which asks for a new key at the first record of each epoch.
+ * Sealer, which asks for the next epoch's key as soon as it has sealed the last record of an epoch.
  */
 export class ForwardSecureSigner implements KeySchedule {
   readonly chain: string;

@@ -186,7 +186,7 @@ describe("inclusion proofs", () => {
     });
     await expect(inclusionProofJson(dataDir, { sequence: 5 }, { size: 12 })).rejects.toMatchObject({
       code: "not_found",
-      message: expect.stringContaining("no checkpoint of tree size 12 is stored"),
+      message: expect.stringContaining("no stored checkpoint of tree size 12"),
     });
     await expect(inclusionProofJson(dataDir, { sequence: 13 }, { size: 8 })).rejects.toMatchObject({
       code: "usage",
@@ -256,6 +256,17 @@ describe("checking an inclusion proof", () => {
       checkProof(text({ ...proof, checkpoint, tree_size: 21 }), verifiers),
       "signature",
       "bad signature",
+    );
+  });
+
+  it("refuses a record with members outside the sealed layout", () => {
+    const record = JSON.parse(proof.record);
+    record.approved = true;
+    record.integrity.approved_by = "ciso";
+    expectFailure(
+      checkProof(text({ ...proof, record: JSON.stringify(record) }), verifiers),
+      "leaf",
+      /unexpected member "approved"/,
     );
   });
 
@@ -330,9 +341,10 @@ describe("consistency proofs", () => {
   });
 
   it("refuses sizes without a stored checkpoint and sizes out of order", async () => {
+    // The message reaches unauthenticated HTTP clients: it names the size, never a server path.
     await expect(consistencyProofJson(dataDir, 8, 21)).rejects.toMatchObject({
       code: "not_found",
-      message: expect.stringContaining("no checkpoint of tree size 21 is stored"),
+      message: "no stored checkpoint of tree size 21",
     });
     await expect(consistencyProofJson(dataDir, 9, 20)).rejects.toMatchObject({ code: "not_found" });
     await expect(consistencyProofJson(dataDir, 20, 8)).rejects.toMatchObject({

@@ -28,7 +28,6 @@ import { type OpenedCheckpoint, openCheckpoint } from "./checkpoint.ts";
 import { hasDuplicateMemberNames } from "./json-keys.ts";
 import { recordLeafHash } from "./leaf.ts";
 import {
-  checkpointKeysDir,
   checkpointsDir,
   listCheckpointSizes,
   loadCheckpointVerifiers,
@@ -501,14 +500,14 @@ async function chooseCheckpoint(
   return newest;
 }
 
+/**
+ * The stored note of tree size `size`. Its error reaches unauthenticated HTTP clients (GET
+ * /v1/checkpoints/consistency), so it names the size only: no server path, and no listing of the directory,
+ * which would let any client make the server read it on every request.
+ */
 async function storedCheckpoint(dataDir: string, size: number): Promise<string> {
-  const dir = checkpointsDir(dataDir);
-  const note = await readCheckpointNote(dir, size);
-  if (note === undefined) {
-    const newest = (await listCheckpointSizes(dir)).at(-1);
-    const hint = newest === undefined ? "none is stored yet" : `the newest is of size ${newest}`;
-    throw new VigilError("not_found", `no checkpoint of tree size ${size} is stored in ${dir} (${hint})`);
-  }
+  const note = await readCheckpointNote(checkpointsDir(dataDir), size);
+  if (note === undefined) throw new VigilError("not_found", `no stored checkpoint of tree size ${size}`);
   return note;
 }
 
@@ -520,30 +519,35 @@ async function selfCheck(
   what: string,
 ): Promise<void> {
   const verifiers = given ?? (await loadCheckpointVerifiers(dataDir));
+  // No server path in these messages: they may reach an HTTP client (see storedCheckpoint).
   if (verifiers.length === 0) {
     throw new VigilError(
       "key_missing",
-      `no checkpoint verifier key in ${checkpointKeysDir(dataDir)} to check the proof with before handing it out`,
+      "no checkpoint verifier key in the data directory's keys/checkpoint/ to check the proof with before " +
+        "handing it out",
     );
   }
   const result = checkProof(JSON.stringify(proof), verifiers);
   if (!result.ok) {
     throw new VigilError(
       "journal_corrupt",
-      `the proof built for ${what} does not verify (${result.message}): the journal, the Merkle tree in ` +
-        `${merkleDir(dataDir)} and the checkpoints disagree; run vigil verify`,
+      `the proof built for ${what} does not verify (${result.message}): the journal, the Merkle tree and the ` +
+        "checkpoints disagree; run vigil verify",
     );
   }
 }
 
-/** Resolves a proof plan from the level files, read-only (see the header); `size` names the tree in errors. */
+/**
+ * Resolves a proof plan from the level files, read-only (see the header); `size` names the tree in errors,
+ * which name no path (see storedCheckpoint).
+ */
 async function readPlan(dir: string, plan: NodeRef[][], size: number): Promise<Buffer[]> {
   const refs = plan.flat();
   const files = new Map<number, FileHandle>();
   const missing = (ref: NodeRef) =>
     new VigilError(
       "journal_corrupt",
-      `the Merkle tree in ${dir} lacks node (${ref.level}, ${ref.index}) of the tree of size ${size} that a checkpoint covers`,
+      `the Merkle tree lacks node (${ref.level}, ${ref.index}) of the tree of size ${size} that a checkpoint covers`,
     );
   try {
     for (const ref of refs) {

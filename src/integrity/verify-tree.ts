@@ -234,7 +234,10 @@ export interface TreeCheckOptions {
   partial: boolean;
   /** Records after the newest valid checkpoint are a finding, not a notice (`--require-sealed`). */
   requireSealed: boolean;
-  /** Whether record signatures are checked (an HMAC key is at hand); said in the unsealed tail's detail. */
+  /**
+   * Whether record signatures are checked (an HMAC key is at hand). Without them the checkpoints are all that
+   * covers a record's content, so records they do not cover are a finding whatever `requireSealed` says.
+   */
   signaturesChecked: boolean;
   /** The verifier's list of files, indexed by the file numbers passed to `add`; read at `finish`. */
   files: readonly string[];
@@ -258,6 +261,8 @@ export class TreeCheck {
   #unanchored = false;
   /** The first processed record above the newest valid checkpoint. */
   #tail: Location | undefined;
+  /** The first processed record: where an unanchored log's uncovered records start. */
+  #first: Location | undefined;
 
   constructor(valid: readonly Valid[], options: TreeCheckOptions) {
     this.#options = options;
@@ -286,6 +291,7 @@ export class TreeCheck {
         this.#unanchored = this.#options.partial && this.#frontier.size === 0;
       }
     }
+    this.#first ??= { sequence, file, line };
     if (sequence > this.#maxSize && this.#tail === undefined) this.#tail = { sequence, file, line };
   }
 
@@ -401,19 +407,27 @@ export class TreeCheck {
     }
 
     const notices: Finding[] = [];
-    const tail = this.#tail;
+    const { requireSealed, signaturesChecked } = this.#options;
+    // Without an HMAC key an unanchored log (--partial) has nothing checking its content: no checkpoint can be
+    // compared, so every record is as uncovered as a tail.
+    const unanchored = this.#unanchored && !signaturesChecked;
+    const tail = unanchored ? this.#first : this.#tail;
     if (tail && lastSequence >= tail.sequence) {
       const count = lastSequence - tail.sequence + 1;
       const newest =
         this.#maxSize > 0 ? `the newest checkpoint (size ${this.#maxSize})` : "any signed checkpoint";
-      let detail =
-        `${count === 1 ? "1 record" : `${count} records`} after ${newest} ${count === 1 ? "is" : "are"} not yet covered ` +
-        "by a checkpoint";
-      detail += this.#options.requireSealed
-        ? ", and --require-sealed asks for every record to be"
-        : ": a live log always has some, until the next checkpoint is signed";
-      if (!this.#options.signaturesChecked)
-        detail += `; without an HMAC key ${count === 1 ? "its" : "their"} content is not checked at all`;
+      let detail = unanchored
+        ? `${count === 1 ? "1 record" : `${count} records`} not covered by a checkpoint: the log does not start at ` +
+          "sequence 1 (--partial), so no checkpoint's root can be recomputed"
+        : `${count === 1 ? "1 record" : `${count} records`} after ${newest} ${count === 1 ? "is" : "are"} not yet ` +
+          "covered by a checkpoint";
+      if (!signaturesChecked) {
+        detail += `, and without an HMAC key ${count === 1 ? "its" : "their"} content is not checked at all`;
+      } else {
+        detail += requireSealed
+          ? ", and --require-sealed asks for every record to be"
+          : ": a live log always has some, until the next checkpoint is signed";
+      }
       const finding: Finding = {
         kind: "unsealed_tail",
         sequence: tail.sequence,
@@ -423,7 +437,7 @@ export class TreeCheck {
         line: tail.line,
         detail,
       };
-      (this.#options.requireSealed ? findings : notices).push(finding);
+      (requireSealed || !signaturesChecked ? findings : notices).push(finding);
     }
     return { findings, notices, sealedThrough };
   }

@@ -438,6 +438,36 @@ describe("verifyPaths on duplicate member names (not I-JSON)", () => {
   });
 });
 
+describe("verifyPaths on members outside the sealed layout", () => {
+  it("reports a member added beside event and integrity, or inside integrity, as malformed, with or without the key", async () => {
+    const approved = JSON.parse(log[36] as string);
+    approved.approved = true;
+    approved.integrity.approved_by = "ciso";
+    const withType = JSON.parse(log[36] as string);
+    const typed = { event_type: "admin.approved", ...withType };
+    const inIntegrity = JSON.parse(log[36] as string);
+    inIntegrity.integrity.approved_by = "ciso";
+    for (const [line, member] of [
+      [JSON.stringify(approved), "approved"],
+      [JSON.stringify(typed), "event_type"],
+      [JSON.stringify(inIntegrity), "approved_by"],
+    ] as const) {
+      const copy = [...log];
+      copy[36] = line;
+      const report = await verifyLines(copy);
+      expect(summary(report)).toEqual([["malformed", 37]]);
+      expect(report.findings[0]?.detail).toContain(`unexpected member "${member}"`);
+    }
+  });
+
+  it("still verifies a re-serialized record that has exactly the sealed members", async () => {
+    const copy = [...log];
+    const { event: e, integrity } = JSON.parse(log[36] as string);
+    copy[36] = JSON.stringify({ integrity: { ...integrity }, event: e }, null, 1).replaceAll("\n", "");
+    expect(await verifyLines(copy)).toMatchObject({ intact: true });
+  });
+});
+
 describe("verifyPaths inputs", () => {
   const keyring = () => new Map([[key.id, key.secret]]);
 
@@ -717,17 +747,31 @@ describe("verifyPaths with signed checkpoints (public-key verification)", () => 
     expect(report.checkpoints).toHaveLength(10);
   });
 
-  it("reports records after the newest checkpoint as a notice, and as a problem with requireSealed", async () => {
+  it("reports records after the newest checkpoint as a notice with the HMAC key, and as a problem with requireSealed", async () => {
     await publish(log, every10(80));
-    const report = await publicOnly();
+    const hmac = new Map([[key.id, key.secret]]);
+    const report = await publicOnly({ keyring: hmac });
     expect(report).toMatchObject({ intact: true, findings: [], sealedThrough: 80 });
     expect(report.notices).toEqual([
       expect.objectContaining({ kind: "unsealed_tail", sequence: 81, toSequence: 100, count: 20, line: 81 }),
     ]);
-    const sealed = await publicOnly({ requireSealed: true });
+    const sealed = await publicOnly({ keyring: hmac, requireSealed: true });
     expect(sealed.intact).toBe(false);
     expect(summary(sealed)).toEqual([["unsealed_tail", 81, 100]]);
     expect(sealed.notices).toEqual([]);
+  });
+
+  it("reports records no checkpoint covers as a problem without an HMAC key: nothing checked their content", async () => {
+    const copy = [...log];
+    copy[89] = (log[89] as string).replace('"alice"', '"alicf"');
+    await publish(copy, every10(80));
+    const report = await publicOnly();
+    expect(report).toMatchObject({ intact: false, sealedThrough: 80, notices: [] });
+    expect(summary(report)).toEqual([["unsealed_tail", 81, 100]]);
+    expect(report.findings[0]?.detail).toBe(
+      "20 records after the newest checkpoint (size 80) are not yet covered by a checkpoint, and without an " +
+        "HMAC key their content is not checked at all",
+    );
   });
 
   it("a forged checkpoint (root changed, signature kept) is bad and not used", async () => {
@@ -737,10 +781,14 @@ describe("verifyPaths with signed checkpoints (public-key verification)", () => 
     expect(forged).not.toBe(genuine);
     await publish(log, [...every10(90), forged]);
     const report = await publicOnly();
-    expect(summary(report)).toEqual([["bad_checkpoint", 100]]);
-    expect(report.findings[0]?.detail).toMatch(/does not verify: the checkpoint was forged or altered/);
+    // Records 91–100 are covered by no usable checkpoint, and without an HMAC key that is a problem too.
+    expect(summary(report)).toEqual([
+      ["unsealed_tail", 91, 100],
+      ["bad_checkpoint", 100],
+    ]);
+    expect(report.findings[1]?.detail).toMatch(/does not verify: the checkpoint was forged or altered/);
     expect(report.checkpoints.at(-1)).toMatchObject({ size: 100, status: "bad" });
-    expect(report.notices).toEqual([expect.objectContaining({ kind: "unsealed_tail", sequence: 91 })]);
+    expect(report.notices).toEqual([]);
   });
 
   it("a checkpoint signed by another key under the log's key name is unverifiable and not used", async () => {
@@ -844,29 +892,86 @@ describe("verifyPaths with signed checkpoints (public-key verification)", () => 
     ]);
   });
 
-  it("without an HMAC key or any checkpoint, says nothing is covered but checks the structure", async () => {
+  it("without an HMAC key or any checkpoint, says nothing is covered: not intact", async () => {
     await publish(log, []);
     const report = await publicOnly();
-    expect(report).toMatchObject({ intact: true, sealedThrough: 0, checkpoints: [] });
-    expect(report.notices).toEqual([
-      expect.objectContaining({ kind: "unsealed_tail", sequence: 1, toSequence: 100 }),
-    ]);
+    expect(report).toMatchObject({ intact: false, sealedThrough: 0, checkpoints: [], notices: [] });
+    expect(summary(report)).toEqual([["unsealed_tail", 1, 100]]);
+    expect(report.findings[0]?.detail).toMatch(/after any signed checkpoint .* not checked at all$/);
   });
 
   it("compares nothing with --partial when the log does not start at sequence 1, but still sees a cut-off", async () => {
     await publish(log.slice(40, 95), every10());
     const report = await publicOnly({ partial: true });
-    expect(summary(report)).toEqual([["truncated", 96, 100]]);
+    // No checkpoint can be compared and there is no HMAC key: nothing checked records 41–95.
+    expect(summary(report)).toEqual([
+      ["unsealed_tail", 41, 95],
+      ["truncated", 96, 100],
+    ]);
+    expect(report.findings[0]?.detail).toBe(
+      "55 records not covered by a checkpoint: the log does not start at sequence 1 (--partial), so no " +
+        "checkpoint's root can be recomputed, and without an HMAC key their content is not checked at all",
+    );
     expect(report.checkpoints.map((c) => c.status)).toEqual([
       ...Array.from({ length: 9 }, () => "unchecked"),
       "beyond_log",
     ]);
+    // With the HMAC key the signatures cover the records, and the log is intact up to the cut-off.
+    const hmac = await publicOnly({ partial: true, keyring: new Map([[key.id, key.secret]]) });
+    expect(summary(hmac)).toEqual([["truncated", 96, 100]]);
   });
 
   it("leaves checkpoints alone when only HMAC keys are at hand", async () => {
     await publish(log, [note(50, { root: rootOf(log, 40) })]);
     const report = await verifyPaths({ paths: [path], keyring: new Map([[key.id, key.secret]]) });
     expect(report).toMatchObject({ intact: true, checkpoints: [], sealedThrough: 0, notices: [] });
+  });
+
+  it("trusts only the caller's keys when a public key or checkpoint is given, not the data directory's", async () => {
+    // The attacker controls the data directory: record 37 altered, the whole chain re-sealed with their own
+    // HMAC key, and checkpoints signed with a checkpoint key they made, all of it left in the directory.
+    const attackerKey = newKey();
+    const sealer = new Sealer(attackerKey, EMPTY_CHAIN);
+    const altered = Array.from(
+      { length: 100 },
+      (_, i) => sealer.seal(i === 36 ? event(37).replace('"alice"', '"mallory"') : event(i + 1)).line,
+    );
+    const forger = generateNoteKey(ORIGIN).signer;
+    const dataDir = join(dir, "data");
+    await mkdir(join(dataDir, "journal"), { recursive: true });
+    await mkdir(join(dataDir, "checkpoints"));
+    await mkdir(join(dataDir, "keys", "checkpoint"), { recursive: true });
+    await writeFile(join(dataDir, "journal", "00000000000000000001.log"), ndjson(altered));
+    await writeFile(
+      join(dataDir, "keys", `${attackerKey.id}.key`),
+      `${attackerKey.secret.export().toString("utf8")}\n`,
+    );
+    await writeFile(join(dataDir, "keys", "checkpoint", "forged.vkey"), `${forger.verifier.text}\n`);
+    await writeFile(join(dataDir, "origin"), `${ORIGIN}\n`);
+    await writeFile(
+      join(dataDir, "checkpoints", checkpointFileName(100)),
+      note(100, { by: [forger], root: rootOf(altered, 100) }),
+    );
+    // The operator checking their own node trusts its keys/: the forgery holds together.
+    expect(await verifyPaths({ paths: [dataDir] })).toMatchObject({ intact: true, sealedThrough: 100 });
+
+    // An auditor with the genuine public key (as a path, or as --data-dir) is not fooled.
+    for (const options of [{ paths: [dataDir] }, { paths: [join(dataDir, "journal")], dataDir }]) {
+      const report = await verifyPaths({ ...options, publicKeys: [signer.verifier] });
+      expect(report).toMatchObject({ intact: false, recordSignaturesChecked: false, sealedThrough: 0 });
+      expect(summary(report)).toEqual([
+        ["unsealed_tail", 1, 100],
+        ["unverifiable_checkpoint", 100],
+      ]);
+    }
+    // Nor is one who brings only the genuine checkpoint: the directory's keys do not vouch for anything.
+    const genuine = await verifyPaths({
+      paths: [dataDir],
+      checkpoints: [{ source: "latest.note", note: note(100) }],
+    });
+    expect(genuine.intact).toBe(false);
+    expect(genuine.recordSignaturesChecked).toBe(false);
+    expect(genuine.sealedThrough).toBe(0);
   });
 
   it("takes a data directory's checkpoints, verifier keys and origin", async () => {

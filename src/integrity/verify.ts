@@ -78,10 +78,22 @@
  * with the log; findings beyond `maxFindings` are counted but not stored. The checkpoints are the exception:
  * one small entry per checkpoint note, a thousandth of the records at the server's default rate.
  *
+ * ## Which keys are trusted
+ *
+ * Whoever can alter a data directory can also replace its keys: delete merkle/, checkpoints/ and
+ * keys/checkpoint/, let the server make a new checkpoint key and sign the altered tree, and the directory
+ * vouches for itself. So when the caller gives the log's public key (`publicKeys`, `--public-key`) or a
+ * checkpoint (`checkpoints`, `--checkpoint`), they are auditing a directory they do not trust, and only the
+ * keys they gave are used: neither the data directories' `keys/checkpoint/*.vkey` nor their HMAC `keys/*.key`
+ * (HMAC keys then come only from `keyring`, i.e. --key-env / --key-file). Without either, the data
+ * directories' keys are added to `keyring` and used as the checkpoint verifier keys: the operator checking
+ * their own node, which catches accidents and tampering by anyone without access to keys/.
+ *
  * ## Checkpoints: verification with the log's public key (verify-tree.ts)
  *
- * In play when a checkpoint verifier key is at hand (`publicKeys`, or `keys/checkpoint/*.vkey` of a data
- * directory in play), a checkpoint is given (`checkpoints`) or `requireSealed` is set. Notes come from
+ * In play when a checkpoint verifier key is at hand (`publicKeys`, or, when neither `publicKeys` nor
+ * `checkpoints` is given, `keys/checkpoint/*.vkey` of a data directory in play), a checkpoint is given
+ * (`checkpoints`) or `requireSealed` is set. Notes come from
  * `<data-dir>/checkpoints/` for a data or journal directory, `<path>.checkpoints/` beside a file destination,
  * and `checkpoints` (an auditor's copies, possibly newer than anything beside the log); they are read before
  * any record, so one signed while the log is read cannot make it look cut off. Each distinct note is opened:
@@ -105,16 +117,19 @@
  *     the case the HMAC chain cannot see (a log cut after record M verifies as an intact log of M records);
  *     with its own checkpoints deleted too, only a checkpoint kept elsewhere shows it;
  *   - records after the newest valid checkpoint → `unsealed_tail`, a notice in `notices` (a live log always
- *     has one), or a finding with `requireSealed`.
+ *     has one) when record signatures are checked, a finding with `requireSealed` or without any HMAC key
+ *     (then nothing at all checked their content).
  * With `partial`, a log that does not start at sequence 1 has no tree to recompute: its checkpoints are
- * `unchecked`, though one beyond the log is still `truncated`. Leaves are hashed only up to the largest valid
+ * `unchecked`, though one beyond the log is still `truncated`; without an HMAC key every record is then
+ * uncovered, one `unsealed_tail` finding from the first record to the last. Leaves are hashed only up to the largest valid
  * checkpoint and only while the prefix is unbroken; without checkpoints nothing is hashed.
  *
  * Without any HMAC key (a public key or a checkpoint given instead) record signatures are not checked, and the
  * chain's structure still is: sequence numbers (missing, duplicated, inserted, reordered), malformed lines
  * (including records stripped of their integrity block), and previous_signature links — a broken link is
  * `modified` at the record that does not link, since without the key it cannot be told whether this field or
- * the previous record's signature was altered. The content is covered by the checkpoints only.
+ * the previous record's signature was altered. The content is covered by the matched checkpoints only, so a
+ * record none covers is a finding (`unsealed_tail`, above): a log passes only if every record was checked.
  */
 import type { KeyObject } from "node:crypto";
 import type { Readable } from "node:stream";
@@ -194,7 +209,10 @@ export interface VerifyReport {
   checkpoints: CheckpointReport[];
   /** The largest checkpoint size the records matched; 0 if none. */
   sealedThrough: number;
-  /** Not problems: the `unsealed_tail` (records after the newest checkpoint) unless `requireSealed`. */
+  /**
+   * Not problems: the `unsealed_tail` (records after the newest checkpoint) when record signatures are checked
+   * and `requireSealed` is not set.
+   */
   notices: Finding[];
 }
 
@@ -208,21 +226,26 @@ export interface VerifyProgress {
 export interface VerifyOptions {
   /** Inputs, read in this order as one chain; see `resolveInputs`. `-` is standard input. */
   paths: readonly string[];
-  /** Keys by id. Keys found in a data directory given as a path are added to these. */
+  /**
+   * Keys by id. Keys found in a data directory given as a path are added to these, unless `publicKeys` or
+   * `checkpoints` are given.
+   */
   keyring?: Keyring | ReadonlyMap<string, KeyObject>;
   /**
    * The log's checkpoint verifier keys (`--public-key`). Given keys or given checkpoints let a log be verified
-   * without any HMAC key. Keys in the data directories in play are added to these.
+   * without any HMAC key. When these or `checkpoints` are given, they are the only keys trusted: the data
+   * directories' checkpoint verifier keys and HMAC keys are not added (see the header).
    */
   publicKeys?: readonly NoteVerifier[];
   /** Checkpoint notes from outside the log (`--checkpoint`, e.g. kept by an auditor), checked with the others. */
   checkpoints?: readonly CheckpointSource[];
   /**
    * A data directory holding this log's keys that is not itself an input (`--data-dir`): its checkpoint verifier
-   * keys and recorded origin are used. Its HMAC keys are the caller's to put in `keyring`.
+   * keys (unless `publicKeys` or `checkpoints` are given) and recorded origin are used. Its HMAC keys are the
+   * caller's to put in `keyring`.
    */
   dataDir?: string;
-  /** Records after the newest checkpoint are a finding, not a notice. */
+  /** Records after the newest checkpoint are a finding, not a notice (they always are without an HMAC key). */
   requireSealed?: boolean;
   /** The log may start after sequence 1 (older files deleted by retention): the first record's link is not checked. */
   partial?: boolean;
@@ -918,10 +941,12 @@ class ChainVerifier implements LineSink {
 export async function verifyPaths(options: VerifyOptions): Promise<VerifyReport> {
   const started = performance.now();
   const inputs = await resolveInputs(options.paths);
+  // An auditor who brings the log's public key or a checkpoint is checking a data directory they do not
+  // trust: keys found in it could be the attacker's own, so only the caller's keys count (see the header).
+  const given = (options.publicKeys?.length ?? 0) > 0 || (options.checkpoints?.length ?? 0) > 0;
   const keyring = new Keyring();
   if (options.keyring) keyring.merge(options.keyring);
-  for (const dataDir of inputs.dataDirs) keyring.merge(await loadKeyring({ dataDir }));
-  const given = (options.publicKeys?.length ?? 0) > 0 || (options.checkpoints?.length ?? 0) > 0;
+  if (!given) for (const dataDir of inputs.dataDirs) keyring.merge(await loadKeyring({ dataDir }));
   if (keyring.size === 0 && !given) {
     throw new VigilError(
       "key_missing",
@@ -932,7 +957,7 @@ export async function verifyPaths(options: VerifyOptions): Promise<VerifyReport>
   }
   const dataDirs = [...(options.dataDir === undefined ? [] : [options.dataDir]), ...inputs.dataDirs];
   const publicKeys = [...(options.publicKeys ?? [])];
-  for (const dataDir of dataDirs) publicKeys.push(...(await loadCheckpointVerifiers(dataDir)));
+  if (!given) for (const dataDir of dataDirs) publicKeys.push(...(await loadCheckpointVerifiers(dataDir)));
   let checkpoints: ChainVerifierOptions["checkpoints"];
   if (given || publicKeys.length > 0 || options.requireSealed) {
     // Read before any record: a checkpoint signed while the log is read covers records already written, so it

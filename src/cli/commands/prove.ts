@@ -142,7 +142,8 @@ async function run(targets: string[], flags: ProveFlags, cmd: Command): Promise<
     return;
   }
   // A proof is public: anyone may hold it, so it is readable by all.
-  await writeFileAtomic(resolve(flags.output), text, 0o644);
+  // 0600 like the log itself: an inclusion proof carries the full audit record.
+  await writeFileAtomic(resolve(flags.output), text, 0o600);
   writeErr(`wrote the ${what} to ${flags.output}\n`);
 }
 

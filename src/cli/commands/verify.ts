@@ -67,10 +67,13 @@ function coverage(report: VerifyReport): string {
     text += `; sealed through sequence ${report.sealedThrough} (${matched === 1 ? "1 checkpoint" : `${matched} checkpoints`} matched)`;
   }
   if (!report.recordSignaturesChecked) {
+    // Without an HMAC key only matched checkpoints vouch for content: claim coverage only when they reach the end.
     text +=
-      report.sealedThrough > 0
+      report.sealedThrough > 0 && report.sealedThrough === report.lastSequence
         ? "; record signatures not checked (no HMAC key); contents covered by the checkpoints"
-        : "; record signatures not checked (no HMAC key) and no checkpoint matched: only the structure was checked";
+        : report.sealedThrough > 0
+          ? `; record signatures not checked (no HMAC key); contents covered by the checkpoints through sequence ${report.sealedThrough} only`
+          : "; record signatures not checked (no HMAC key) and no checkpoint matched: contents not checked";
   }
   for (const notice of report.notices) {
     if (notice.kind === "unsealed_tail") {
@@ -99,7 +102,7 @@ function formatSummary(report: VerifyReport): string {
 
 const records = (n: number) => (n === 1 ? "1 record" : `${n} records`);
 
-/** The keys from the flags plus the data directory's; an unreadable key is a usage error. */
+/** The keys from the flags plus those of `dataDir`, if given; an unreadable key is a usage error. */
 async function keyring(flags: VerifyFlags, dataDir: string | undefined) {
   try {
     return await loadKeyring({ dataDir, keyFiles: flags.keyFile, envVars: flags.keyEnv });
@@ -160,7 +163,9 @@ async function run(paths: string[], flags: VerifyFlags, cmd: Command): Promise<v
       `nothing to verify: name a journal, data directory or log file (no ${DEFAULT_DATA_DIR} here)`,
     );
   }
-  const keys = await keyring(flags, dataDir);
+  // With --public-key or --checkpoint the data directory is the thing under audit, not a source of trust.
+  const auditing = flags.publicKey.length > 0 || flags.checkpoint.length > 0;
+  const keys = await keyring(flags, auditing ? undefined : dataDir);
   const verifierKeys = await publicKeys(flags.publicKey);
   const checkpoints = await checkpointNotes(flags.checkpoint);
   const progress = flags.quiet ? undefined : new Progress({ label: "verifying", unit: "records" });
@@ -209,7 +214,8 @@ export function verifyCommand(): Command {
     )
     .option(
       "-d, --data-dir <dir>",
-      `data directory whose keys/ holds signing and checkpoint verifier keys (default ${DEFAULT_DATA_DIR} if present)`,
+      `data directory whose keys/ holds signing and checkpoint verifier keys, not used with --public-key or ` +
+        `--checkpoint (default ${DEFAULT_DATA_DIR} if present)`,
     )
     .option("--key-env <var>", "environment variable holding a signing key (repeatable)", collect, [])
     .option("--key-file <file>", "file holding a signing key (repeatable)", collect, [])
@@ -225,7 +231,10 @@ export function verifyCommand(): Command {
       collect,
       [],
     )
-    .option("--require-sealed", "records not yet covered by a checkpoint are a problem, not a notice")
+    .option(
+      "--require-sealed",
+      "records not yet covered by a checkpoint are a problem, not a notice (always so without an HMAC key)",
+    )
     .option(
       "--partial",
       "the log may start after sequence 1 (oldest rotated files deleted); the start is not missing",
@@ -239,9 +248,14 @@ export function verifyCommand(): Command {
         "line, or a log that ends before a signed checkpoint: cut off), tampered (the records do not hash to a\n" +
         "signed checkpoint's root), bad_checkpoint (forged, malformed or another log's), unverifiable_checkpoint\n" +
         "(signed only by keys not given; not used), inconsistent_checkpoints (two signed roots for one size).\n" +
-        "Notice: unsealed_tail, records after the newest checkpoint (a problem with --require-sealed).\n" +
+        "Notice: unsealed_tail, records after the newest checkpoint; a problem with --require-sealed, and\n" +
+        "always without an HMAC key (nothing else checks their content; with --partial no checkpoint can).\n" +
         "Checkpoints come from <data-dir>/checkpoints/ (journal or data directory), <path>.checkpoints/ (file\n" +
-        "destination) and --checkpoint; verifier keys from --public-key and the data directory's keys/checkpoint/.\n" +
+        "destination) and --checkpoint.\n" +
+        "\nTrusted keys: with --public-key or --checkpoint, only the keys you give (--public-key, --key-env,\n" +
+        "--key-file); the keys/ of the data directory being checked are ignored, since whoever altered it could\n" +
+        "have replaced them. Without either, the data directory's keys/ (HMAC and keys/checkpoint/) are used:\n" +
+        "an operator checking their own node.\n" +
         "\nExit codes: 0 intact, 1 problems found, 2 bad usage (unknown path, no key, bad flag).",
     )
     .action((paths: string[], flags: VerifyFlags, cmd: Command) => run(paths, flags, cmd));
