@@ -114,16 +114,6 @@ export class Checkpointer {
     return this.#latest;
   }
 
-  /** The stored signed checkpoint of exactly `size` records, if there is one. */
-  note(size: number): Promise<string | undefined> {
-    return readCheckpointNote(this.#o.dir, size);
-  }
-
-  /** The sizes of all stored checkpoints, ascending. */
-  sizes(): Promise<number[]> {
-    return listCheckpointSizes(this.#o.dir);
-  }
-
   /** Called with every checkpoint signed from now on. */
   onCheckpoint(listener: (cp: SignedCheckpoint) => void): () => void {
     this.#listeners.add(listener);

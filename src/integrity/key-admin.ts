@@ -14,10 +14,10 @@
  * reads the pointers at start, so a rotation takes effect at the server's next start.
  */
 import { randomBytes } from "node:crypto";
-import { readdir, readFile, stat } from "node:fs/promises";
+import { readFile, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { VigilError } from "../errors.ts";
-import { ensureDir, exists, writeFileAtomic } from "../util/fs.ts";
+import { ensureDir, exists, readdirIfExists, writeFileAtomic } from "../util/fs.ts";
 import {
   type ChainFile,
   createChain,
@@ -88,15 +88,6 @@ async function readPointer(path: string): Promise<string | undefined> {
   }
 }
 
-async function namesIn(dir: string): Promise<string[]> {
-  try {
-    return await readdir(dir);
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === "ENOENT") return [];
-    throw e;
-  }
-}
-
 const byCreated = <T extends { created: Date; id: string }>(a: T, b: T) =>
   a.created.getTime() - b.created.getTime() || a.id.localeCompare(b.id);
 
@@ -108,7 +99,7 @@ export async function listHmacKeys(dataDir: string): Promise<{ keys: HmacKeyInfo
   const dir = keysDir(dataDir);
   const active = await readPointer(join(dir, ACTIVE));
   const keys: HmacKeyInfo[] = [];
-  for (const name of (await namesIn(dir)).filter((n) => n.endsWith(".key"))) {
+  for (const name of (await readdirIfExists(dir)).filter((n) => n.endsWith(".key"))) {
     const file = join(dir, name);
     const { id } = await keyFromFile(file);
     keys.push({ id, active: id === active, file, created: (await stat(file)).mtime });
@@ -119,7 +110,7 @@ export async function listHmacKeys(dataDir: string): Promise<{ keys: HmacKeyInfo
 
 /** The forward-secure chains, each from its state file and seed; the key ids come from the files' content. */
 async function listChains(dir: string, active: string | undefined): Promise<HmacKeyInfo[]> {
-  const names = await namesIn(dir);
+  const names = await readdirIfExists(dir);
   const chains = new Map<string, { file: string; content: ChainFile; seed?: string }>();
   for (const name of names.filter((n) => n.endsWith(".state"))) {
     const file = join(dir, name);
@@ -155,7 +146,7 @@ export async function listCheckpointKeys(
   const dir = checkpointKeysDir(dataDir);
   const active = await readPointer(join(dir, ACTIVE));
   const keys: CheckpointKeyInfo[] = [];
-  for (const name of (await namesIn(dir)).filter((n) => n.endsWith(".vkey"))) {
+  for (const name of (await readdirIfExists(dir)).filter((n) => n.endsWith(".vkey"))) {
     const file = join(dir, name);
     const verifier = parseVerifierKey((await readFile(file, "utf8")).trim());
     const keyHash = verifier.keyHash.toString(16).padStart(8, "0");
