@@ -70,9 +70,14 @@ export async function writeCheckpointNote(dir: string, size: number, note: strin
  * host name and a random suffix (recorded so it never changes). It is also the checkpoint signing key's name, so
  * it must be a valid key name (no spaces, no "+").
  */
+/** The origin recorded in a data directory, if any. */
+export async function readOrigin(dataDir: string): Promise<string | undefined> {
+  return (await readFile(join(dataDir, "origin"), "utf8").catch(() => "")).trim() || undefined;
+}
+
 export async function loadOrCreateOrigin(dataDir: string, configured?: string): Promise<string> {
   const path = join(dataDir, "origin");
-  const recorded = (await readFile(path, "utf8").catch(() => "")).trim();
+  const recorded = (await readOrigin(dataDir)) ?? "";
   if (configured !== undefined) {
     if (recorded !== "" && recorded !== configured) {
       throw new VigilError(

@@ -369,7 +369,8 @@ function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
   return Buffer.compare(a, b) === 0;
 }
 
-function isCount(n: number): boolean {
+/** Whether n is a tree size or leaf count: a non-negative safe integer. */
+export function isCount(n: number): boolean {
   return Number.isSafeInteger(n) && n >= 0;
 }
 

@@ -39,6 +39,7 @@ import {
   foldTiles,
   HASH_SIZE,
   inclusionPlan,
+  isCount,
   type NodeRef,
   verifyConsistency,
   verifyInclusion,
@@ -578,8 +579,4 @@ async function readPlan(dir: string, plan: NodeRef[][], size: number): Promise<B
   } finally {
     await Promise.all([...files.values()].map((fh) => fh.close()));
   }
-}
-
-function isCount(n: number): boolean {
-  return Number.isSafeInteger(n) && n >= 0;
 }

@@ -1,14 +1,3 @@
-/**
- * Public-key verification for `vigil verify` (issue 3): gathers the signed checkpoints that apply to a log, opens
- * them with the log's verifier keys, and recomputes the RFC 6962 tree from the records in the order the chain
- * verifier processes them (sequence order), comparing roots whenever the tree reaches a checkpoint's size. The
- * finding kinds and their rules are documented in verify.ts; this module decides them.
- *
- * Only a public key and the checkpoints are trusted here: a checkpoint proves what the first N records were when
- * the server signed it, so a log whose first N records hash to another root was altered (`tampered`), and a log
- * that ends before N was cut off (`truncated`) — the case the HMAC chain cannot see.
- */
-import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { VigilError } from "../errors.ts";
 import type { ParsedRecord } from "./chain.ts";
@@ -87,10 +76,6 @@ export async function readCheckpointDirs(dirs: readonly string[]): Promise<Check
 }
 
 /** The log's origin line as the data directory recorded it, if it did. */
-export async function readLogOrigin(dataDir: string): Promise<string | undefined> {
-  const text = await readFile(join(dataDir, "origin"), "utf8").catch(() => "");
-  return text.trim() || undefined;
-}
 
 /** Size and origin of a note that failed to open, for the report, when its text still parses. */
 function peek(note: string): { size: number | null; origin: string | null } {

@@ -143,7 +143,7 @@ import {
   type SignatureCheck,
 } from "./chain.ts";
 import { Keyring, loadKeyring } from "./keys.ts";
-import { loadCheckpointVerifiers } from "./log-layout.ts";
+import { loadCheckpointVerifiers, readOrigin } from "./log-layout.ts";
 import type { NoteVerifier } from "./note.ts";
 import { forEachLine, type InputFile, type LineSink, openInput, resolveInputs } from "./verify-sources.ts";
 import {
@@ -152,7 +152,6 @@ import {
   type OpenedCheckpoints,
   openCheckpoints,
   readCheckpointDirs,
-  readLogOrigin,
   TreeCheck,
 } from "./verify-tree.ts";
 
@@ -964,7 +963,7 @@ export async function verifyPaths(options: VerifyOptions): Promise<VerifyReport>
     // cannot look like a cut-off log.
     const sources = [...(await readCheckpointDirs(inputs.checkpointDirs)), ...(options.checkpoints ?? [])];
     let origin: string | undefined;
-    for (const dataDir of dataDirs) origin ??= await readLogOrigin(dataDir);
+    for (const dataDir of dataDirs) origin ??= await readOrigin(dataDir);
     checkpoints = {
       opened: openCheckpoints(sources, publicKeys, origin),
       requireSealed: options.requireSealed ?? false,
