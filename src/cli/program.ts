@@ -6,6 +6,7 @@ import { Command, CommanderError } from "commander";
 import { formatProblem, ValidationError, VigilError } from "../errors.ts";
 import { configCommand } from "./commands/config.ts";
 import { keysCommand } from "./commands/keys.ts";
+import { policyCommand } from "./commands/policy.ts";
 import { proveCommand } from "./commands/prove.ts";
 import { sendCommand } from "./commands/send.ts";
 import { serveCommand } from "./commands/serve.ts";
@@ -26,6 +27,7 @@ export function buildProgram(): Command {
     .addCommand(verifyCommand())
     .addCommand(proveCommand())
     .addCommand(keysCommand())
+    .addCommand(policyCommand())
     .addCommand(configCommand());
   const exitOverride = (cmd: Command) => {
     cmd.exitOverride();

@@ -1,0 +1,240 @@
+/**
+ * Redpanda's audit switches (spec/001): `enabled_event_types`, `excluded_topics` and `excluded_principals`, over
+ * native events. Users who ran Redpanda's audit log bring the same three settings, so they mean the same here.
+ *
+ * A native event belongs to one of Redpanda's eight event types by its event_type (the Kafka API names are
+ * those the OCSF and CloudEvents decoders yield, `kafka.<api in lower case without separators>`); the Kafka APIs
+ * are grouped as spec/001's table groups them:
+ *
+ * | Redpanda type     | native event_type                                                                    |
+ * |-------------------|--------------------------------------------------------------------------------------|
+ * | `management`      | kafka.alterpartitionreassignments, createacls, createpartitions, createtopics,       |
+ * |                   | deleteacls, deletegroups, deleterecords, deletetopics, incrementalalterconfigs,      |
+ * |                   | alterconfigs, offsetdelete                                                           |
+ * | `produce`         | kafka.addpartitionstotxn, endtxn, initproducerid, produce                            |
+ * | `consume`         | kafka.addoffsetstotxn, fetch (Confluent: fetchconsumer, fetchfollower), joingroup,   |
+ * |                   | leavegroup, listoffsets, offsetcommit, syncgroup, txnoffsetcommit                    |
+ * | `describe`        | kafka.describeacls, describeconfigs, describegroups, describelogdirs,                |
+ * |                   | findcoordinator, listgroups, listpartitionreassignments, metadata, offsetfetch,      |
+ * |                   | offsetforleaderepoch, describeproducers, describetransactions, listtransactions      |
+ * | `heartbeat`       | kafka.heartbeat                                                                      |
+ * | `authenticate`    | auth.* (logins, failures, logouts), kafka.saslhandshake, saslauthenticate,           |
+ * |                   | authentication (Confluent's methodName for a login)                                  |
+ * | `schema_registry` | schema_registry.*; api.* whose resource.service names the Schema Registry            |
+ * | `admin`           | admin.*; api.* whose resource.service names the Admin API (Redpanda's OCSF records)  |
+ *
+ * An event of none of these types (a Kubernetes request, an application's `backup.completed`, a Kafka API the
+ * table does not list) is kept untouched by all three settings: they describe Kafka traffic, and an audit
+ * trail should not lose events to a filter that was never about them.
+ *
+ * `enabled_event_types` absent enables every type: Redpanda's default (management, authenticate, admin) limits
+ * what its brokers emit, while events reaching Vigil were already chosen by whoever sent them.
+ */
+
+import { suggest } from "../config/schema.ts";
+import { type FieldProblem, ValidationError } from "../errors.ts";
+import type { InputEvent } from "../event/schema.ts";
+
+export const REDPANDA_EVENT_TYPES = [
+  "management",
+  "produce",
+  "consume",
+  "describe",
+  "heartbeat",
+  "authenticate",
+  "schema_registry",
+  "admin",
+] as const;
+export type RedpandaEventType = (typeof REDPANDA_EVENT_TYPES)[number];
+
+/** The settings as a Vigil configuration or policy file writes them (Redpanda's names without `audit_`). */
+export interface RedpandaFilterConfig {
+  enabled_event_types?: readonly string[];
+  excluded_topics?: readonly string[];
+  excluded_principals?: readonly string[];
+}
+
+export interface RedpandaFilterOptions {
+  /** The topic Vigil writes its own audit records to; excluding it is refused, as Redpanda refuses its own. */
+  auditTopic: string;
+}
+
+/** What the filters look at; native and input events both fit. */
+export type FilterableEvent = Pick<InputEvent, "event_type" | "actor" | "resource" | "details">;
+
+export interface RedpandaDecision {
+  keep: boolean;
+  reason?: "event_type_disabled" | "excluded_topic" | "excluded_principal";
+  /** The event's Redpanda type, undefined for events of none. */
+  eventType?: RedpandaEventType;
+  /** The setting's entry that dropped the event: the type, topic or principal as configured. */
+  match?: string;
+}
+
+export interface RedpandaFilters {
+  decide(event: FilterableEvent): RedpandaDecision;
+}
+
+const API_TYPES: ReadonlyMap<string, RedpandaEventType> = new Map(
+  (
+    [
+      [
+        "management",
+        [
+          "alterpartitionreassignments",
+          "createacls",
+          "createpartitions",
+          "createtopics",
+          "deleteacls",
+          "deletegroups",
+          "deleterecords",
+          "deletetopics",
+          "incrementalalterconfigs",
+          "alterconfigs",
+          "offsetdelete",
+        ],
+      ],
+      ["produce", ["addpartitionstotxn", "endtxn", "initproducerid", "produce"]],
+      [
+        "consume",
+        [
+          "addoffsetstotxn",
+          "fetch",
+          "fetchconsumer",
+          "fetchfollower",
+          "joingroup",
+          "leavegroup",
+          "listoffsets",
+          "offsetcommit",
+          "syncgroup",
+          "txnoffsetcommit",
+        ],
+      ],
+      [
+        "describe",
+        [
+          "describeacls",
+          "describeconfigs",
+          "describegroups",
+          "describelogdirs",
+          "findcoordinator",
+          "listgroups",
+          "listpartitionreassignments",
+          "metadata",
+          "offsetfetch",
+          "offsetforleaderepoch",
+          "describeproducers",
+          "describetransactions",
+          "listtransactions",
+        ],
+      ],
+      ["heartbeat", ["heartbeat"]],
+      ["authenticate", ["saslhandshake", "saslauthenticate", "authentication"]],
+    ] as const
+  ).flatMap(([type, apis]) => apis.map((api) => [api, type] as const)),
+);
+
+/** The Redpanda event type of a native event, or undefined when it is none of the eight (see the table). */
+export function redpandaEventType(event: FilterableEvent): RedpandaEventType | undefined {
+  const type = event.event_type;
+  const dot = type.indexOf(".");
+  if (dot === -1) return undefined;
+  const category = type.slice(0, dot);
+  const name = type.slice(dot + 1);
+  switch (category) {
+    case "kafka":
+      return API_TYPES.get(name);
+    case "auth":
+      return "authenticate";
+    case "schema_registry":
+      return "schema_registry";
+    case "admin":
+      return "admin";
+    case "api": {
+      // Redpanda's OCSF records of HTTP calls say which server took them only in the service name.
+      const service = (event.resource as Record<string, unknown> | undefined)?.service;
+      if (typeof service !== "string") return undefined;
+      if (/schema[ _-]?registry/i.test(service)) return "schema_registry";
+      if (/\badmin\b/i.test(service)) return "admin";
+      return undefined;
+    }
+    default:
+      return undefined;
+  }
+}
+
+/** The topics an event is about: its resource when that is a topic, and `details.topics` (names or `{name}`). */
+export function eventTopics(event: FilterableEvent): string[] {
+  const topics: string[] = [];
+  if (event.resource?.type === "topic" && typeof event.resource.id === "string")
+    topics.push(event.resource.id);
+  const listed = (event.details as Record<string, unknown> | undefined)?.topics;
+  if (Array.isArray(listed)) {
+    for (const t of listed) {
+      if (typeof t === "string") topics.push(t);
+      else if (t !== null && typeof t === "object" && typeof (t as { name?: unknown }).name === "string") {
+        topics.push((t as { name: string }).name);
+      }
+    }
+  }
+  return topics;
+}
+
+/** Redpanda accepts a principal as `User:name` or `name`; both name the same user. */
+function principalName(principal: string): string {
+  return principal.startsWith("User:") ? principal.slice("User:".length) : principal;
+}
+
+/**
+ * Validates and compiles the three settings.
+ * @throws ValidationError("invalid_config") naming each bad entry (`enabled_event_types[2]`, `excluded_topics[0]`):
+ * an unknown event type, or an excluded topic that is the audit topic itself.
+ */
+export function compileRedpandaFilters(
+  config: RedpandaFilterConfig,
+  options: RedpandaFilterOptions,
+): RedpandaFilters {
+  const problems: FieldProblem[] = [];
+  const known: ReadonlySet<string> = new Set(REDPANDA_EVENT_TYPES);
+  config.enabled_event_types?.forEach((type, i) => {
+    if (known.has(type)) return;
+    const hint = suggest(type, REDPANDA_EVENT_TYPES);
+    problems.push({
+      field: `enabled_event_types[${i}]`,
+      message: `unknown event type "${type}"${hint ? ` (did you mean "${hint}"?)` : ""}: must be one of ${REDPANDA_EVENT_TYPES.join(", ")}`,
+    });
+  });
+  config.excluded_topics?.forEach((topic, i) => {
+    if (topic !== options.auditTopic) return;
+    problems.push({
+      field: `excluded_topics[${i}]`,
+      message: `cannot exclude the audit topic "${topic}" itself: changes to it must always be audited (Redpanda refuses _redpanda.audit_log here likewise)`,
+    });
+  });
+  if (problems.length > 0) throw new ValidationError("invalid_config", problems);
+
+  const enabled = config.enabled_event_types ? new Set(config.enabled_event_types) : undefined;
+  const topics = new Set(config.excluded_topics ?? []);
+  // Keyed by bare name, each to the entry as written, so a decision can quote the configuration.
+  const principals = new Map((config.excluded_principals ?? []).map((p) => [principalName(p), p]));
+  return {
+    decide(event) {
+      const eventType = redpandaEventType(event);
+      if (eventType === undefined) return { keep: true };
+      if (enabled && !enabled.has(eventType)) {
+        return { keep: false, reason: "event_type_disabled", eventType, match: eventType };
+      }
+      const actor = event.actor?.id;
+      const principal = actor === undefined ? undefined : principals.get(principalName(actor));
+      if (principal !== undefined)
+        return { keep: false, reason: "excluded_principal", eventType, match: principal };
+      // Redpanda audits each topic of a request separately; an event about several topics is one record here,
+      // so it is dropped only when every topic it names is excluded.
+      const named = eventTopics(event);
+      if (named.length > 0 && named.every((t) => topics.has(t))) {
+        return { keep: false, reason: "excluded_topic", eventType, match: named[0] as string };
+      }
+      return { keep: true, eventType };
+    },
+  };
+}
