@@ -1,32 +1,9 @@
-/**
- * CloudEvents (specversion 0.3 and 1.0, structured JSON, one event or a batch array), as Confluent Platform
- * and Confluent Cloud write their audit logs, to native events.
- *
- * Mapping (`details.cloudevents` is the whole event, extension attributes such as `confluentRouting` (0.3)
- * or `route` (1.0) included, so nothing is lost):
- * - event_type from data.methodName in lower case, its dots kept: `kafka.CreateTopics` → `kafka.createtopics`,
- *   `mds.Authorize` → `mds.authorize`; a name of one part is put under `confluent.`. Without a methodName,
- *   from `type`, `/` read as a dot (`io.confluent.kafka.server/authorization` →
- *   `io.confluent.kafka.server.authorization`).
- * - event_id = `id` (rewritten deterministically when outside the id alphabet); timestamp = `time`.
- * - actor: id = authenticationInfo.principal (`User:alice`), type from its prefix (`user`); ip_address =
- *   requestMetadata.client_address (Java writes `/172.27.0.3`); client_id = request.client_id.
- * - resource: type (lower case), id and pattern_type from authorizationInfo; else type and id from the last
- *   `type=id` part of data.resourceName (`crn:///kafka=abc` → kafka, abc); path = data.resourceName (CRN).
- * - action: operation = authorizationInfo.operation, else methodName; result = success / denied from
- *   authorizationInfo.granted, else success / failure from result.status.
- * - context.cluster_id = the Kafka cluster id in the `kafka=` part of `source`.
- */
-import { createHash } from "node:crypto";
 import { isIP } from "node:net";
-import { ValidationError } from "../../errors.ts";
-import { EVENT_ID_PATTERN, type InputEvent } from "../../event/schema.ts";
-
-type Json = Record<string, unknown>;
+import type { InputEvent } from "../../event/schema.ts";
+import { compact, eventId, invalid, isRecord, type Json, text } from "../decode-util.ts";
 
 const SPEC_VERSIONS = ["0.3", "1.0"];
 const RFC3339 = /^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})$/;
-const ID_PATTERN = new RegExp(EVENT_ID_PATTERN);
 
 /** Decodes one CloudEvent or a batch (an array); throws `invalid_event` naming the field. */
 export function decodeCloudEvents(value: unknown): InputEvent[] {
@@ -138,35 +115,4 @@ function crnPart(crn: unknown, key: string): string | undefined {
   if (typeof crn !== "string") return undefined;
   const part = crn.split("/").find((p) => p.startsWith(`${key}=`));
   return part?.slice(key.length + 1) || undefined;
-}
-
-/**
- * An event id from a foreign id: unchanged when it fits the id alphabet, else its legible part and a hash of
- * the whole, so the same record always gets the same id and different records different ids.
- */
-function eventId(raw: string): string {
-  if (raw.length <= 128 && ID_PATTERN.test(raw)) return raw;
-  const legible = raw
-    .replace(/[^A-Za-z0-9._:-]/g, "_")
-    .replace(/^[^A-Za-z0-9]+/, "")
-    .slice(0, 64);
-  const hash = createHash("sha256").update(raw).digest("hex").slice(0, 32);
-  return legible === "" ? hash : `${legible}:${hash}`;
-}
-
-function text(value: unknown, max: number): string | undefined {
-  return typeof value === "string" && value.length <= max ? value : undefined;
-}
-
-/** Drops undefined members, so absent source fields stay absent. */
-function compact(obj: Json): Json {
-  return Object.fromEntries(Object.entries(obj).filter(([, v]) => v !== undefined));
-}
-
-function isRecord(value: unknown): value is Json {
-  return value !== null && typeof value === "object" && !Array.isArray(value);
-}
-
-function invalid(field: string, message: string): ValidationError {
-  return new ValidationError("invalid_event", [{ field, message }]);
 }

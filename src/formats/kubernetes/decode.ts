@@ -1,37 +1,10 @@
-/**
- * Kubernetes audit records (`audit.k8s.io` Event, v1 and v1beta1) to native events.
- *
- * Accepted shapes: one Event (also with `kind: Event` but no apiVersion, as falco's captures are), an
- * EventList (what the API server's webhook backend posts: one native event per item), and the Azure (AKS)
- * diagnostic record that carries one Event in `properties.log` (an object, or the same as a JSON string).
- * A Google Cloud Audit Logs LogEntry (GKE) is refused: it holds GCP's own AuditLog record, not the Event.
- *
- * Mapping (the native fields are a view; `details.kubernetes` is the whole Event, so nothing is lost):
- * - event_type `k8s.<verb>`; event_id `<auditID>:<stage>`, because the API server writes one record per stage
- *   under one auditID and Vigil treats a repeated event_id as a retry (ids outside the id alphabet are
- *   rewritten deterministically); context.correlation_id = auditID, which ties the stages together.
- * - timestamp = requestReceivedTimestamp, else (old v1beta1 and v1 records) `timestamp`, else
- *   metadata.creationTimestamp.
- * - actor: user.username, `serviceaccount` for `system:serviceaccount:…` else `user`, groups as roles, the
- *   first source IP, the user agent, and `impersonated_user` mapped the same way.
- * - resource: objectRef.resource (`pods/exec` with a subresource), name, namespace, api_group, api_version;
- *   path = requestURI.
- * - action: the verb; result from responseStatus.code (401/403 denied, ≥ 400 failure, else success);
- *   status_code; duration_ms from request receipt to stage for ResponseComplete.
- * - AKS: context.cluster_id = the record's resourceId; the record without `properties.log` in `details.aks`.
- * A value that does not fit its native field (too long, not an IP address) is left out of the view only.
- */
-import { createHash } from "node:crypto";
 import { isIP } from "node:net";
-import { ValidationError } from "../../errors.ts";
-import { EVENT_ID_PATTERN, type InputEvent } from "../../event/schema.ts";
-
-type Json = Record<string, unknown>;
+import type { InputEvent } from "../../event/schema.ts";
+import { compact, eventId, invalid, isRecord, type Json, text } from "../decode-util.ts";
 
 const API_VERSIONS = ["audit.k8s.io/v1", "audit.k8s.io/v1beta1"];
 const SERVICE_ACCOUNT_PREFIX = "system:serviceaccount:";
 const RFC3339 = /^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})$/;
-const ID_PATTERN = new RegExp(EVENT_ID_PATTERN);
 
 /** Decodes one Event, an EventList or an AKS diagnostic record; throws `invalid_event` naming the field. */
 export function decodeKubernetes(value: unknown): InputEvent[] {
@@ -223,35 +196,4 @@ function typeSegment(verb: string, at: string): string {
     .slice(0, 124);
   if (segment === "") throw invalid(`${at}verb`, "must contain a letter or digit");
   return segment;
-}
-
-/**
- * An event id from a foreign id: unchanged when it fits the id alphabet, else its legible part and a hash of
- * the whole, so the same record always gets the same id and different records different ids.
- */
-function eventId(raw: string): string {
-  if (raw.length <= 128 && ID_PATTERN.test(raw)) return raw;
-  const legible = raw
-    .replace(/[^A-Za-z0-9._:-]/g, "_")
-    .replace(/^[^A-Za-z0-9]+/, "")
-    .slice(0, 64);
-  const hash = createHash("sha256").update(raw).digest("hex").slice(0, 32);
-  return legible === "" ? hash : `${legible}:${hash}`;
-}
-
-function text(value: unknown, max: number): string | undefined {
-  return typeof value === "string" && value.length <= max ? value : undefined;
-}
-
-/** Drops undefined members, so absent source fields stay absent. */
-function compact(obj: Json): Json {
-  return Object.fromEntries(Object.entries(obj).filter(([, v]) => v !== undefined));
-}
-
-function isRecord(value: unknown): value is Json {
-  return value !== null && typeof value === "object" && !Array.isArray(value);
-}
-
-function invalid(field: string, message: string): ValidationError {
-  return new ValidationError("invalid_event", [{ field, message }]);
 }

@@ -22,10 +22,8 @@
  *   repeats of the same event into one record; protocol = auth_protocol.
  */
 import { isIP } from "node:net";
-import { ValidationError } from "../../errors.ts";
 import type { InputEvent } from "../../event/schema.ts";
-
-type Json = Record<string, unknown>;
+import { compact, invalid, isRecord, type Json, text } from "../decode-util.ts";
 
 const AUTHENTICATION = 3002;
 const APPLICATION_LIFECYCLE = 6002;
@@ -210,21 +208,4 @@ function apiSegment(name: string): string | undefined {
 
 function nonEmpty(key: string, obj: Json): Json {
   return Object.keys(obj).length > 0 ? { [key]: obj } : {};
-}
-
-function text(value: unknown, max: number): string | undefined {
-  return typeof value === "string" && value.length <= max ? value : undefined;
-}
-
-/** Drops undefined members, so absent source fields stay absent. */
-function compact(obj: Json): Json {
-  return Object.fromEntries(Object.entries(obj).filter(([, v]) => v !== undefined));
-}
-
-function isRecord(value: unknown): value is Json {
-  return value !== null && typeof value === "object" && !Array.isArray(value);
-}
-
-function invalid(field: string, message: string): ValidationError {
-  return new ValidationError("invalid_event", [{ field, message }]);
 }
