@@ -10,8 +10,8 @@
  * `evaluate` allocates nothing for requests without a subresource.
  */
 import Type from "typebox";
-import { isMap, isScalar, isSeq, LineCounter, parseDocument } from "yaml";
 import { formatPath, type Path, type PathProblem, schemaChecker, suggest } from "../config/schema.ts";
+import { lineOf, parseYamlWithLines } from "../config/yaml.ts";
 import { type FieldProblem, ValidationError, VigilError } from "../errors.ts";
 
 export const KUBERNETES_LEVELS = ["None", "Metadata", "Request", "RequestResponse"] as const;
@@ -95,63 +95,6 @@ type Mapping = Record<string, unknown>;
 
 function isMapping(value: unknown): value is Mapping {
   return typeof value === "object" && value !== null && !Array.isArray(value);
-}
-
-interface ParsedYaml {
-  value: unknown;
-  /** Line of each key and list item, by formatted path. */
-  lines: Map<string, number>;
-}
-
-function parseYaml(text: string): ParsedYaml {
-  const lineCounter = new LineCounter();
-  // kube-apiserver reads policy files with a YAML 1.1 parser (sigs.k8s.io/yaml): `yes`, `on`, `off` are booleans
-  // there, so they are here too, and `omitManagedFields: yes` means the same.
-  const doc = parseDocument(text, { lineCounter, prettyErrors: false, version: "1.1" });
-  if (doc.errors.length > 0) {
-    throw new ValidationError(
-      "invalid_config",
-      doc.errors.map((e) => ({
-        field: "",
-        line: lineCounter.linePos(e.pos[0]).line,
-        message: `invalid YAML: ${e.message}`,
-      })),
-    );
-  }
-  const lines = new Map<string, number>();
-  const index = (node: unknown, path: Path): void => {
-    if (isMap(node)) {
-      for (const pair of node.items) {
-        const key = isScalar(pair.key) ? String(pair.key.value) : String(pair.key);
-        const start = isScalar(pair.key) ? pair.key.range?.[0] : undefined;
-        if (start !== undefined) lines.set(formatPath([...path, key]), lineCounter.linePos(start).line);
-        index(pair.value, [...path, key]);
-      }
-    } else if (isSeq(node)) {
-      node.items.forEach((item, i) => {
-        const start = isScalar(item) || isMap(item) || isSeq(item) ? item.range?.[0] : undefined;
-        if (start !== undefined) lines.set(formatPath([...path, i]), lineCounter.linePos(start).line);
-        index(item, [...path, i]);
-      });
-    }
-  };
-  index(doc.contents, []);
-  try {
-    return { value: doc.toJS({ maxAliasCount: 100 }), lines };
-  } catch (e) {
-    throw new ValidationError("invalid_config", [
-      { field: "", message: `invalid YAML: ${(e as Error).message}` },
-    ]);
-  }
-}
-
-/** The line of `path` or, for a path not in the file, of its nearest ancestor that is. */
-function lineOf(path: Path, lines: Map<string, number>): number | undefined {
-  for (let n = path.length; n > 0; n--) {
-    const line = lines.get(formatPath(path.slice(0, n)));
-    if (line !== undefined) return line;
-  }
-  return undefined;
 }
 
 /**
@@ -523,7 +466,9 @@ class CompiledPolicy implements KubernetesPolicy {
  *   namespace: "default", resource: { group: "", resource: "secrets", name: "db" } }).level // "Metadata"
  */
 export function parseKubernetesPolicy(text: string, source?: string): KubernetesPolicy {
-  const { value, lines } = parseYaml(text);
+  // kube-apiserver reads policy files with a YAML 1.1 parser (sigs.k8s.io/yaml): `yes`, `on`, `off` are booleans
+  // there, so they are here too, and `omitManagedFields: yes` means the same.
+  const { value, lines } = parseYamlWithLines(text, { version: "1.1" });
   const toField = (p: PathProblem): FieldProblem => {
     const line = lineOf(p.path, lines);
     return { field: formatPath(p.path), message: p.message, ...(line === undefined ? {} : { line }) };
