@@ -5,6 +5,7 @@
 import { Command, CommanderError } from "commander";
 import { formatProblem, ValidationError, VigilError } from "../errors.ts";
 import { configCommand } from "./commands/config.ts";
+import { importCommand } from "./commands/import.ts";
 import { keysCommand } from "./commands/keys.ts";
 import { policyCommand } from "./commands/policy.ts";
 import { proveCommand } from "./commands/prove.ts";
@@ -23,6 +24,7 @@ export function buildProgram(): Command {
     .showHelpAfterError("(run with --help for usage)")
     .addCommand(serveCommand())
     .addCommand(sendCommand())
+    .addCommand(importCommand())
     .addCommand(tailCommand())
     .addCommand(verifyCommand())
     .addCommand(proveCommand())

@@ -644,7 +644,6 @@ describe("audit block", () => {
   });
 
   it.each([
-    ["policy_file", "policy files arrive with issue 4 (policy and formats)"],
     ["excluded_topics", "excluded_topics arrives with issue 4 (policy and formats)"],
     ["redaction", "redaction arrives with issue 4 (policy and formats)"],
     ["kafka_proxy", "the Kafka proxy arrives with issue 7 (sources)"],
@@ -653,6 +652,27 @@ describe("audit block", () => {
     expect(problemsOf(lines("audit:", "  enabled: true", `  ${key}:`, "    anything: ${UNSET}"))).toEqual([
       { field: `audit.${key}`, line: 3, message: `not supported yet: ${reason}` },
     ]);
+  });
+
+  it("loads policy_file relative to the config file and reports its problems with its own lines", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "vigil-policy-"));
+    try {
+      const policy = "apiVersion: audit.k8s.io/v1\nkind: Policy\nrules:\n  - level: Request\n";
+      await writeFile(join(dir, "policy.yaml"), policy);
+      const source = join(dir, "vigil.yaml");
+      const config = parseConfig(lines("audit:", "  policy_file: policy.yaml"), source, {});
+      expect(config.audit.kubernetesPolicy?.ruleCount).toBe(1);
+      expect(defaultConfig().audit.kubernetesPolicy).toBeUndefined();
+      await writeFile(join(dir, "policy.yaml"), policy.replace("Request", "Everything"));
+      expect(() => parseConfig(lines("audit:", "  policy_file: policy.yaml"), source, {})).toThrow(
+        /line 2: audit\.policy_file: policy\.yaml line 4: rules\[0\]\.level: unsupported value "Everything"/,
+      );
+      expect(() => parseConfig(lines("audit:", "  policy_file: nope.yaml"), source, {})).toThrow(
+        "audit.policy_file: cannot read the policy file nope.yaml: no such file",
+      );
+    } finally {
+      await rm(dir, { recursive: true });
+    }
   });
 
   it("refuses a destination format as not supported yet, on any file destination", () => {

@@ -5,6 +5,7 @@
  * file and its line. Features of spec/000 that are not built yet are refused the same way, with a message that
  * starts "not supported yet".
  */
+import { readFileSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { isIP } from "node:net";
 import { dirname, resolve } from "node:path";
@@ -15,8 +16,9 @@ import {
   type RawFileDestination,
   resolveFileDestination,
 } from "../destinations/file/config.ts";
-import { type FieldProblem, ValidationError, VigilError } from "../errors.ts";
+import { type FieldProblem, formatProblem, ValidationError, VigilError } from "../errors.ts";
 import { DEFAULT_EVENT_LIMITS } from "../event/validate.ts";
+import { type KubernetesPolicy, parseKubernetesPolicy } from "../policy/kubernetes.ts";
 import { InterpolationError, interpolate } from "./interpolate.ts";
 import {
   ConfigSchema,
@@ -381,6 +383,43 @@ function checkAudit(
   return checkDestinations(audit, auditPath, baseDir, findings);
 }
 
+/**
+ * Reads and parses `policy_file` (relative to the config file). Its problems become problems of the
+ * `policy_file` key, each message naming the policy file and its own line, so both files can be fixed from one
+ * report.
+ */
+function checkPolicyFile(
+  root: unknown,
+  auditPath: Path,
+  baseDir: string,
+  findings: Findings,
+): KubernetesPolicy | undefined {
+  const file = valueAt(root, [...auditPath, "policy_file"]);
+  if (typeof file !== "string" || file === "") return undefined; // absent, or the schema reports it
+  const path = [...auditPath, "policy_file"];
+  let text: string;
+  try {
+    text = readFileSync(resolve(baseDir, file), "utf8");
+  } catch (e) {
+    const reason = (e as NodeJS.ErrnoException).code === "ENOENT" ? "no such file" : (e as Error).message;
+    findings.problems.push({ path, message: `cannot read the policy file ${file}: ${reason}` });
+    return undefined;
+  }
+  try {
+    return parseKubernetesPolicy(text, file);
+  } catch (e) {
+    if (!(e instanceof ValidationError)) throw e;
+    for (const p of e.problems) {
+      // "policy.yaml line 7: rules[2].level: …", or "policy.yaml: …" for the file as a whole.
+      findings.problems.push({
+        path,
+        message: `${file}${p.line === undefined ? ":" : ""} ${formatProblem(p)}`,
+      });
+    }
+    return undefined;
+  }
+}
+
 function checkOverrides(overrides: ConfigOverrides, findings: Findings): void {
   if (overrides.listen !== undefined) {
     const address = listenAddress(overrides.listen);
@@ -398,6 +437,7 @@ function isUnder(path: Path, prefix: Path): boolean {
 function build(
   raw: RawConfig,
   destinations: FileDestinationConfig[] | undefined,
+  kubernetesPolicy: KubernetesPolicy | undefined,
   source: string | undefined,
   baseDir: string,
   overrides: ConfigOverrides,
@@ -426,6 +466,7 @@ function build(
       enabled: audit.enabled ?? true,
       destinations: destinations ?? [defaultFileDestination(dataDir)],
       policy: { events: audit.events, excludeEvents: audit.exclude_events ?? [] },
+      ...(kubernetesPolicy === undefined ? {} : { kubernetesPolicy }),
       integrity: {
         keyEnvVar: audit.integrity?.signing?.key_env_var,
         forwardSecure:
@@ -480,6 +521,7 @@ export function parseConfig(
   checkServer(root, findings);
   const auditPath = findAuditBlock(root, findings);
   const destinations = auditPath && checkAudit(root, auditPath, baseDir, findings);
+  const kubernetesPolicy = auditPath && checkPolicyFile(root, auditPath, baseDir, findings);
   checkOverrides(overrides, findings);
 
   // A value whose interpolation failed was kept as written: its other problems, and refusals it caused (say, of
@@ -499,7 +541,7 @@ export function parseConfig(
     fieldProblems.sort((a, b) => (a.line ?? Number.POSITIVE_INFINITY) - (b.line ?? Number.POSITIVE_INFINITY));
     throw new ValidationError("invalid_config", fieldProblems);
   }
-  return build(root as RawConfig, destinations, source, baseDir, overrides);
+  return build(root as RawConfig, destinations, kubernetesPolicy, source, baseDir, overrides);
 }
 
 /**

@@ -4,6 +4,7 @@
  * from the raw YAML schema (schema.ts), or by `defaultConfig` when there is no file.
  */
 import type { EventLimits } from "../event/validate.ts";
+import type { KubernetesPolicy } from "../policy/kubernetes.ts";
 
 export type TokenScope = "ingest" | "read" | "admin";
 
@@ -86,6 +87,11 @@ export interface VigilConfig {
     enabled: boolean;
     destinations: DestinationConfig[];
     policy: PolicyConfig;
+    /**
+     * The `policy_file` Kubernetes audit policy, parsed; undefined: Kubernetes events are recorded at level
+     * Metadata (no request or response bodies), the safe default.
+     */
+    kubernetesPolicy?: KubernetesPolicy;
     integrity: IntegrityConfig;
     failurePolicy: FailurePolicy;
     /** Events accepted but not yet durable, beyond which ingest is refused (or dropped, with permit). */

@@ -8,6 +8,7 @@ import { resolve } from "node:path";
 import type { DestinationConfig, VigilConfig } from "../config/types.ts";
 import type { Destination } from "../destinations/destination.ts";
 import { FileDestination } from "../destinations/file/destination.ts";
+import { formatProblem } from "../errors.ts";
 import type { KeySchedule, Sealer as SealerType, SigningKey } from "../integrity/chain.ts";
 import { Sealer } from "../integrity/chain.ts";
 import { CheckpointerThread } from "../integrity/checkpointer-thread.ts";
@@ -205,6 +206,10 @@ export async function startVigil(config: VigilConfig, log: Logger, env = process
       destinations: () => consumers.map((c) => c.status()),
     });
     if (!config.audit.enabled) log("audit.enabled is false: every event is excluded by policy and counted");
+    // kube-apiserver starts with a policy holding unknown fields and warns; so does Vigil, with the same file.
+    for (const w of config.audit.kubernetesPolicy?.warnings ?? []) {
+      log(`warning: ${config.audit.kubernetesPolicy?.source}: ${formatProblem(w)}`);
+    }
     const pipeline = new Pipeline({
       sealer,
       writer,
@@ -242,6 +247,7 @@ export async function startVigil(config: VigilConfig, log: Logger, env = process
       auth: new TokenAuthenticator(tokens),
       metrics,
       limits: config.limits,
+      kubernetesPolicy: config.audit.kubernetesPolicy,
       maxBodyBytes: config.server.maxBodyBytes,
       destinations: () => consumers.map((c) => c.status()),
       checkpoints: checkpointer,

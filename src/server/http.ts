@@ -9,7 +9,14 @@ import { type BodyFormat, decodeBody, type EventLimits, prepareEvents } from "..
 import type { CheckpointerThread } from "../integrity/checkpointer-thread.ts";
 import type { ConsistencyProofJson } from "../integrity/proof.ts";
 import type { ConsumerStatus } from "../pipeline/consumer.ts";
-import { type Pipeline, RETRY_AFTER_SECONDS } from "../pipeline/pipeline.ts";
+import {
+  type EventOutcome,
+  type IngestResult,
+  type Pipeline,
+  RETRY_AFTER_SECONDS,
+} from "../pipeline/pipeline.ts";
+import type { KubernetesPolicy } from "../policy/kubernetes.ts";
+import { prepareKubernetesList } from "../sources/kubernetes-webhook/webhook.ts";
 import type { Principal, TokenAuthenticator } from "./auth.ts";
 import type { Metrics } from "./metrics.ts";
 import { problemBody, sendProblem } from "./problem.ts";
@@ -19,6 +26,8 @@ export interface HttpDeps {
   auth: TokenAuthenticator;
   metrics: Metrics;
   limits: EventLimits;
+  /** The `policy_file` policy for `POST /v1/k8s/audit`; undefined: every request at level Metadata. */
+  kubernetesPolicy: KubernetesPolicy | undefined;
   maxBodyBytes: number;
   status: () => Record<string, unknown>;
   destinations: () => ConsumerStatus[];
@@ -171,6 +180,41 @@ export function buildHttp(deps: HttpDeps): FastifyInstance {
     const result = await deps.pipeline.ingest(events);
     deps.metrics.ackLatency.observe(Number(process.hrtime.bigint() - started) / 1e9);
     return reply.code(200).send(result);
+  });
+
+  // kube-apiserver's webhook audit backend (batch mode). It retries a batch that is not answered 2xx, so the
+  // answer waits until the recorded events are durable.
+  app.post("/v1/k8s/audit", { onRequest: guard("ingest") }, async (req, reply) => {
+    const started = process.hrtime.bigint();
+    const type = (req.headers["content-type"] ?? "").split(";")[0]?.trim().toLowerCase() ?? "";
+    if (type !== "application/json") {
+      throw new VigilError("unsupported_media_type", "send the EventList as application/json");
+    }
+    const [item] = decodeBody(req.body as Buffer, "json");
+    const batch = prepareKubernetesList(
+      item?.value,
+      deps.kubernetesPolicy,
+      { source: "k8s-webhook", address: req.ip, token: (req.principal as Principal).name },
+      deps.limits,
+    );
+    const result: IngestResult =
+      batch.events.length === 0
+        ? { accepted: 0, excluded: 0, dropped: 0, events: [] }
+        : await deps.pipeline.ingest(batch.events);
+    // Counted once the request succeeded, as the pipeline counts its own exclusions.
+    if (batch.excluded.length > 0) deps.metrics.excluded("kubernetes_policy", batch.excluded.length);
+    const events: EventOutcome[] = new Array(batch.total);
+    for (const x of batch.excluded) events[x.index] = { event_id: x.event_id, status: "excluded" };
+    result.events.forEach((outcome, j) => {
+      events[batch.positions[j] as number] = outcome;
+    });
+    deps.metrics.ackLatency.observe(Number(process.hrtime.bigint() - started) / 1e9);
+    return reply.code(200).send({
+      accepted: result.accepted,
+      excluded: result.excluded + batch.excluded.length,
+      dropped: result.dropped,
+      events,
+    });
   });
 
   // Checkpoints and consistency proofs are public: anyone holding the log's public key can check them.
