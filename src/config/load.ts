@@ -9,7 +9,6 @@ import { readFileSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { isIP } from "node:net";
 import { dirname, resolve } from "node:path";
-import { isMap, isScalar, isSeq, LineCounter, parseDocument } from "yaml";
 import {
   defaultFileDestination,
   FileDestinationSchema,
@@ -43,6 +42,7 @@ import {
   type TokenScope,
   type VigilConfig,
 } from "./types.ts";
+import { lineOf, parseYamlWithLines } from "./yaml.ts";
 
 /** Command-line flags; they win over the file. */
 export interface ConfigOverrides {
@@ -101,63 +101,6 @@ export function parseListen(text: string): ListenAddress {
   const result = listenAddress(text);
   if (typeof result === "string") throw new VigilError("invalid_config", `invalid listen address: ${result}`);
   return result;
-}
-
-interface ParsedYaml {
-  value: unknown;
-  /** Line of each key (and of each list item), by formatted path. */
-  lines: Map<string, number>;
-}
-
-function parseYaml(text: string): ParsedYaml {
-  const lineCounter = new LineCounter();
-  // prettyErrors would quote the offending source line, and that line may hold a token.
-  const doc = parseDocument(text, { lineCounter, prettyErrors: false });
-  if (doc.errors.length > 0) {
-    throw new ValidationError(
-      "invalid_config",
-      doc.errors.map((e) => ({
-        field: "",
-        line: lineCounter.linePos(e.pos[0]).line,
-        message: `invalid YAML: ${e.message}`,
-      })),
-    );
-  }
-  const lines = new Map<string, number>();
-  const index = (node: unknown, path: Path): void => {
-    if (isMap(node)) {
-      for (const pair of node.items) {
-        const key = isScalar(pair.key) ? String(pair.key.value) : String(pair.key);
-        const keyPath = [...path, key];
-        const start = isScalar(pair.key) ? pair.key.range?.[0] : undefined;
-        if (start !== undefined) lines.set(formatPath(keyPath), lineCounter.linePos(start).line);
-        index(pair.value, keyPath);
-      }
-    } else if (isSeq(node)) {
-      node.items.forEach((item, i) => {
-        const start = isScalar(item) || isMap(item) || isSeq(item) ? item.range?.[0] : undefined;
-        if (start !== undefined) lines.set(formatPath([...path, i]), lineCounter.linePos(start).line);
-        index(item, [...path, i]);
-      });
-    }
-  };
-  index(doc.contents, []);
-  try {
-    return { value: doc.toJS({ maxAliasCount: 100 }), lines };
-  } catch (e) {
-    throw new ValidationError("invalid_config", [
-      { field: "", message: `invalid YAML: ${(e as Error).message}` },
-    ]);
-  }
-}
-
-/** The line of `path`'s key or, for a key that is not in the file, of its nearest parent that is. */
-function lineOf(path: Path, lines: Map<string, number>): number | undefined {
-  for (let n = path.length; n > 0; n--) {
-    const line = lines.get(formatPath(path.slice(0, n)));
-    if (line !== undefined) return line;
-  }
-  return undefined;
 }
 
 /** Interpolates every string value; a value that fails is kept as written and its problem recorded. */
@@ -507,7 +450,7 @@ export function parseConfig(
   env: NodeJS.ProcessEnv = process.env,
   overrides: ConfigOverrides = {},
 ): VigilConfig {
-  const { value, lines } = parseYaml(text);
+  const { value, lines } = parseYamlWithLines(text);
   const baseDir = source === undefined ? process.cwd() : dirname(resolve(source));
   const interpolationProblems: PathProblem[] = [];
   const root = interpolateValues(value ?? {}, [], env, interpolationProblems);
