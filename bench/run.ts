@@ -26,6 +26,7 @@ import { journalDir } from "../src/journal/segment.ts";
 import { JournalWriter } from "../src/journal/writer.ts";
 import { Pipeline } from "../src/pipeline/pipeline.ts";
 import { RecentIds } from "../src/pipeline/recent-ids.ts";
+import { compileRedaction } from "../src/policy/redact.ts";
 import { compilePolicy } from "../src/policy/rules.ts";
 
 const ROOT = resolve(import.meta.dirname, "..");
@@ -166,6 +167,7 @@ async function inProcessIngest(): Promise<number> {
     sealer: new Sealer(keyFromSecret(Buffer.alloc(32, 1), "bench"), recovery.head),
     writer,
     policy: compilePolicy({ excludeEvents: [] }),
+    redaction: compileRedaction({}),
     limits: DEFAULT_EVENT_LIMITS,
     failurePolicy: "reject",
     queueMaxEvents: 1_000_000,

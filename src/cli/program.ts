@@ -4,6 +4,7 @@
  */
 import { Command, CommanderError } from "commander";
 import { formatProblem, ValidationError, VigilError } from "../errors.ts";
+import { VIGIL_VERSION } from "../version.ts";
 import { configCommand } from "./commands/config.ts";
 import { importCommand } from "./commands/import.ts";
 import { keysCommand } from "./commands/keys.ts";
@@ -15,12 +16,10 @@ import { tailCommand } from "./commands/tail.ts";
 import { verifyCommand } from "./commands/verify.ts";
 import { CliExit, EXIT, exitCodeFor } from "./common.ts";
 
-const VERSION = "0.1.0";
-
 export function buildProgram(): Command {
   const program = new Command("vigil")
     .description("Vigil: a tamper-evident audit trail for Kafka, Kubernetes and the tools around them")
-    .version(VERSION)
+    .version(VIGIL_VERSION)
     .showHelpAfterError("(run with --help for usage)")
     .addCommand(serveCommand())
     .addCommand(sendCommand())

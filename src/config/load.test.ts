@@ -37,7 +37,9 @@ function defaults(): VigilConfig {
     server: { listen: { host: "127.0.0.1", port: 7470 }, maxBodyBytes: 8 * MIB, tokens: [] },
     audit: {
       enabled: true,
-      destinations: [{ type: "file", name: `file:${dataDir}/audit.log`, path: `${dataDir}/audit.log` }],
+      destinations: [
+        { type: "file", name: `file:${dataDir}/audit.log`, path: `${dataDir}/audit.log`, format: "native" },
+      ],
       policy: { excludeEvents: [] },
       integrity: { checkpoints: { everyRecords: 1000, everySeconds: 10, idleSeconds: 1 } },
       failurePolicy: "reject",
@@ -259,7 +261,12 @@ describe("spec/000 enterprise.audit blocks", () => {
   it("basic: loads the file destination and the event list", () => {
     const expected = defaults();
     expected.audit.destinations = [
-      { type: "file", name: "file:/var/log/kafka-backup/audit.log", path: "/var/log/kafka-backup/audit.log" },
+      {
+        type: "file",
+        name: "file:/var/log/kafka-backup/audit.log",
+        path: "/var/log/kafka-backup/audit.log",
+        format: "native",
+      },
     ];
     expected.audit.policy.events = [
       "backup.started",
@@ -280,6 +287,7 @@ describe("spec/000 enterprise.audit blocks", () => {
         type: "file",
         name: "file:/var/log/kafka-backup/audit.log",
         path: "/var/log/kafka-backup/audit.log",
+        format: "native",
         rotation: { maxSizeBytes: 100 * MIB, maxFiles: 10, compress: true },
       },
     ]);
@@ -644,14 +652,93 @@ describe("audit block", () => {
   });
 
   it.each([
-    ["excluded_topics", "excluded_topics arrives with issue 4 (policy and formats)"],
-    ["redaction", "redaction arrives with issue 4 (policy and formats)"],
+    ["alerts", "alerting arrives in a later release"],
+    ["sources", "sources other than HTTP ingest arrive with issue 7 (sources)"],
     ["kafka_proxy", "the Kafka proxy arrives with issue 7 (sources)"],
     ["index", "the search index arrives with issue 6 (index and query)"],
   ])("refuses %s as not supported yet", (key, reason) => {
     expect(problemsOf(lines("audit:", "  enabled: true", `  ${key}:`, "    anything: ${UNSET}"))).toEqual([
       { field: `audit.${key}`, line: 3, message: `not supported yet: ${reason}` },
     ]);
+  });
+
+  it("reads the Redpanda settings and redaction, in either spelling of the audit block", () => {
+    for (const block of [["audit:"], ["enterprise:", "  audit:"]]) {
+      const indent = " ".repeat(block.length * 2);
+      const config = parseConfig(
+        lines(
+          ...block,
+          `${indent}enabled_event_types: [produce, authenticate]`,
+          `${indent}excluded_topics: [tmp]`,
+          `${indent}excluded_principals: ["User:bob"]`,
+          `${indent}redaction:`,
+          `${indent}  fields: [details.password]`,
+          `${indent}  kubernetes_secrets: false`,
+        ),
+        undefined,
+        {},
+      );
+      expect(config.audit.policy.redpanda).toEqual({
+        enabled_event_types: ["produce", "authenticate"],
+        excluded_topics: ["tmp"],
+        excluded_principals: ["User:bob"],
+      });
+      expect(config.audit.policy.auditTopic).toBeUndefined();
+      expect(config.audit.redaction).toEqual({ fields: ["details.password"], kubernetesSecrets: false });
+    }
+    expect(defaultConfig().audit.policy.redpanda).toBeUndefined();
+    expect(defaultConfig().audit.redaction).toBeUndefined();
+  });
+
+  it("reports bad Redpanda settings and redaction paths with their key path and line", () => {
+    expect(
+      problemsOf(
+        lines(
+          "audit:",
+          "  enabled_event_types:",
+          "    - produce",
+          "    - consumer",
+          "  excluded_principals: bob",
+          "  redaction:",
+          "    fields: [details.password, details..x]",
+          "    kubernetes_secret: true",
+        ),
+      ),
+    ).toEqual([
+      {
+        field: "audit.enabled_event_types[1]",
+        line: 4,
+        message: expect.stringContaining('unknown event type "consumer" (did you mean "consume"?)'),
+      },
+      { field: "audit.excluded_principals", line: 5, message: "must be a list" },
+      {
+        field: "audit.redaction.fields[1]",
+        line: 7,
+        message: '"details..x" is not a dotted path: a segment is empty',
+      },
+      {
+        field: "audit.redaction.kubernetes_secret",
+        line: 8,
+        message: "unknown key; did you mean kubernetes_secrets?",
+      },
+    ]);
+  });
+
+  it("refuses to exclude the topic of a kafka destination, besides refusing the destination", () => {
+    const problems = problemsOf(
+      lines(
+        "audit:",
+        "  destination:",
+        "    type: kafka",
+        "    topic: audit-events",
+        "  excluded_topics: [audit-events]",
+      ),
+    );
+    expect(problems).toContainEqual({
+      field: "audit.excluded_topics[0]",
+      line: 5,
+      message: expect.stringContaining('cannot exclude the audit topic "audit-events"'),
+    });
   });
 
   it("loads policy_file relative to the config file and reports its problems with its own lines", async () => {
@@ -675,13 +762,16 @@ describe("audit block", () => {
     }
   });
 
-  it("refuses a destination format as not supported yet, on any file destination", () => {
-    const text = lines("audit:", "  destination:", "    type: file", "    path: /a.log", "    format: ocsf");
-    expect(problemsOf(text)).toEqual([
+  it("reads a file destination's format, native by default, and lists the formats for an unknown one", () => {
+    const text = (format: string) =>
+      lines("audit:", "  destinations:", "    - type: file", "      path: /a.log", `      format: ${format}`);
+    expect(parseConfig(text("ocsf"), undefined, {}).audit.destinations[0]?.format).toBe("ocsf");
+    expect(parseConfig(text("kubernetes"), undefined, {}).audit.destinations[0]?.format).toBe("kubernetes");
+    expect(problemsOf(text("ocfs"))).toEqual([
       {
-        field: "audit.destination.format",
+        field: "audit.destinations[0].format",
         line: 5,
-        message: "not supported yet: output formats arrive with issue 4 (policy and formats)",
+        message: "must be one of native, ocsf, cloudevents, kubernetes",
       },
     ]);
   });
@@ -709,7 +799,7 @@ describe("audit block", () => {
     expect(config.source).toBe("/etc/vigil/vigil.yaml");
     expect(config.dataDir).toBe("/etc/vigil/data");
     expect(config.audit.destinations).toEqual([
-      { type: "file", name: "file:/etc/vigil/logs/a.log", path: "/etc/vigil/logs/a.log" },
+      { type: "file", name: "file:/etc/vigil/logs/a.log", path: "/etc/vigil/logs/a.log", format: "native" },
     ]);
     expect(parseConfig(text, undefined, {}).audit.destinations[0]?.path).toBe(resolve("logs/a.log"));
   });
@@ -880,7 +970,12 @@ describe("overrides", () => {
     expect(config.dataDir).toBe("/srv/from-flag");
     expect(config.server.listen).toEqual({ host: "127.0.0.1", port: 7000 });
     expect(config.audit.destinations).toEqual([
-      { type: "file", name: "file:/srv/from-flag/audit.log", path: "/srv/from-flag/audit.log" },
+      {
+        type: "file",
+        name: "file:/srv/from-flag/audit.log",
+        path: "/srv/from-flag/audit.log",
+        format: "native",
+      },
     ]);
     expect(parseConfig(text, undefined, {}).dataDir).toBe("/srv/from-file");
   });
@@ -949,6 +1044,7 @@ describe("loadConfig", () => {
         type: "file",
         name: `file:${dir}/audit/audit.log`,
         path: `${dir}/audit/audit.log`,
+        format: "native",
         rotation: { maxSizeBytes: 100 * MIB, maxFiles: 10, compress: true },
       },
     ]);

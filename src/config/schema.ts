@@ -118,10 +118,20 @@ export const AuditSchema = Type.Object(
     lifecycle: Later,
     alerts: Later,
     policy_file: Type.Optional(Type.String({ minLength: 1 })),
-    enabled_event_types: Later,
-    excluded_topics: Later,
-    excluded_principals: Later,
-    redaction: Later,
+    /** Redpanda's switches; their values are checked by policy/redpanda.ts (did-you-mean, the audit topic). */
+    enabled_event_types: Type.Optional(Type.Array(Type.String({ minLength: 1 }))),
+    excluded_topics: Type.Optional(Type.Array(Type.String({ minLength: 1 }))),
+    excluded_principals: Type.Optional(Type.Array(Type.String({ minLength: 1 }))),
+    /** Field paths are checked by policy/redact.ts. */
+    redaction: Type.Optional(
+      Type.Object(
+        {
+          fields: Type.Optional(Type.Array(Type.String({ minLength: 1 }))),
+          kubernetes_secrets: Type.Optional(Type.Boolean()),
+        },
+        strict,
+      ),
+    ),
     sources: Later,
     kafka_proxy: Later,
     index: Later,
@@ -151,10 +161,6 @@ export const LATER_AUDIT_KEYS = {
   retention: "retention policies arrive in a later release",
   lifecycle: "lifecycle rules arrive with retention policies in a later release",
   alerts: "alerting arrives in a later release",
-  enabled_event_types: "enabled_event_types arrives with issue 4 (policy and formats)",
-  excluded_topics: "excluded_topics arrives with issue 4 (policy and formats)",
-  excluded_principals: "excluded_principals arrives with issue 4 (policy and formats)",
-  redaction: "redaction arrives with issue 4 (policy and formats)",
   sources: "sources other than HTTP ingest arrive with issue 7 (sources)",
   kafka_proxy: "the Kafka proxy arrives with issue 7 (sources)",
   index: "the search index arrives with issue 6 (index and query)",

@@ -4,7 +4,10 @@
  * from the raw YAML schema (schema.ts), or by `defaultConfig` when there is no file.
  */
 import type { EventLimits } from "../event/validate.ts";
+import type { FormatName } from "../formats/encoder.ts";
 import type { KubernetesPolicy } from "../policy/kubernetes.ts";
+import type { RedactionConfig } from "../policy/redact.ts";
+import type { RedpandaFilterConfig } from "../policy/redpanda.ts";
 
 export type TokenScope = "ingest" | "read" | "admin";
 
@@ -34,6 +37,8 @@ export interface FileDestinationConfig {
   /** Unique among destinations; names the destination's cursor. Defaults to `file:<path>`. */
   name: string;
   path: string;
+  /** How each record is written: the sealed record line (native) or one of the encodings of formats/encoder.ts. */
+  format: FormatName;
   rotation?: FileRotationConfig;
 }
 
@@ -47,6 +52,13 @@ export interface PolicyConfig {
   events?: string[];
   /** Globs of event types never recorded, applied after `events`. */
   excludeEvents: string[];
+  /** Redpanda's `enabled_event_types`, `excluded_topics`, `excluded_principals`, applied after the globs. */
+  redpanda?: RedpandaFilterConfig;
+  /**
+   * The topic Vigil writes its records to, which `excluded_topics` may not name: a `kafka` destination's `topic`.
+   * Undefined while there is none (kafka destinations arrive with issue 5).
+   */
+  auditTopic?: string;
 }
 
 export interface CheckpointConfig {
@@ -92,6 +104,8 @@ export interface VigilConfig {
      * Metadata (no request or response bodies), the safe default.
      */
     kubernetesPolicy?: KubernetesPolicy;
+    /** Applied to every kept event before it is sealed; undefined: Kubernetes Secret values only (the default). */
+    redaction?: RedactionConfig;
     integrity: IntegrityConfig;
     failurePolicy: FailurePolicy;
     /** Events accepted but not yet durable, beyond which ingest is refused (or dropped, with permit). */

@@ -16,9 +16,9 @@
 import { hostname } from "node:os";
 import { VigilError } from "../errors.ts";
 import type { NativeEvent } from "../event/schema.ts";
-import { type Integrity, parseRecord } from "../integrity/chain.ts";
+import { type Integrity, isIntegrity, parseRecord } from "../integrity/chain.ts";
 import { createCloudEventsEncoder, defaultCloudEventsSource } from "./cloudevents/encode.ts";
-import { createKubernetesEncoder } from "./kubernetes/encode.ts";
+import { createKubernetesEncoder, INTEGRITY_ANNOTATION } from "./kubernetes/encode.ts";
 import { createNativeEncoder } from "./native/encode.ts";
 import { createOcsfEncoder } from "./ocsf/encode.ts";
 
@@ -106,4 +106,55 @@ export function readSealedRecord(line: Uint8Array): SealedRecord {
       key_id: integrity.key_id,
     },
   };
+}
+
+/**
+ * The integrity block carried by one encoded line (`format`'s output, see the contract above), or undefined when
+ * the line is not such an encoding. A destination that stores encodings reads it back from its last line to
+ * learn which record it holds last (sequence and signature) without rebuilding the sealed record.
+ */
+export function integrityOfEncodedLine(format: FormatName, line: Uint8Array): Integrity | undefined {
+  if (format === "native") {
+    const parsed = parseRecord(line);
+    return parsed.ok ? parsed.record.integrity : undefined;
+  }
+  let value: unknown;
+  try {
+    value = JSON.parse(Buffer.from(line.buffer, line.byteOffset, line.byteLength).toString("utf8"));
+  } catch {
+    return undefined;
+  }
+  const candidate = carriedIntegrity(format, value);
+  return isIntegrity(candidate) ? candidate : undefined;
+}
+
+/** Where each format puts the integrity block (see its encoder's header). */
+function carriedIntegrity(format: Exclude<FormatName, "native">, value: unknown): unknown {
+  const obj = (v: unknown): Record<string, unknown> =>
+    typeof v === "object" && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>) : {};
+  switch (format) {
+    case "ocsf":
+      return obj(obj(value).unmapped).vigil_integrity;
+    case "cloudevents": {
+      const e = obj(value);
+      // `vigilseq` is a String (CloudEvents' Integer is only 32 bits); only a plain decimal counts.
+      const seq =
+        typeof e.vigilseq === "string" && /^[1-9][0-9]*$/.test(e.vigilseq) ? Number(e.vigilseq) : NaN;
+      return {
+        sequence_number: seq,
+        previous_signature: e.vigilprevsig,
+        signature: e.vigilsig,
+        key_id: e.vigilkeyid,
+      };
+    }
+    case "kubernetes": {
+      const annotation = obj(obj(value).annotations)[INTEGRITY_ANNOTATION];
+      if (typeof annotation !== "string") return undefined;
+      try {
+        return JSON.parse(annotation) as unknown;
+      } catch {
+        return undefined;
+      }
+    }
+  }
 }

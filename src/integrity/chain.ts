@@ -184,7 +184,8 @@ function unexpectedMember(obj: object, allowed: ReadonlySet<string>): string | u
   return Object.keys(obj).find((name) => !allowed.has(name));
 }
 
-function isIntegrity(v: unknown): v is Integrity {
+/** A complete, well-typed integrity block (sequence numbers start at 1). */
+export function isIntegrity(v: unknown): v is Integrity {
   if (v === null || typeof v !== "object") return false;
   const i = v as Record<string, unknown>;
   return (

@@ -1,12 +1,13 @@
-import { mkdtemp, open } from "node:fs/promises";
+import { mkdtemp, open, readdir, readFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it, vi } from "vitest";
-import type { FailurePolicy } from "../config/types.ts";
+import type { FailurePolicy, PolicyConfig } from "../config/types.ts";
 import { DEFAULT_EVENT_LIMITS, prepareEvents } from "../event/validate.ts";
 import { Sealer } from "../integrity/chain.ts";
 import { keyFromSecret } from "../integrity/keys.ts";
 import { JournalWriter } from "../journal/writer.ts";
+import { compileRedaction, type RedactionConfig } from "../policy/redact.ts";
 import { compilePolicy } from "../policy/rules.ts";
 import { Pipeline, type PipelineCounters } from "./pipeline.ts";
 import { RecentIds } from "./recent-ids.ts";
@@ -14,17 +15,25 @@ import { RecentIds } from "./recent-ids.ts";
 const key = keyFromSecret(Buffer.alloc(32, 3), "test");
 
 async function setup(
-  opts: { failurePolicy?: FailurePolicy; queueMaxEvents?: number; events?: string[] } = {},
+  opts: {
+    failurePolicy?: FailurePolicy;
+    queueMaxEvents?: number;
+    events?: string[];
+    policy?: Omit<PolicyConfig, "excludeEvents">;
+    enabled?: boolean;
+    redaction?: RedactionConfig;
+  } = {},
 ) {
   const dir = join(await mkdtemp(join(tmpdir(), "vigil-pipeline-")), "journal");
   const { writer, recovery } = await JournalWriter.open({ dir, segmentBytes: 1 << 20 });
-  const counts = { sealed: 0, excluded: 0, dropped: 0, duplicates: 0 };
+  const counts = { sealed: 0, excluded: 0, dropped: 0, duplicates: 0, reasons: {} as Record<string, number> };
   const counters: PipelineCounters = {
     sealed: (n) => {
       counts.sealed += n;
     },
-    excluded: (_r, n) => {
+    excluded: (reason, n) => {
       counts.excluded += n;
+      counts.reasons[reason] = (counts.reasons[reason] ?? 0) + n;
     },
     dropped: (_r, n) => {
       counts.dropped += n;
@@ -37,10 +46,15 @@ async function setup(
   const pipeline = new Pipeline({
     sealer: new Sealer(key, recovery.head),
     writer,
-    policy: compilePolicy({
-      ...(opts.events ? { events: opts.events } : {}),
-      excludeEvents: ["backup.checkpoint"],
-    }),
+    policy: compilePolicy(
+      {
+        ...(opts.events ? { events: opts.events } : {}),
+        ...opts.policy,
+        excludeEvents: ["backup.checkpoint"],
+      },
+      opts.enabled,
+    ),
+    redaction: compileRedaction(opts.redaction ?? {}),
     limits: DEFAULT_EVENT_LIMITS,
     failurePolicy: opts.failurePolicy ?? "reject",
     queueMaxEvents: opts.queueMaxEvents ?? 1000,
@@ -168,5 +182,92 @@ describe("pipeline", () => {
     await expect(pipeline.ingest(big)).rejects.toMatchObject({ code: "invalid_event" });
     expect(writer.durableSequence).toBe(0);
     await writer.close();
+  });
+
+  it("drops by each policy rule in turn, counting each under its own reason", async () => {
+    const { pipeline, writer, counts } = await setup({
+      policy: {
+        events: ["backup.*", "kafka.*"],
+        redpanda: {
+          enabled_event_types: ["produce"],
+          excluded_topics: ["tmp"],
+          excluded_principals: ["User:bob"],
+        },
+      },
+    });
+    const batch = prepareEvents(
+      [
+        { event_type: "restore.started" },
+        { event_type: "backup.checkpoint" },
+        { event_type: "kafka.createtopics" },
+        { event_type: "kafka.produce", resource: { type: "topic", id: "tmp" } },
+        { event_type: "kafka.produce", actor: { id: "bob" }, resource: { type: "topic", id: "orders" } },
+        { event_type: "kafka.produce", actor: { id: "alice" }, resource: { type: "topic", id: "orders" } },
+        { event_type: "backup.started", actor: { id: "bob" } },
+      ].map((value, i) => ({ value: { ...value, event_id: `evt_${i}` } })),
+      { source: "test" },
+    );
+    const r = await pipeline.ingest(batch);
+    expect(r.events.map((e) => e.status)).toEqual([
+      "excluded",
+      "excluded",
+      "excluded",
+      "excluded",
+      "excluded",
+      "sealed",
+      "sealed",
+    ]);
+    expect(counts.reasons).toEqual({
+      not_in_events: 1,
+      excluded: 1,
+      event_type_disabled: 1,
+      excluded_topic: 1,
+      excluded_principal: 1,
+    });
+    await writer.close();
+  });
+
+  it("counts every event as disabled when audit is disabled", async () => {
+    const { pipeline, writer, counts } = await setup({ enabled: false });
+    expect(await pipeline.ingest(events("a.b", "c.d"))).toMatchObject({ accepted: 0, excluded: 2 });
+    expect(counts.reasons).toEqual({ disabled: 2 });
+    await writer.close();
+  });
+
+  it("redacts before sealing: the sealed record holds <redacted>, never the secret", async () => {
+    const { pipeline, writer, dir } = await setup({ redaction: { fields: ["details.password"] } });
+    const secret = "hunter2-do-not-seal";
+    const batch = prepareEvents(
+      [
+        {
+          value: { event_type: "user.created", event_id: "evt_pw", details: { password: secret, name: "x" } },
+        },
+        {
+          value: {
+            event_type: "k8s.create",
+            event_id: "evt_k8s",
+            details: {
+              kubernetes: {
+                objectRef: { resource: "secrets", namespace: "ns", name: "s" },
+                requestObject: { kind: "Secret", data: { token: Buffer.from(secret).toString("base64") } },
+              },
+            },
+          },
+        },
+      ],
+      { source: "test" },
+    );
+    const r = await pipeline.ingest(batch);
+    expect(r.accepted).toBe(2);
+    await writer.close();
+    const files = await readdir(dir);
+    const sealed = (await Promise.all(files.map((f) => readFile(join(dir, f), "utf8")))).join("");
+    expect(sealed).toContain('"password":"<redacted>"');
+    expect(sealed).toContain('"token":"<redacted>"');
+    expect(sealed).toContain('"name":"x"');
+    expect(sealed).not.toContain(secret);
+    expect(sealed).not.toContain(Buffer.from(secret).toString("base64"));
+    // The caller's event is left as it was.
+    expect(batch[0]?.details).toEqual({ password: secret, name: "x" });
   });
 });

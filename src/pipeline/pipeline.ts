@@ -1,5 +1,5 @@
 /**
- * The ingest path shared by every source: policy → canonicalize → admission → seal → journal. A caller is
+ * The ingest path shared by every source: policy → redaction → canonicalize → admission → seal → journal. A caller is
  * answered only once its events are durable.
  *
  * Sealing is synchronous and happens in the order `ingest` is called, so one Pipeline is the one sequencer of
@@ -16,6 +16,7 @@ import { type EventLimits, eventTooLarge } from "../event/validate.ts";
 import { canonicalize } from "../integrity/canonical.ts";
 import type { Sealer } from "../integrity/chain.ts";
 import type { JournalWriter } from "../journal/writer.ts";
+import type { Redaction } from "../policy/redact.ts";
 import type { Policy, PolicyDecision } from "../policy/rules.ts";
 import type { RecentIds } from "./recent-ids.ts";
 
@@ -47,6 +48,8 @@ export interface PipelineOptions {
   sealer: Sealer;
   writer: JournalWriter;
   policy: Policy;
+  /** Applied to each kept event before it is canonicalized: a sealed record can never be edited afterwards. */
+  redaction: Redaction;
   limits: EventLimits;
   failurePolicy: FailurePolicy;
   queueMaxEvents: number;
@@ -73,7 +76,7 @@ export class Pipeline {
   }
 
   async ingest(events: NativeEvent[]): Promise<IngestResult> {
-    const { policy, limits, writer, sealer, counters } = this.#o;
+    const { policy, redaction, limits, writer, sealer, counters } = this.#o;
     if (writer.failure) throw writer.failure;
 
     const outcomes: EventOutcome[] = new Array(events.length);
@@ -98,7 +101,8 @@ export class Pipeline {
         continue; // answered below with the sequence number of its first occurrence in this batch
       }
       batchIds.set(event.event_id, i);
-      const decision = policy.decide(event.event_type);
+      // Decided on the event as sent, so a redacted actor or topic still matches its exclusion.
+      const decision = policy.decide(event);
       if (!decision.keep) {
         outcomes[i] = { event_id: event.event_id, status: "excluded" };
         const reason = decision.reason ?? "excluded";
@@ -108,7 +112,7 @@ export class Pipeline {
       }
       let canonical: string;
       try {
-        canonical = canonicalize(event);
+        canonical = canonicalize(redaction.applies(event) ? redaction.redact(event) : event);
       } catch (e) {
         throw new VigilError("invalid_event", `event ${i}: ${(e as Error).message}`);
       }

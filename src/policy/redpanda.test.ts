@@ -5,7 +5,7 @@ import type { InputEvent } from "../event/schema.ts";
 import { decode } from "../formats/decode.ts";
 import {
   compileRedpandaFilters,
-  eventTopics,
+  excludedTopic,
   type RedpandaEventType,
   redpandaEventType,
 } from "./redpanda.ts";
@@ -79,16 +79,19 @@ describe("redpandaEventType", () => {
   });
 });
 
-describe("eventTopics", () => {
-  it("reads a topic resource and details.topics", () => {
-    expect(
-      eventTopics({
-        event_type: "kafka.produce",
-        resource: { type: "topic", id: "a" },
-        details: { topics: ["b", { name: "c" }, 7] },
-      }),
-    ).toEqual(["a", "b", "c"]);
-    expect(eventTopics({ event_type: "kafka.produce", resource: { type: "group", id: "g" } })).toEqual([]);
+describe("excludedTopic", () => {
+  it("reads a topic resource and details.topics, and answers only when all are excluded", () => {
+    const event = {
+      event_type: "kafka.produce",
+      resource: { type: "topic", id: "a" },
+      details: { topics: ["b", { name: "c" }, 7] },
+    };
+    expect(excludedTopic(event, new Set(["a", "b", "c"]))).toBe("a");
+    expect(excludedTopic(event, new Set(["a", "b"]))).toBeUndefined();
+    expect(excludedTopic(event, new Set(["b", "c"]))).toBeUndefined();
+    expect(excludedTopic({ ...event, resource: undefined }, new Set(["b", "c"]))).toBe("b");
+    const group = { event_type: "kafka.produce", resource: { type: "group", id: "g" } };
+    expect(excludedTopic(group, new Set(["g"]))).toBeUndefined();
   });
 });
 

@@ -55,8 +55,11 @@ export interface RedpandaFilterConfig {
 }
 
 export interface RedpandaFilterOptions {
-  /** The topic Vigil writes its own audit records to; excluding it is refused, as Redpanda refuses its own. */
-  auditTopic: string;
+  /**
+   * The topic Vigil writes its own audit records to; excluding it is refused, as Redpanda refuses its own.
+   * Undefined when Vigil writes to no topic.
+   */
+  auditTopic?: string;
 }
 
 /** What the filters look at; native and input events both fit. */
@@ -71,10 +74,13 @@ export interface RedpandaDecision {
   match?: string;
 }
 
+const KEEP: RedpandaDecision = Object.freeze({ keep: true });
+
 export interface RedpandaFilters {
   decide(event: FilterableEvent): RedpandaDecision;
 }
 
+// Keyed by the whole event_type, so classifying an event slices no string.
 const API_TYPES: ReadonlyMap<string, RedpandaEventType> = new Map(
   (
     [
@@ -131,58 +137,59 @@ const API_TYPES: ReadonlyMap<string, RedpandaEventType> = new Map(
       ["heartbeat", ["heartbeat"]],
       ["authenticate", ["saslhandshake", "saslauthenticate", "authentication"]],
     ] as const
-  ).flatMap(([type, apis]) => apis.map((api) => [api, type] as const)),
+  ).flatMap(([type, apis]) => apis.map((api) => [`kafka.${api}`, type] as const)),
 );
 
 /** The Redpanda event type of a native event, or undefined when it is none of the eight (see the table). */
 export function redpandaEventType(event: FilterableEvent): RedpandaEventType | undefined {
   const type = event.event_type;
-  const dot = type.indexOf(".");
-  if (dot === -1) return undefined;
-  const category = type.slice(0, dot);
-  const name = type.slice(dot + 1);
-  switch (category) {
-    case "kafka":
-      return API_TYPES.get(name);
-    case "auth":
-      return "authenticate";
-    case "schema_registry":
-      return "schema_registry";
-    case "admin":
-      return "admin";
-    case "api": {
-      // Redpanda's OCSF records of HTTP calls say which server took them only in the service name.
-      const service = (event.resource as Record<string, unknown> | undefined)?.service;
-      if (typeof service !== "string") return undefined;
-      if (/schema[ _-]?registry/i.test(service)) return "schema_registry";
-      if (/\badmin\b/i.test(service)) return "admin";
-      return undefined;
-    }
-    default:
-      return undefined;
+  if (type.startsWith("kafka.")) return API_TYPES.get(type);
+  if (type.startsWith("auth.")) return "authenticate";
+  if (type.startsWith("schema_registry.")) return "schema_registry";
+  if (type.startsWith("admin.")) return "admin";
+  if (type.startsWith("api.")) {
+    // Redpanda's OCSF records of HTTP calls say which server took them only in the service name.
+    const service = (event.resource as Record<string, unknown> | undefined)?.service;
+    if (typeof service !== "string") return undefined;
+    if (/schema[ _-]?registry/i.test(service)) return "schema_registry";
+    if (/\badmin\b/i.test(service)) return "admin";
   }
+  return undefined;
 }
 
-/** The topics an event is about: its resource when that is a topic, and `details.topics` (names or `{name}`). */
-export function eventTopics(event: FilterableEvent): string[] {
-  const topics: string[] = [];
-  if (event.resource?.type === "topic" && typeof event.resource.id === "string")
-    topics.push(event.resource.id);
+/**
+ * The topics an event is about are its resource when that is a topic, and `details.topics` (names or `{name}`).
+ * Returns the first of them when every one is in `excluded`, else undefined (also when it names none). Walks
+ * the event in place rather than listing its topics, as it runs for every Kafka event ingested.
+ */
+export function excludedTopic(event: FilterableEvent, excluded: ReadonlySet<string>): string | undefined {
+  let first: string | undefined;
+  if (event.resource?.type === "topic" && typeof event.resource.id === "string") {
+    if (!excluded.has(event.resource.id)) return undefined;
+    first = event.resource.id;
+  }
   const listed = (event.details as Record<string, unknown> | undefined)?.topics;
   if (Array.isArray(listed)) {
     for (const t of listed) {
-      if (typeof t === "string") topics.push(t);
-      else if (t !== null && typeof t === "object" && typeof (t as { name?: unknown }).name === "string") {
-        topics.push((t as { name: string }).name);
-      }
+      const name =
+        typeof t === "string"
+          ? t
+          : t !== null && typeof t === "object" && typeof (t as { name?: unknown }).name === "string"
+            ? (t as { name: string }).name
+            : undefined;
+      if (name === undefined) continue;
+      if (!excluded.has(name)) return undefined;
+      first ??= name;
     }
   }
-  return topics;
+  return first;
 }
+
+const USER = "User:";
 
 /** Redpanda accepts a principal as `User:name` or `name`; both name the same user. */
 function principalName(principal: string): string {
-  return principal.startsWith("User:") ? principal.slice("User:".length) : principal;
+  return principal.startsWith(USER) ? principal.slice(USER.length) : principal;
 }
 
 /**
@@ -205,7 +212,7 @@ export function compileRedpandaFilters(
     });
   });
   config.excluded_topics?.forEach((topic, i) => {
-    if (topic !== options.auditTopic) return;
+    if (options.auditTopic === undefined || topic !== options.auditTopic) return;
     problems.push({
       field: `excluded_topics[${i}]`,
       message: `cannot exclude the audit topic "${topic}" itself: changes to it must always be audited (Redpanda refuses _redpanda.audit_log here likewise)`,
@@ -215,26 +222,38 @@ export function compileRedpandaFilters(
 
   const enabled = config.enabled_event_types ? new Set(config.enabled_event_types) : undefined;
   const topics = new Set(config.excluded_topics ?? []);
-  // Keyed by bare name, each to the entry as written, so a decision can quote the configuration.
-  const principals = new Map((config.excluded_principals ?? []).map((p) => [principalName(p), p]));
+  // Each entry as written, keyed by the actor ids that name its user: the bare name, and with `User:`. An actor
+  // id is looked up as it is, in the map of its own form, so deciding slices no string.
+  const bare = new Map<string, string>();
+  const prefixed = new Map<string, string>();
+  for (const p of config.excluded_principals ?? []) {
+    const name = principalName(p);
+    if (!bare.has(name)) bare.set(name, p);
+    if (!prefixed.has(USER + name)) prefixed.set(USER + name, p);
+  }
+  // The decisions that do not depend on a configured entry are made once, not per event.
+  const keepAs = new Map(REDPANDA_EVENT_TYPES.map((t) => [t, { keep: true, eventType: t } as const]));
+  const disabledAs = new Map(
+    REDPANDA_EVENT_TYPES.map(
+      (t) => [t, { keep: false, reason: "event_type_disabled", eventType: t, match: t } as const] as const,
+    ),
+  );
   return {
     decide(event) {
       const eventType = redpandaEventType(event);
-      if (eventType === undefined) return { keep: true };
-      if (enabled && !enabled.has(eventType)) {
-        return { keep: false, reason: "event_type_disabled", eventType, match: eventType };
-      }
+      if (eventType === undefined) return KEEP;
+      if (enabled && !enabled.has(eventType)) return disabledAs.get(eventType) as RedpandaDecision;
       const actor = event.actor?.id;
-      const principal = actor === undefined ? undefined : principals.get(principalName(actor));
-      if (principal !== undefined)
-        return { keep: false, reason: "excluded_principal", eventType, match: principal };
+      if (actor !== undefined && (bare.size > 0 || prefixed.size > 0)) {
+        const principal = (actor.startsWith(USER) ? prefixed : bare).get(actor);
+        if (principal !== undefined)
+          return { keep: false, reason: "excluded_principal", eventType, match: principal };
+      }
       // Redpanda audits each topic of a request separately; an event about several topics is one record here,
       // so it is dropped only when every topic it names is excluded.
-      const named = eventTopics(event);
-      if (named.length > 0 && named.every((t) => topics.has(t))) {
-        return { keep: false, reason: "excluded_topic", eventType, match: named[0] as string };
-      }
-      return { keep: true, eventType };
+      const topic = topics.size > 0 ? excludedTopic(event, topics) : undefined;
+      if (topic !== undefined) return { keep: false, reason: "excluded_topic", eventType, match: topic };
+      return keepAs.get(eventType) as RedpandaDecision;
     },
   };
 }

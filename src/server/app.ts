@@ -29,6 +29,7 @@ import { JournalWriter } from "../journal/writer.ts";
 import { JournalConsumer } from "../pipeline/consumer.ts";
 import { Pipeline } from "../pipeline/pipeline.ts";
 import { RecentIds } from "../pipeline/recent-ids.ts";
+import { compileRedaction } from "../policy/redact.ts";
 import { compilePolicy } from "../policy/rules.ts";
 import { ensureDir } from "../util/fs.ts";
 import { lockDataDir } from "../util/lock.ts";
@@ -214,6 +215,7 @@ export async function startVigil(config: VigilConfig, log: Logger, env = process
       sealer,
       writer,
       policy: compilePolicy(config.audit.policy, config.audit.enabled),
+      redaction: compileRedaction(config.audit.redaction ?? {}),
       limits: config.limits,
       failurePolicy: config.audit.failurePolicy,
       queueMaxEvents: config.audit.queueMaxEvents,

@@ -106,11 +106,12 @@ function vigilTester(fragment: Fragment, filters: RedpandaFilters): Tester {
     (list ?? []).map((glob) => ({ glob, policy: compilePolicy({ events: [glob], excludeEvents: [] }) }));
   const included = each(fragment.events);
   const excluded = each(fragment.exclude_events);
-  const first = (list: typeof included, type: string) => list.find((g) => g.policy.decide(type).keep)?.glob;
+  const first = (list: typeof included, type: string) =>
+    list.find((g) => g.policy.decide({ event_type: type }).keep)?.glob;
   return (event, line) => {
     const head = { line, event_id: event.event_id, event_type: event.event_type };
     const type = event.event_type;
-    const decision = globs.decide(type);
+    const decision = globs.decide(event);
     if (decision.reason === "not_in_events") {
       return { ...head, rule: "events", keep: false, detail: "no glob in events matches" };
     }

@@ -12,6 +12,7 @@ describe("file destination config", () => {
       type: "file",
       name: "file:/etc/vigil/logs/audit.log",
       path: "/etc/vigil/logs/audit.log",
+      format: "native",
     });
   });
 
@@ -20,7 +21,14 @@ describe("file destination config", () => {
       type: "file",
       name: "local",
       path: "/var/log/a.log",
+      format: "native",
     });
+  });
+
+  it("keeps the format", () => {
+    expect(resolveFileDestination({ type: "file", path: "/a", format: "cloudevents" }, "/").format).toBe(
+      "cloudevents",
+    );
   });
 
   it("does not rotate without rotation, and rotates with the defaults given rotation: {}", () => {
@@ -46,6 +54,7 @@ describe("file destination config", () => {
       type: "file",
       name: "file:/data/audit.log",
       path: "/data/audit.log",
+      format: "native",
     });
     expect(defaultFileDestination("rel").path).toBe(resolve("rel/audit.log"));
   });

@@ -5,6 +5,7 @@
 import { resolve } from "node:path";
 import Type from "typebox";
 import type { FileDestinationConfig } from "../../config/types.ts";
+import { FORMAT_NAMES } from "../../formats/encoder.ts";
 
 const MIB = 1024 * 1024;
 export const DEFAULT_ROTATION_MAX_SIZE_MB = 100;
@@ -24,6 +25,7 @@ export const FileDestinationSchema = Type.Object(
     type: Type.Literal("file"),
     name: Type.Optional(Type.String({ minLength: 1, maxLength: 256 })),
     path: Type.String({ minLength: 1 }),
+    format: Type.Optional(Type.Enum(FORMAT_NAMES)),
     rotation: Type.Optional(FileRotationSchema),
   },
   { additionalProperties: false },
@@ -34,11 +36,16 @@ export type RawFileDestination = Type.Static<typeof FileDestinationSchema>;
 /**
  * `path` is resolved against `baseDir` (the config file's directory), so the result is absolute and the default
  * name `file:<path>` stays the same whatever the working directory. Without `rotation` the file never rotates;
- * `rotation: {}` rotates with the defaults.
+ * `rotation: {}` rotates with the defaults. `format` defaults to native, the sealed record lines themselves.
  */
 export function resolveFileDestination(raw: RawFileDestination, baseDir: string): FileDestinationConfig {
   const path = resolve(baseDir, raw.path);
-  const config: FileDestinationConfig = { type: "file", name: raw.name ?? `file:${path}`, path };
+  const config: FileDestinationConfig = {
+    type: "file",
+    name: raw.name ?? `file:${path}`,
+    path,
+    format: raw.format ?? "native",
+  };
   if (raw.rotation) {
     config.rotation = {
       maxSizeBytes: Math.ceil((raw.rotation.max_size_mb ?? DEFAULT_ROTATION_MAX_SIZE_MB) * MIB),

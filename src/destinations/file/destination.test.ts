@@ -4,8 +4,18 @@ import { join } from "node:path";
 import { gunzipSync, gzipSync } from "node:zlib";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import type { FileRotationConfig } from "../../config/types.ts";
+import type { NativeEvent } from "../../event/schema.ts";
+import { type FormatName, integrityOfEncodedLine } from "../../formats/encoder.ts";
+import { validateOcsfEvent } from "../../formats/ocsf/schema.ts";
 import { canonicalize } from "../../integrity/canonical.ts";
-import { EMPTY_CHAIN, parseRecord, Sealer } from "../../integrity/chain.ts";
+import {
+  checkRecordSignature,
+  EMPTY_CHAIN,
+  formatRecord,
+  type Integrity,
+  parseRecord,
+  Sealer,
+} from "../../integrity/chain.ts";
 import { keyFromSecret } from "../../integrity/keys.ts";
 import { DeliveryError, type RecordBatch } from "../destination.ts";
 import { FileDestination } from "./destination.ts";
@@ -121,9 +131,13 @@ let running: FileDestination[];
 let logged: string[];
 
 /** A destination writing `dir/audit.log`, stopped after the test. */
-function destination(rotation?: FileRotationConfig, at = path): FileDestination {
+function destination(
+  rotation?: FileRotationConfig,
+  at = path,
+  format: FormatName = "native",
+): FileDestination {
   const d = new FileDestination(
-    { type: "file", name: "audit-file", path: at, ...(rotation ? { rotation } : {}) },
+    { type: "file", name: "audit-file", path: at, format, ...(rotation ? { rotation } : {}) },
     (msg) => logged.push(msg),
   );
   running.push(d);
@@ -362,5 +376,145 @@ describe("FileDestination: errors", () => {
     await d.start();
     await d.stop();
     await d.stop();
+  });
+});
+
+/**
+ * Really sealed native events for sequence numbers 1..count; those at the `fromKubernetes` indices carry the API
+ * server's audit Event in `details.kubernetes`, as the Kubernetes decoder leaves it.
+ */
+function sealedEvents(count: number, fromKubernetes: (i: number) => boolean = () => false): Buffer[] {
+  const sealer = new Sealer(KEY, EMPTY_CHAIN);
+  return Array.from({ length: count }, (_, i) => {
+    const k8s = fromKubernetes(i);
+    const event: NativeEvent = {
+      timestamp: "2024-12-01T10:15:30.123Z",
+      event_id: `evt_${i + 1}`,
+      version: "1.0",
+      received_at: "2024-12-01T10:15:30.456Z",
+      origin: { source: k8s ? "kubernetes-webhook" : "http", address: "127.0.0.1" },
+      actor: { type: "user", id: "alice@company.com" },
+      event_type: k8s ? "kubernetes.pods.get" : "backup.completed",
+      ...(k8s
+        ? {
+            details: {
+              kubernetes: {
+                kind: "Event",
+                apiVersion: "audit.k8s.io/v1",
+                auditID: `a-${i + 1}`,
+                verb: "get",
+              },
+            },
+          }
+        : {}),
+    };
+    return Buffer.from(sealer.seal(canonicalize(event)).line);
+  });
+}
+
+/** The file's lines, each parsed as JSON; fails on a torn line. */
+async function jsonLines(at = path): Promise<Record<string, unknown>[]> {
+  const text = await readFile(at, "utf8");
+  expect(text.endsWith("\n")).toBe(true);
+  return text
+    .slice(0, -1)
+    .split("\n")
+    .map((line) => JSON.parse(line) as Record<string, unknown>);
+}
+
+/** Sequence numbers of a file of `format` lines, read from the integrity block each encoding carries. */
+async function encodedSequences(format: FormatName): Promise<number[]> {
+  const text = await readFile(path, "utf8");
+  return text
+    .slice(0, -1)
+    .split("\n")
+    .map((line) => {
+      const integrity = integrityOfEncodedLine(format, Buffer.from(line));
+      if (integrity === undefined) throw new Error(`not a ${format} line: ${line}`);
+      return integrity.sequence_number;
+    });
+}
+
+function signatureOf(line: Buffer): string {
+  const parsed = parseRecord(line);
+  if (!parsed.ok) throw new Error(parsed.reason);
+  return parsed.record.integrity.signature;
+}
+
+describe("FileDestination: format", () => {
+  it("writes valid OCSF lines that rebuild into records that verify", async () => {
+    const lines = sealedEvents(4);
+    const d = destination(undefined, path, "ocsf");
+    await d.start();
+    await d.deliver(batch(lines, 1, 4));
+    const ocsf = await jsonLines();
+    expect(ocsf).toHaveLength(4);
+    ocsf.forEach((event, i) => {
+      expect(validateOcsfEvent(event)).toEqual([]);
+      const integrity = (event.unmapped as { vigil_integrity: Integrity }).vigil_integrity;
+      const rebuilt = formatRecord(event.raw_data as string, integrity);
+      expect(rebuilt).toBe(lines[i]?.toString());
+      const parsed = parseRecord(Buffer.from(rebuilt));
+      if (!parsed.ok) throw new Error(parsed.reason);
+      expect(checkRecordSignature(parsed.record, KEY.secret)).toBe("valid");
+    });
+  });
+
+  it.each(["ocsf", "cloudevents", "kubernetes"] as const)(
+    "resumes a %s file after a restart without repeating or skipping a record",
+    async (format) => {
+      const lines = sealedEvents(15, () => format === "kubernetes");
+      const first = destination(undefined, path, format);
+      await first.start();
+      await first.deliver(batch(lines, 1, 10));
+      await first.stop();
+
+      const second = destination(undefined, path, format);
+      expect(await second.start()).toEqual({
+        last: { sequence: 10, signature: signatureOf(lines[9] as Buffer) },
+      });
+      await second.deliver(batch(lines, 3, 7));
+      expect(await encodedSequences(format)).toEqual(range(1, 10));
+      await second.deliver(batch(lines, 5, 15));
+      expect(await encodedSequences(format)).toEqual(range(1, 15));
+    },
+  );
+
+  it("skips the records the kubernetes format cannot represent, counting and logging them", async () => {
+    // Records 1, 4 and 7 came from Kubernetes; the rest did not.
+    const lines = sealedEvents(8, (i) => i % 3 === 0);
+    const d = destination(undefined, path, "kubernetes");
+    await d.start();
+    await d.deliver(batch(lines, 1, 5));
+    await d.deliver(batch(lines, 6, 6));
+    await d.deliver(batch(lines, 7, 8));
+    expect(await encodedSequences("kubernetes")).toEqual([1, 4, 7]);
+    expect((await jsonLines()).map((e) => e.kind)).toEqual(["Event", "Event", "Event"]);
+    expect(d.skippedRecords).toBe(5);
+    expect(logged).toEqual([
+      'file destination "audit-file": skipped 3 record(s) the kubernetes format cannot represent ' +
+        "(sequence 2, 3, 5); 3 skipped so far",
+      'file destination "audit-file": skipped 1 record(s) the kubernetes format cannot represent ' +
+        "(sequence 6); 4 skipped so far",
+      'file destination "audit-file": skipped 1 record(s) the kubernetes format cannot represent ' +
+        "(sequence 8); 5 skipped so far",
+    ]);
+    await d.stop();
+
+    const again = destination(undefined, path, "kubernetes");
+    expect(await again.start()).toMatchObject({ last: { sequence: 7 } });
+  });
+
+  it("warns and reports nothing when the last line is not in the destination's format", async () => {
+    const first = destination();
+    await first.start();
+    await first.deliver(batch(sealedEvents(2), 1, 2));
+    await first.stop();
+    const ocsf = destination(undefined, path, "ocsf");
+    expect(await ocsf.start()).toEqual({});
+    expect(logged).toEqual([
+      `file destination "audit-file": warning: the last line of ${path} is not a sealed record in the ocsf ` +
+        "format; resuming from the consumer's cursor, which may repeat records already in the file",
+    ]);
   });
 });

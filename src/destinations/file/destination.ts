@@ -7,13 +7,25 @@
  * crash left mid-write, and `deliver` skips every line at or below that sequence. After a failed write the file
  * is cut back to the last size known to end on a complete line before anything else is appended, so a torn line
  * never ends up in the middle of the file.
+ *
+ * `format:` other than native writes each record's encoding (formats/encoder.ts) as one line instead. Every
+ * encoding carries the integrity block, so `start` reads the sequence and signature back from it just the same.
+ * A record the format cannot represent (Kubernetes, for an event not from Kubernetes) is skipped: counted in
+ * `skippedRecords` and logged, never written as a stand-in.
  */
 import { type FileHandle, open, stat } from "node:fs/promises";
 import { dirname } from "node:path";
 import type { FileDestinationConfig } from "../../config/types.ts";
-import { parseRecord } from "../../integrity/chain.ts";
+import {
+  createEncoder,
+  type Encoder,
+  type EncoderOptions,
+  integrityOfEncodedLine,
+  readSealedRecord,
+} from "../../formats/encoder.ts";
 import { publishedCheckpointsDir, writeCheckpointNote } from "../../integrity/log-layout.ts";
 import { ensureDir, fsyncDir } from "../../util/fs.ts";
+import { VIGIL_VERSION } from "../../version.ts";
 import { DeliveryError, type Destination, type RecordBatch, type RecordRef } from "../destination.ts";
 import { compressRotated, lastLineOfGzip, type RotatedFile, recoverRotated, rotateFiles } from "./rotate.ts";
 
@@ -34,6 +46,9 @@ export class FileDestination implements Destination {
   readonly name: string;
   readonly #config: FileDestinationConfig;
   readonly #log: (msg: string) => void;
+  /** Undefined for native: the sealed record lines are written as they are, unparsed. */
+  readonly #encoder: Encoder | undefined;
+  #skipped = 0;
   #started = false;
   /** The active file, opened for append; undefined before start, after stop, and while a rotation is under way. */
   #fh: FileHandle | undefined;
@@ -48,14 +63,24 @@ export class FileDestination implements Destination {
   /** Background gzip of `path.1`. Never rejects; a rotation waits for it so its renames never race it. */
   #compression: Promise<void> | undefined;
 
-  /** `log` receives warnings and repairs (torn line cut, stray temporary removed); stderr by default. */
+  /**
+   * `log` receives warnings, repairs (torn line cut, stray temporary removed) and skipped records; stderr by
+   * default. `encoderOptions` name the product version and log origin the encodings carry.
+   */
   constructor(
     config: FileDestinationConfig,
     log: (msg: string) => void = (msg) => process.stderr.write(`${msg}\n`),
+    encoderOptions: EncoderOptions = { productVersion: VIGIL_VERSION },
   ) {
     this.name = config.name;
     this.#config = config;
     this.#log = log;
+    this.#encoder = config.format === "native" ? undefined : createEncoder(config.format, encoderOptions);
+  }
+
+  /** Records skipped since this destination was created because its format cannot represent them. */
+  get skippedRecords(): number {
+    return this.#skipped;
   }
 
   async start(): Promise<{ last?: RecordRef }> {
@@ -86,14 +111,20 @@ export class FileDestination implements Destination {
     const last = this.#lastSequence;
     const skip = last === undefined ? 0 : Math.max(0, last - batch.firstSequence + 1);
     if (skip < batch.lines.length) {
-      const data = joinLines(skip === 0 ? batch.lines : batch.lines.slice(skip));
-      this.#dirty = true;
-      await this.#io("write", path, async () => {
-        await writeAll(fh, data);
-        await fh.datasync();
-      });
-      this.#dirty = false;
-      this.#goodSize += data.length;
+      const lines = this.#encoded(
+        skip === 0 ? batch.lines : batch.lines.slice(skip),
+        batch.firstSequence + skip,
+      );
+      if (lines.length > 0) {
+        const data = joinLines(lines);
+        this.#dirty = true;
+        await this.#io("write", path, async () => {
+          await writeAll(fh, data);
+          await fh.datasync();
+        });
+        this.#dirty = false;
+        this.#goodSize += data.length;
+      }
       this.#lastSequence = batch.firstSequence + batch.lines.length - 1;
     }
     await this.#rotateIfFull(fh);
@@ -234,17 +265,34 @@ export class FileDestination implements Destination {
     }
   }
 
+  /** The lines to write for `lines` (sequences from `first`): encoded, minus those the format cannot represent. */
+  #encoded(lines: readonly Buffer[], first: number): readonly Buffer[] {
+    const encoder = this.#encoder;
+    if (encoder === undefined) return lines;
+    const out: Buffer[] = [];
+    const skipped: number[] = [];
+    lines.forEach((line, i) => {
+      const text = encoder.encode(readSealedRecord(line));
+      if (text === undefined) skipped.push(first + i);
+      else out.push(Buffer.from(text, "utf8"));
+    });
+    if (skipped.length > 0) {
+      this.#skipped += skipped.length;
+      this.#note(
+        `skipped ${skipped.length} record(s) the ${encoder.format} format cannot represent ` +
+          `(sequence ${skipped.join(", ")}); ${this.#skipped} skipped so far`,
+      );
+    }
+    return out;
+  }
+
   #recordOf(line: Buffer | undefined, source: string): RecordRef | undefined {
     if (line === undefined) return undefined;
-    const parsed = parseRecord(line);
-    if (parsed.ok) {
-      return {
-        sequence: parsed.record.integrity.sequence_number,
-        signature: parsed.record.integrity.signature,
-      };
-    }
+    const integrity = integrityOfEncodedLine(this.#config.format, line);
+    if (integrity !== undefined)
+      return { sequence: integrity.sequence_number, signature: integrity.signature };
     this.#note(
-      `warning: the last line of ${source} is not a sealed record (${parsed.reason}); ` +
+      `warning: the last line of ${source} is not a sealed record in the ${this.#config.format} format; ` +
         "resuming from the consumer's cursor, which may repeat records already in the file",
     );
     return undefined;

@@ -2,7 +2,8 @@
  * The Kubernetes webhook source: the `audit.k8s.io` EventList that kube-apiserver's webhook audit backend posts
  * (batch mode), recorded as the configured Kubernetes audit policy says. Each item is evaluated against the
  * policy; level None and omitted stages are not recorded; the level decides which bodies are kept; then
- * managedFields are stripped (when the rule says so) and Secret values redacted, before the events are sealed.
+ * managedFields are stripped (when the rule says so). Secret values are redacted by the pipeline, as for every
+ * source (`audit.redaction`).
  */
 import { ValidationError } from "../../errors.ts";
 import type { EventOrigin, InputEvent, NativeEvent } from "../../event/schema.ts";
@@ -15,7 +16,7 @@ import {
   type KubernetesLevel,
   type KubernetesPolicy,
 } from "../../policy/kubernetes.ts";
-import { compileRedaction, omitManagedFields } from "../../policy/redact.ts";
+import { omitManagedFields } from "../../policy/redact.ts";
 
 type Json = Record<string, unknown>;
 
@@ -29,9 +30,6 @@ const DEFAULT_DECISION: KubernetesDecision = Object.freeze({
   omitManagedFields: false,
   ruleIndex: undefined,
 });
-
-// Secret values are redacted by default; a sealed record can never be edited afterwards.
-const redaction = compileRedaction({});
 
 export interface KubernetesBatch {
   /** The events to ingest, in list order. */
@@ -102,7 +100,7 @@ export function prepareKubernetesList(
       details: { ...event.details, kubernetes: atLevel(k8s, decision.level) },
     };
     if (decision.omitManagedFields) kept = omitManagedFields(kept);
-    items.push({ value: redaction.redact(kept) });
+    items.push({ value: kept });
     positions.push(index);
   });
   if (items.length === 0) return { events: [], positions, excluded, total: decoded.length };
