@@ -1,20 +1,12 @@
-import { readFileSync } from "node:fs";
-import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
-import { type FieldProblem, ValidationError } from "../../errors.ts";
+import { firstProblem, ndjsonFixture } from "../../../test/support/fixtures.ts";
 import { EVENT_ID_PATTERN, type InputEvent } from "../../event/schema.ts";
 import { prepareEvents } from "../../event/validate.ts";
 import { decodeCloudEvents } from "./decode.ts";
 
 type Json = Record<string, unknown>;
 
-const FIXTURE = fileURLToPath(
-  new URL("../../../../shared/fixtures/confluent-audit-cloudevents.ndjson", import.meta.url),
-);
-const lines = readFileSync(FIXTURE, "utf8")
-  .split("\n")
-  .filter((line) => line.trim() !== "")
-  .map((line) => JSON.parse(line) as Json);
+const lines = ndjsonFixture("confluent-audit-cloudevents.ndjson");
 const line = (n: number) => lines[n - 1] as Json;
 
 function one(record: unknown): InputEvent {
@@ -23,15 +15,7 @@ function one(record: unknown): InputEvent {
   return events[0] as InputEvent;
 }
 
-function problem(fn: () => unknown): FieldProblem | undefined {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof ValidationError && e.code === "invalid_event") return e.problems[0];
-    throw e;
-  }
-  throw new Error("expected a ValidationError");
-}
+const problem = firstProblem;
 
 describe("decodeCloudEvents: the Confluent samples", () => {
   it("decodes every line (specversion 0.3 and 1.0) to a valid native event that keeps the whole event", () => {

@@ -1,7 +1,7 @@
 import { readdirSync, readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
-import { type FieldProblem, ValidationError } from "../../errors.ts";
+import { firstProblem } from "../../../test/support/fixtures.ts";
 import { EVENT_ID_PATTERN, type InputEvent } from "../../event/schema.ts";
 import { prepareEvents } from "../../event/validate.ts";
 import { decodeKubernetes } from "./decode.ts";
@@ -37,15 +37,7 @@ function admit(events: InputEvent[]): void {
   ).toHaveLength(events.length);
 }
 
-function problem(fn: () => unknown): FieldProblem | undefined {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof ValidationError && e.code === "invalid_event") return e.problems[0];
-    throw e;
-  }
-  throw new Error("expected a ValidationError");
-}
+const problem = firstProblem;
 
 const falcoFiles = readdirSync(FALCO).filter((f) => f !== NOT_AN_EVENT);
 const falco = falcoFiles.flatMap((f) => records(`${FALCO}${f}`).map((record) => ({ file: f, record })));
