@@ -40,6 +40,7 @@ function defaults(): VigilConfig {
       destinations: [
         { type: "file", name: `file:${dataDir}/audit.log`, path: `${dataDir}/audit.log`, format: "native" },
       ],
+      sources: [],
       policy: { excludeEvents: [] },
       integrity: { checkpoints: { everyRecords: 1000, everySeconds: 10, idleSeconds: 1 } },
       failurePolicy: "reject",
@@ -653,12 +654,128 @@ describe("audit block", () => {
 
   it.each([
     ["alerts", "alerting arrives in a later release"],
-    ["sources", "sources other than HTTP ingest arrive with issue 7 (sources)"],
     ["kafka_proxy", "the Kafka proxy arrives with issue 7 (sources)"],
     ["index", "the search index arrives with issue 6 (index and query)"],
   ])("refuses %s as not supported yet", (key, reason) => {
     expect(problemsOf(lines("audit:", "  enabled: true", `  ${key}:`, "    anything: ${UNSET}"))).toEqual([
       { field: `audit.${key}`, line: 3, message: `not supported yet: ${reason}` },
+    ]);
+  });
+
+  it("reads kafka_authorizer_log sources, paths relative to the config file, time_zone UTC by default", () => {
+    const config = parseConfig(
+      lines(
+        "audit:",
+        "  sources:",
+        "    - type: kafka_authorizer_log",
+        "      path: logs/kafka-authorizer.log",
+        "    - type: kafka_authorizer_log",
+        "      path: /var/log/kafka/other broker.log",
+        "      time_zone: Europe/Berlin",
+        "      name: broker-2",
+      ),
+      "/etc/vigil/vigil.yaml",
+      {},
+    );
+    expect(config.audit.sources).toEqual([
+      {
+        type: "kafka_authorizer_log",
+        name: "kafka-authorizer.log",
+        path: "/etc/vigil/logs/kafka-authorizer.log",
+        timeZone: "UTC",
+      },
+      {
+        type: "kafka_authorizer_log",
+        name: "broker-2",
+        path: "/var/log/kafka/other broker.log",
+        timeZone: "Europe/Berlin",
+      },
+    ]);
+  });
+
+  it("refuses sources of types not built yet, unknown types, bad keys and clashes, each with its line", () => {
+    expect(
+      problemsOf(
+        lines(
+          "audit:",
+          "  sources:",
+          "    - type: kafka_proxy",
+          "      listen: ${UNSET}",
+          "    - type: audit_topic",
+          "    - type: kafka_authorizer_lg",
+          "    - type: kafka_authorizer_log",
+          "      path: a/kafka.log",
+          "      time_zone: Mars/Olympus",
+          "      name: ../escape",
+          "      follow: true",
+          "    - type: kafka_authorizer_log",
+          "      path: b/kafka.log",
+          "    - type: kafka_authorizer_log",
+          "      path: b/kafka.log",
+          "      name: other",
+          "    - type: kafka_authorizer_log",
+        ),
+      ),
+    ).toEqual([
+      {
+        field: "audit.sources[0].type",
+        line: 3,
+        message: "not supported yet: the kafka_proxy source arrives with issue 7 (sources)",
+      },
+      {
+        field: "audit.sources[1].type",
+        line: 5,
+        message: "not supported yet: the audit_topic source arrives with issue 7 (sources)",
+      },
+      {
+        field: "audit.sources[2].type",
+        line: 6,
+        message:
+          "unknown source type; did you mean kafka_authorizer_log? (known: kafka_authorizer_log, kafka_proxy, audit_topic)",
+      },
+      {
+        field: "audit.sources[3].time_zone",
+        line: 9,
+        message: "must be an IANA time zone, e.g. Europe/Berlin",
+      },
+      {
+        field: "audit.sources[3].name",
+        line: 10,
+        message:
+          "must be at most 64 letters, digits and . _ -, starting with a letter or digit, e.g. broker-1",
+      },
+      {
+        field: "audit.sources[3].follow",
+        line: 11,
+        message: "unknown key (known: type, name, path, time_zone)",
+      },
+      {
+        field: "audit.sources[5].path",
+        line: 15,
+        message: "is the same file as audit.sources[4]",
+      },
+      { field: "audit.sources[6].path", line: 17, message: "is required" },
+    ]);
+  });
+
+  it("refuses two sources whose names (their state files) are the same", () => {
+    expect(
+      problemsOf(
+        lines(
+          "audit:",
+          "  sources:",
+          "    - type: kafka_authorizer_log",
+          "      path: a/kafka.log",
+          "    - type: kafka_authorizer_log",
+          "      path: b/kafka.log",
+        ),
+      ),
+    ).toEqual([
+      {
+        field: "audit.sources[1].path",
+        line: 6,
+        message: "gives the name kafka.log, already the name of audit.sources[0]; set a unique name",
+      },
     ]);
   });
 

@@ -20,6 +20,12 @@ import { DEFAULT_EVENT_LIMITS } from "../event/validate.ts";
 import { type KubernetesPolicy, parseKubernetesPolicy } from "../policy/kubernetes.ts";
 import { compileRedaction } from "../policy/redact.ts";
 import { compileRedpandaFilters, type RedpandaFilterConfig } from "../policy/redpanda.ts";
+import {
+  AuthorizerLogSourceSchema,
+  type RawAuthorizerLogSource,
+  resolveAuthorizerLogSource,
+} from "../sources/authorizer-log/config.ts";
+import { parseLine } from "../sources/authorizer-log/parse.ts";
 import { InterpolationError, interpolate } from "./interpolate.ts";
 import {
   ConfigSchema,
@@ -29,6 +35,7 @@ import {
   type Path,
   type PathProblem,
   type RawConfig,
+  SOURCE_TYPES,
   schemaChecker,
   suggest,
 } from "./schema.ts";
@@ -41,6 +48,7 @@ import {
   DEFAULT_SEGMENT_BYTES,
   type FileDestinationConfig,
   type ListenAddress,
+  type SourceConfig,
   type TokenScope,
   type VigilConfig,
 } from "./types.ts";
@@ -59,6 +67,7 @@ const DEFAULT_SCOPES: TokenScope[] = ["ingest", "read"];
 const LISTEN_FORMS = "host:port, [ipv6-address]:port or :port, e.g. 127.0.0.1:7470";
 const checkConfig = schemaChecker(ConfigSchema);
 const checkFileDestination = schemaChecker(FileDestinationSchema);
+const checkAuthorizerLogSource = schemaChecker(AuthorizerLogSourceSchema);
 
 type Mapping = Record<string, unknown>;
 
@@ -309,12 +318,90 @@ function checkDestinations(
   return destinations;
 }
 
+/** Checks one source entry; returns it resolved when it is a valid source of a type that is built. */
+function checkSource(
+  entry: unknown,
+  path: Path,
+  baseDir: string,
+  findings: Findings,
+): SourceConfig | undefined {
+  const type = valueAt(entry, ["type"]);
+  if (!isMapping(entry) || typeof type !== "string") return undefined; // the schema reports it
+  if (type !== "kafka_authorizer_log") {
+    if ((SOURCE_TYPES as readonly string[]).includes(type)) {
+      refuse(findings, [...path, "type"], `the ${type} source arrives with issue 7 (sources)`, path);
+    } else {
+      const hint = suggest(type, SOURCE_TYPES);
+      findings.problems.push({
+        path: [...path, "type"],
+        message: `unknown source type${hint ? `; did you mean ${hint}?` : ""} (known: ${SOURCE_TYPES.join(", ")})`,
+      });
+      findings.refused.push({ subtree: path, because: [...path, "type"] });
+    }
+    return undefined;
+  }
+  const problems = checkAuthorizerLogSource(entry, path);
+  const zone = entry.time_zone;
+  if (typeof zone === "string" && zone !== "") {
+    try {
+      // The parser's own check, so the tailer can never refuse a zone the config accepted.
+      parseLine("", { timeZone: zone });
+    } catch {
+      problems.push({
+        path: [...path, "time_zone"],
+        message: "must be an IANA time zone, e.g. Europe/Berlin",
+      });
+    }
+  }
+  findings.problems.push(...problems);
+  return problems.length === 0
+    ? resolveAuthorizerLogSource(entry as RawAuthorizerLogSource, baseDir)
+    : undefined;
+}
+
+/** Checks `sources`: each entry, then that no two share a name (their state file) or a file. */
+function checkSources(audit: Mapping, auditPath: Path, baseDir: string, findings: Findings): SourceConfig[] {
+  if (!Array.isArray(audit.sources)) return []; // absent, or the schema reports it
+  const byPath = new Map<string, Path>();
+  const byName = new Map<string, Path>();
+  const sources: SourceConfig[] = [];
+  audit.sources.forEach((entry, i) => {
+    const path = [...auditPath, "sources", i];
+    const source = checkSource(entry, path, baseDir, findings);
+    if (!source) return;
+    sources.push(source);
+    const samePath = byPath.get(source.path);
+    const sameName = byName.get(source.name);
+    if (samePath) {
+      findings.problems.push({
+        path: [...path, "path"],
+        message: `is the same file as ${formatPath(samePath)}`,
+      });
+    } else if (sameName) {
+      // A defaulted name comes from the file name: point at the key the user can add or change.
+      const key = isMapping(entry) && Object.hasOwn(entry, "name") ? "name" : "path";
+      findings.problems.push({
+        path: [...path, key],
+        message: `gives the name ${source.name}, already the name of ${formatPath(sameName)}; set a unique name`,
+      });
+    }
+    byPath.set(source.path, samePath ?? path);
+    byName.set(source.name, sameName ?? path);
+  });
+  return sources;
+}
+
+interface AuditParts {
+  destinations: FileDestinationConfig[] | undefined;
+  sources: SourceConfig[];
+}
+
 function checkAudit(
   root: unknown,
   auditPath: Path,
   baseDir: string,
   findings: Findings,
-): FileDestinationConfig[] | undefined {
+): AuditParts | undefined {
   const audit = valueAt(root, auditPath);
   if (!isMapping(audit)) return undefined; // the schema reports it
   for (const [key, reason] of Object.entries(LATER_AUDIT_KEYS)) {
@@ -322,7 +409,10 @@ function checkAudit(
   }
   checkIntegrity(audit.integrity, [...auditPath, "integrity"], findings);
   checkFilters(audit, auditPath, findings);
-  return checkDestinations(audit, auditPath, baseDir, findings);
+  return {
+    destinations: checkDestinations(audit, auditPath, baseDir, findings),
+    sources: checkSources(audit, auditPath, baseDir, findings),
+  };
 }
 
 const isStringList = (value: unknown): value is string[] =>
@@ -427,7 +517,7 @@ function isUnder(path: Path, prefix: Path): boolean {
 /** Resolves a config that passed every check: defaults, overrides, paths made absolute. */
 function build(
   raw: RawConfig,
-  destinations: FileDestinationConfig[] | undefined,
+  parts: AuditParts | undefined,
   kubernetesPolicy: KubernetesPolicy | undefined,
   source: string | undefined,
   baseDir: string,
@@ -456,7 +546,8 @@ function build(
     },
     audit: {
       enabled: audit.enabled ?? true,
-      destinations: destinations ?? [defaultFileDestination(dataDir)],
+      destinations: parts?.destinations ?? [defaultFileDestination(dataDir)],
+      sources: parts?.sources ?? [],
       policy: {
         events: audit.events,
         excludeEvents: audit.exclude_events ?? [],
@@ -535,7 +626,7 @@ export function parseConfig(
   const findings: Findings = { problems: checkConfig(root), refused: [] };
   checkServer(root, findings);
   const auditPath = findAuditBlock(root, findings);
-  const destinations = auditPath && checkAudit(root, auditPath, baseDir, findings);
+  const parts = auditPath && checkAudit(root, auditPath, baseDir, findings);
   const kubernetesPolicy = auditPath && checkPolicyFile(root, auditPath, baseDir, findings);
   checkOverrides(overrides, findings);
 
@@ -556,7 +647,7 @@ export function parseConfig(
     fieldProblems.sort((a, b) => (a.line ?? Number.POSITIVE_INFINITY) - (b.line ?? Number.POSITIVE_INFINITY));
     throw new ValidationError("invalid_config", fieldProblems);
   }
-  return build(root as RawConfig, destinations, kubernetesPolicy, source, baseDir, overrides);
+  return build(root as RawConfig, parts, kubernetesPolicy, source, baseDir, overrides);
 }
 
 /**

@@ -11,12 +11,19 @@ import { Settings } from "typebox/system";
 export const ENV_VAR_NAME_PATTERN = "^[A-Za-z_][A-Za-z0-9_]*$";
 /** Event type globs: the characters of event types plus the wildcards `*` and `?`. */
 export const EVENT_GLOB_PATTERN = "^[a-z0-9_*?.-]+$";
+/**
+ * A source's name is its state file's name in `<data-dir>/sources/` and its events' `origin.token`, so it is
+ * limited to what is safe in a file name and fits that field.
+ */
+export const SOURCE_NAME_PATTERN = "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$";
 
 const PATTERN_MESSAGES: Readonly<Record<string, string>> = {
   [ENV_VAR_NAME_PATTERN]:
     "must be an environment variable name: letters, digits and _, not starting with a digit",
   [EVENT_GLOB_PATTERN]:
     "must be an event type or glob: lower-case letters, digits, . _ - and the wildcards * and ?, e.g. backup.*",
+  [SOURCE_NAME_PATTERN]:
+    "must be at most 64 letters, digits and . _ -, starting with a letter or digit, e.g. broker-1",
 };
 
 const strict = { additionalProperties: false };
@@ -26,6 +33,9 @@ export const FAILURE_POLICIES = ["reject", "permit"] as const;
 
 /** Destination types spec/000 defines. Only `file` is built; the others arrive with issue 5. */
 export const DESTINATION_TYPES = ["file", "s3", "cloudwatch", "kafka", "syslog", "webhook"] as const;
+
+/** Source types Vigil reads itself. Only `kafka_authorizer_log` is built; the others arrive with issue 7. */
+export const SOURCE_TYPES = ["kafka_authorizer_log", "kafka_proxy", "audit_topic"] as const;
 
 export const TokenSchema = Type.Object(
   {
@@ -64,6 +74,9 @@ export const LimitsSchema = Type.Object(
  * schema, and the keys of types not built yet are not checked at all.
  */
 export const DestinationSchema = Type.Object({ type: Type.String() });
+
+/** As DestinationSchema: each source type's keys are checked by its own schema. */
+export const SourceSchema = Type.Object({ type: Type.String() });
 
 export const IntegritySchema = Type.Object(
   {
@@ -132,7 +145,7 @@ export const AuditSchema = Type.Object(
         strict,
       ),
     ),
-    sources: Later,
+    sources: Type.Optional(Type.Array(SourceSchema)),
     kafka_proxy: Later,
     index: Later,
     search: Later,
@@ -161,7 +174,6 @@ export const LATER_AUDIT_KEYS = {
   retention: "retention policies arrive in a later release",
   lifecycle: "lifecycle rules arrive with retention policies in a later release",
   alerts: "alerting arrives in a later release",
-  sources: "sources other than HTTP ingest arrive with issue 7 (sources)",
   kafka_proxy: "the Kafka proxy arrives with issue 7 (sources)",
   index: "the search index arrives with issue 6 (index and query)",
   search: "search arrives with issue 6 (index and query)",

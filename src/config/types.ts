@@ -45,6 +45,19 @@ export interface FileDestinationConfig {
 /** Destination types implemented so far; later issues add kafka, s3, cloudwatch, syslog and webhook. */
 export type DestinationConfig = FileDestinationConfig;
 
+export interface AuthorizerLogSourceConfig {
+  type: "kafka_authorizer_log";
+  /** Unique among sources; names the state file and is recorded as the events' `origin.token`. */
+  name: string;
+  /** Absolute path of the broker's `kafka-authorizer.log`. */
+  path: string;
+  /** IANA zone of the log's timestamps that carry no offset. */
+  timeZone: string;
+}
+
+/** Source types built so far besides HTTP ingest; issue 7 adds kafka_proxy and audit_topic. */
+export type SourceConfig = AuthorizerLogSourceConfig;
+
 export type FailurePolicy = "reject" | "permit";
 
 export interface PolicyConfig {
@@ -98,6 +111,8 @@ export interface VigilConfig {
     /** false: every event is dropped by policy (and counted); the service still runs. */
     enabled: boolean;
     destinations: DestinationConfig[];
+    /** Sources Vigil reads itself, each started by `vigil serve`; empty: HTTP ingest only. */
+    sources: SourceConfig[];
     policy: PolicyConfig;
     /**
      * The `policy_file` Kubernetes audit policy, parsed; undefined: Kubernetes events are recorded at level

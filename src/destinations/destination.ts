@@ -40,7 +40,14 @@ export interface Destination {
    * delivered, never concurrently with `deliver`. Idempotent: the same checkpoint may be published again.
    */
   publishCheckpoint?(checkpoint: { size: number; note: string }): Promise<void>;
+  /** Counters only the destination knows, shown with its consumer's status (`GET /v1/destinations`). */
+  status?(): DestinationStatus;
   stop(): Promise<void>;
+}
+
+export interface DestinationStatus {
+  /** Records delivered but not written because the destination's format cannot represent them. */
+  skippedRecords?: number;
 }
 
 /** A failed delivery. `retryable: false` parks the destination instead of retrying forever. */

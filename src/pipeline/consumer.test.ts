@@ -106,6 +106,26 @@ describe("JournalConsumer", () => {
     await j.writer.close();
   });
 
+  it("shows what the destination reports about itself, and nothing for one that reports nothing", async () => {
+    const j = await journal(2);
+    const plain = new ScriptedDestination("plain");
+    const counting = new ScriptedDestination("counting");
+    const reporting = Object.assign(counting, {
+      status: () => ({ skippedRecords: counting.received.length }),
+    });
+    const consumers = [plain, reporting].map(
+      (d) =>
+        new JournalConsumer(d, { journalDir: j.dir, writer: j.writer, cursors: j.cursors, log: () => {} }),
+    );
+    for (const c of consumers) await c.start();
+    await until(() => plain.received.length === 2 && counting.received.length === 2);
+    const [a, b] = consumers.map((c) => c.status());
+    expect(a).not.toHaveProperty("destination");
+    expect(b).toMatchObject({ name: "counting", destination: { skippedRecords: 2 } });
+    for (const c of consumers) await c.stop();
+    await j.writer.close();
+  });
+
   it("delivers everything in order, follows new records, and commits its cursor on stop", async () => {
     const j = await journal(25);
     const dest = new ScriptedDestination();

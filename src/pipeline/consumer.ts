@@ -6,7 +6,12 @@
  * destination may report (from its own storage) what it already holds so records are not repeated. Retryable
  * errors are retried with backoff forever; a permanent error parks the consumer with a clear status.
  */
-import { DeliveryError, type Destination, type RecordRef } from "../destinations/destination.ts";
+import {
+  DeliveryError,
+  type Destination,
+  type DestinationStatus,
+  type RecordRef,
+} from "../destinations/destination.ts";
 import { parseRecord } from "../integrity/chain.ts";
 import type { CursorStore } from "../journal/cursor.ts";
 import { type JournalPosition, JournalReader } from "../journal/reader.ts";
@@ -27,6 +32,8 @@ export interface ConsumerStatus {
   deliveredRecords: number;
   failures: number;
   lastError?: string;
+  /** What the destination itself reports (see Destination.status). */
+  destination?: DestinationStatus;
 }
 
 export interface ConsumerOptions {
@@ -165,6 +172,7 @@ export class JournalConsumer {
       deliveredRecords: this.#deliveredRecords,
       failures: this.#failures,
       ...(this.#lastError === undefined ? {} : { lastError: this.#lastError }),
+      ...(this.#dest.status === undefined ? {} : { destination: this.#dest.status() }),
     };
   }
 

@@ -1,14 +1,16 @@
 /**
  * The composition root of `vigil serve`: opens the data directory, the key, the journal (recovering it), builds
- * the pipeline, starts one journal consumer per destination and the HTTP API. `close` undoes it in reverse:
- * stop taking requests, let in-flight ones finish, stop the consumers (committing cursors), close the journal.
+ * the pipeline, starts one journal consumer per destination, the sources Vigil reads itself (`audit.sources`) and
+ * the HTTP API. `close` undoes it in reverse: stop taking requests, let in-flight ones finish, stop the sources,
+ * stop the consumers (committing cursors), close the journal.
  */
 import { stat } from "node:fs/promises";
-import { resolve } from "node:path";
-import type { DestinationConfig, VigilConfig } from "../config/types.ts";
+import { join, resolve } from "node:path";
+import type { DestinationConfig, SourceConfig, VigilConfig } from "../config/types.ts";
 import type { Destination } from "../destinations/destination.ts";
 import { FileDestination } from "../destinations/file/destination.ts";
-import { formatProblem } from "../errors.ts";
+import { formatProblem, VigilError } from "../errors.ts";
+import { prepareEvents } from "../event/validate.ts";
 import type { KeySchedule, Sealer as SealerType, SigningKey } from "../integrity/chain.ts";
 import { Sealer } from "../integrity/chain.ts";
 import { CheckpointerThread } from "../integrity/checkpointer-thread.ts";
@@ -31,8 +33,10 @@ import { Pipeline } from "../pipeline/pipeline.ts";
 import { RecentIds } from "../pipeline/recent-ids.ts";
 import { compileRedaction } from "../policy/redact.ts";
 import { compilePolicy } from "../policy/rules.ts";
+import { AuthorizerLogTailer } from "../sources/authorizer-log/tailer.ts";
 import { ensureDir } from "../util/fs.ts";
 import { lockDataDir } from "../util/lock.ts";
+import { VIGIL_VERSION } from "../version.ts";
 import { adminTokenPath, loadOrCreateAdminToken, TokenAuthenticator } from "./auth.ts";
 import { buildHttp } from "./http.ts";
 import { Metrics } from "./metrics.ts";
@@ -47,22 +51,66 @@ export interface RunningVigil {
 
 export type Logger = (msg: string) => void;
 
-function buildDestination(config: DestinationConfig, log: Logger): Destination {
+/** `logOrigin` is the log's checkpoint origin, which encodings name the log by (CloudEvents `source`). */
+function buildDestination(config: DestinationConfig, log: Logger, logOrigin: string): Destination {
   switch (config.type) {
     case "file":
-      return new FileDestination(config, log);
+      return new FileDestination(config, log, { productVersion: VIGIL_VERSION, logOrigin });
   }
+}
+
+/**
+ * A tailer for one configured source, its position in `<data-dir>/sources/<name>.json`. Its events carry
+ * `origin: {source: "kafka-authorizer-log", token: <name>}`: the source's name plays the part an HTTP client's
+ * token name does (which configured feed delivered the event), and the log's path, unbounded in length, does not
+ * fit `origin.address` (64 characters) — the config maps the name to it.
+ */
+function buildSource(
+  config: SourceConfig,
+  dataDir: string,
+  pipeline: Pipeline,
+  limits: VigilConfig["limits"],
+  log: Logger,
+): AuthorizerLogTailer {
+  const origin = { source: "kafka-authorizer-log", token: config.name };
+  return new AuthorizerLogTailer({
+    path: config.path,
+    stateFile: join(sourcesDir(dataDir), `${config.name}.json`),
+    timeZone: config.timeZone,
+    log: (msg) => log(`source ${config.name}: ${msg}`),
+    deliver: async (events) => {
+      const result = await pipeline.ingest(
+        prepareEvents(
+          events.map((value) => ({ value })),
+          origin,
+          limits,
+        ),
+      );
+      // failure_policy permit drops events to spare a client waiting on its request; the log file can wait, so
+      // the batch is delivered again (its sealed events are answered by event id, not sealed twice).
+      if (result.dropped > 0) {
+        throw new VigilError("queue_full", `${result.dropped} events dropped because the queue is full`, {
+          retryable: true,
+        });
+      }
+    },
+  });
+}
+
+/** Where the sources keep their positions. */
+function sourcesDir(dataDir: string): string {
+  return join(dataDir, "sources");
 }
 
 /** Starts the checkpointer on its own thread with the log's origin and signing key (created on first start). */
 async function startCheckpointer(
   config: VigilConfig,
   dataDir: string,
+  origin: string,
   writer: JournalWriter,
   log: Logger,
 ): Promise<CheckpointerThread> {
   const settings = config.audit.integrity.checkpoints;
-  const origin = await loadOrCreateOrigin(dataDir, settings.origin);
   const { signer, signerText, created } = await loadOrCreateCheckpointSigner(dataDir, origin);
   if (created) {
     log(
@@ -180,7 +228,9 @@ export async function startVigil(config: VigilConfig, log: Logger, env = process
     const recentIds = new RecentIds();
     await recentIds.loadFromJournal(journalDir(dataDir), recovery.head.sequence);
 
-    const checkpointer = await startCheckpointer(config, dataDir, writer, log);
+    // Before the destinations are built: their encodings name the log by it.
+    const origin = await loadOrCreateOrigin(dataDir, config.audit.integrity.checkpoints.origin);
+    const checkpointer = await startCheckpointer(config, dataDir, origin, writer, log);
     let checkpointerStopped = false;
     const stopCheckpointer = async () => {
       if (checkpointerStopped) return;
@@ -192,7 +242,7 @@ export async function startVigil(config: VigilConfig, log: Logger, env = process
     const cursors = new CursorStore(dataDir);
     const consumers = config.audit.destinations.map(
       (d) =>
-        new JournalConsumer(buildDestination(d, log), {
+        new JournalConsumer(buildDestination(d, log, origin), {
           journalDir: journalDir(dataDir),
           writer,
           cursors,
@@ -231,6 +281,18 @@ export async function startVigil(config: VigilConfig, log: Logger, env = process
     // On shutdown the checkpointer signs its final checkpoint before the consumers stop, so they publish it.
     cleanup.unshift(stopCheckpointer);
 
+    // After the pipeline and before HTTP; stopped before the checkpointer, so its final checkpoint covers every
+    // event a source delivered.
+    const sources = config.audit.sources.map((s) => ({
+      config: s,
+      tailer: buildSource(s, dataDir, pipeline, config.limits, log),
+    }));
+    if (sources.length > 0) await ensureDir(sourcesDir(dataDir));
+    for (const { tailer } of sources) {
+      await tailer.start();
+      cleanup.unshift(() => tailer.stop());
+    }
+
     let tokens = config.server.tokens;
     if (tokens.length === 0) {
       const admin = await loadOrCreateAdminToken(dataDir);
@@ -264,6 +326,7 @@ export async function startVigil(config: VigilConfig, log: Logger, env = process
           ...(checkpointer.error === undefined ? {} : { error: checkpointer.error }),
         },
         destinations: consumers.map((c) => c.status()),
+        sources: sources.map(({ config: s, tailer }) => ({ name: s.name, type: s.type, ...tailer.status() })),
       }),
       log,
     });

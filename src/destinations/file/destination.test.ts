@@ -491,6 +491,7 @@ describe("FileDestination: format", () => {
     expect(await encodedSequences("kubernetes")).toEqual([1, 4, 7]);
     expect((await jsonLines()).map((e) => e.kind)).toEqual(["Event", "Event", "Event"]);
     expect(d.skippedRecords).toBe(5);
+    expect(d.status()).toEqual({ skippedRecords: 5 });
     expect(logged).toEqual([
       'file destination "audit-file": skipped 3 record(s) the kubernetes format cannot represent ' +
         "(sequence 2, 3, 5); 3 skipped so far",

@@ -26,7 +26,13 @@ import {
 import { publishedCheckpointsDir, writeCheckpointNote } from "../../integrity/log-layout.ts";
 import { ensureDir, fsyncDir } from "../../util/fs.ts";
 import { VIGIL_VERSION } from "../../version.ts";
-import { DeliveryError, type Destination, type RecordBatch, type RecordRef } from "../destination.ts";
+import {
+  DeliveryError,
+  type Destination,
+  type DestinationStatus,
+  type RecordBatch,
+  type RecordRef,
+} from "../destination.ts";
 import { compressRotated, lastLineOfGzip, type RotatedFile, recoverRotated, rotateFiles } from "./rotate.ts";
 
 const FILE_MODE = 0o600;
@@ -81,6 +87,10 @@ export class FileDestination implements Destination {
   /** Records skipped since this destination was created because its format cannot represent them. */
   get skippedRecords(): number {
     return this.#skipped;
+  }
+
+  status(): DestinationStatus {
+    return { skippedRecords: this.#skipped };
   }
 
   async start(): Promise<{ last?: RecordRef }> {
