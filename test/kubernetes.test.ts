@@ -9,6 +9,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import { readRecords, writeConfig } from "./support/files.ts";
+import { fixturePath } from "./support/fixtures.ts";
 import { runVigil, startVigil, tempDir, waitForDelivery } from "./support/vigil-process.ts";
 
 const K8S = fileURLToPath(new URL("../../shared/fixtures/k8s/", import.meta.url));
@@ -189,6 +190,23 @@ describe("Kubernetes webhook and import", () => {
     ]);
     expect(run.code).toBe(2);
     expect(run.stderr).toContain(`${file}:2: malformed JSON`);
+  });
+
+  it("import refuses a record that is not a Kubernetes audit event (a GKE LogEntry) before sending anything", async () => {
+    // Line 4 of the elastic fixture is a GKE Cloud Audit LogEntry; nothing listens at the URL, so any attempt to
+    // send would fail differently.
+    const run = await runVigil([
+      "import",
+      "--format",
+      "kubernetes",
+      fixturePath("k8s/elastic-integrations-test-audit.log"),
+      "--url",
+      "http://127.0.0.1:9",
+      "--token",
+      "x",
+    ]);
+    expect(run.code).toBe(2);
+    expect(run.stderr).toMatch(/elastic-integrations-test-audit\.log:4: not a Kubernetes audit event/);
   });
 
   it("config validate reports a bad policy_file with the policy file's own line", async () => {

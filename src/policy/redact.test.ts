@@ -198,3 +198,48 @@ describe("omitManagedFields", () => {
     expect(omitManagedFields(decoded)).toBe(decoded);
   });
 });
+
+describe("Secret values copied by kubectl apply", () => {
+  it("redacts the last-applied-configuration annotation of a Secret body, in lists and in JSON patches", () => {
+    const lastApplied = JSON.stringify({ apiVersion: "v1", kind: "Secret", data: { password: "c2VjcmV0" } });
+    const body = {
+      kind: "Secret",
+      metadata: {
+        name: "db",
+        annotations: { "kubectl.kubernetes.io/last-applied-configuration": lastApplied },
+      },
+      data: { password: "c2VjcmV0" },
+    };
+    const event = {
+      event_type: "k8s.update",
+      details: {
+        kubernetes: {
+          kind: "Event",
+          objectRef: { resource: "secrets", apiGroup: "" },
+          requestObject: body,
+          responseObject: { kind: "SecretList", items: [body] },
+        },
+      },
+    };
+    const out = JSON.stringify(compileRedaction({}).redact(event));
+    expect(out).not.toContain("c2VjcmV0");
+    expect(out).toContain('"kubectl.kubernetes.io/last-applied-configuration":"<redacted>"');
+    const patch = {
+      event_type: "k8s.patch",
+      details: {
+        kubernetes: {
+          kind: "Event",
+          objectRef: { resource: "secrets", apiGroup: "" },
+          requestObject: [{ op: "replace", path: "/metadata/annotations", value: { x: lastApplied } }],
+        },
+      },
+    };
+    expect(JSON.stringify(compileRedaction({}).redact(patch))).not.toContain("c2VjcmV0");
+  });
+
+  it("refuses to redact fields every record needs", () => {
+    expect(() => compileRedaction({ fields: ["details.ok", "timestamp", "integrity.signature"] })).toThrow(
+      /fields\[1\].*timestamp is required|timestamp is required/,
+    );
+  });
+});

@@ -91,16 +91,39 @@ function parsePath(text: string, field: string, problems: FieldProblem[]): strin
     problems.push({ field, message: `"${text}": the segment "${bad}" is not allowed in a path` });
     return undefined;
   }
+  if (PROTECTED.has(segments[0] as string)) {
+    problems.push({
+      field,
+      message: `"${text}": ${segments[0]} is required in every record and cannot be redacted`,
+    });
+    return undefined;
+  }
   return segments;
 }
+
+/** `kubectl apply` copies the whole object, Secret values included, into this annotation. */
+const LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration";
 
 // In a Secret body, or in each Secret of a list response.
 const SECRET_PATHS: readonly (readonly string[])[] = [
   ["data", "*"],
   ["stringData", "*"],
+  ["metadata", "annotations", LAST_APPLIED],
   ["items", "*", "data", "*"],
   ["items", "*", "stringData", "*"],
+  ["items", "*", "metadata", "annotations", LAST_APPLIED],
 ];
+
+/** Fields every sealed event needs as the server set them: redacting them would break the record, not hide data. */
+const PROTECTED = new Set([
+  "event_type",
+  "event_id",
+  "timestamp",
+  "version",
+  "received_at",
+  "origin",
+  "integrity",
+]);
 const BODIES = ["requestObject", "responseObject"] as const;
 
 /** A JSON Patch (kubectl patch --type json) writes Secret values in its operations' `value`. */
@@ -108,7 +131,7 @@ function redactJsonPatch(ops: unknown[]): unknown[] {
   let copy: unknown[] | undefined;
   ops.forEach((op, i) => {
     if (!isRecord(op) || !Object.hasOwn(op, "value") || typeof op.path !== "string") return;
-    if (!/^\/(data|stringData)(\/|$)/.test(op.path)) return;
+    if (!/^\/(data|stringData|metadata\/annotations)(\/|$)/.test(op.path)) return;
     copy ??= [...ops];
     copy[i] = { ...op, value: isRecord(op.value) ? redactPaths(op.value, [["*"]]) : REDACTED };
   });

@@ -8,6 +8,8 @@ import { readFile } from "node:fs/promises";
 import { resolve } from "node:path";
 import { Command, Option } from "commander";
 import { DEFAULT_DATA_DIR } from "../../config/types.ts";
+import { formatProblem, ValidationError } from "../../errors.ts";
+import { decodeKubernetes } from "../../formats/kubernetes/decode.ts";
 import { CliExit, EXIT, resolveToken, serverUrl, usage } from "../common.ts";
 
 /**
@@ -45,15 +47,30 @@ function itemsOf(value: unknown, where: string): Item[] {
       : undefined;
   if (list === undefined) {
     if (!isRecord(value)) throw usage(`${where}: an audit event must be a JSON object`);
-    return [{ value, where }];
+    return [checked({ value, where })];
   }
   // Items of a list carry no type of their own; give each the list's, as the log backend writes them.
   const typeMeta =
     isRecord(value) && typeof value.apiVersion === "string" ? { apiVersion: value.apiVersion } : {};
   return list.map((item: unknown, i) => {
     if (!isRecord(item)) throw usage(`${where} item ${i}: an audit event must be a JSON object`);
-    return { value: { kind: "Event", ...typeMeta, ...item }, where: `${where} item ${i}` };
+    return checked({ value: { kind: "Event", ...typeMeta, ...item }, where: `${where} item ${i}` });
   });
+}
+
+/**
+ * Refuses, before anything is sent, an item the server would refuse: it must decode as a Kubernetes audit Event
+ * (a GKE LogEntry or another wrapper does not).
+ */
+function checked(item: Item): Item {
+  try {
+    decodeKubernetes(item.value);
+  } catch (e) {
+    const problems =
+      e instanceof ValidationError ? e.problems.map(formatProblem).join("; ") : (e as Error).message;
+    throw usage(`${item.where}: not a Kubernetes audit event: ${problems}`);
+  }
+  return item;
 }
 
 /** Parses a whole-file JSON value first (an EventList or array may span lines), else one value per line. */
