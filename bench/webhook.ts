@@ -1,0 +1,166 @@
+/**
+ * `npm run bench:webhook`: POST /v1/k8s/audit end to end (decode, policy, redaction, seal, durable) with the real
+ * Kubernetes events of ../shared/fixtures/k8s, side by side in one run: a server without a policy_file (every
+ * event at level Metadata), one with the 20-rule policy of src/policy/testdata/policy-20-rules.yaml rewritten
+ * so every rule says Metadata (the same matching work, the same records written: the ratio is the cost of the
+ * policy itself), and one with that policy as written (its levels keep bodies and drop events, so it writes
+ * different records). Each event gets its own auditID, so none is answered as a retry. Runs alternate.
+ *
+ * Environment knobs: BENCH_EVENTS (per run, default 100000), BENCH_CLIENTS (default 8), BENCH_BATCH (events per
+ * EventList, default 500), BENCH_RUNS (per configuration, default 3).
+ */
+import { spawn } from "node:child_process";
+import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { Agent, request } from "node:http";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+
+const ROOT = resolve(import.meta.dirname, "..");
+const VIGIL = join(ROOT, "bin/vigil");
+const FIXTURES = resolve(ROOT, "../shared/fixtures/k8s");
+const POLICY = join(ROOT, "src/policy/testdata/policy-20-rules.yaml");
+const EVENTS = Number(process.env.BENCH_EVENTS ?? 100_000);
+const CLIENTS = Number(process.env.BENCH_CLIENTS ?? 8);
+const BATCH = Number(process.env.BENCH_BATCH ?? 500);
+const RUNS = Number(process.env.BENCH_RUNS ?? 3);
+
+/** The Events of the falco fixtures: a file holds one JSON value (an Event or EventList) or one per line. */
+async function fixtureEvents(): Promise<Record<string, unknown>[]> {
+  const dir = join(FIXTURES, "falco-k8s_audit");
+  const out: Record<string, unknown>[] = [];
+  for (const name of (await readdir(dir)).filter((n) => n.endsWith(".json"))) {
+    const text = await readFile(join(dir, name), "utf8");
+    let values: unknown[];
+    try {
+      values = [JSON.parse(text)];
+    } catch {
+      values = text
+        .split("\n")
+        .filter((l) => l.trim() !== "")
+        .map((l) => JSON.parse(l));
+    }
+    for (const v of values) {
+      const value = v as { kind?: string; items?: unknown[] };
+      const items = value.kind === "EventList" ? (value.items ?? []) : [value];
+      for (const item of items) {
+        if ((item as { kind?: string }).kind === "Event") out.push(item as Record<string, unknown>);
+      }
+    }
+  }
+  return out;
+}
+
+async function startServer(
+  config: string | undefined,
+): Promise<{ url: URL; token: string; dir: string; stop: () => Promise<void> }> {
+  const dir = await mkdtemp(join(tmpdir(), "vigil-bench-k8s-"));
+  const args = ["serve", "--data-dir", join(dir, "data"), "--listen", "127.0.0.1:0"];
+  if (config) {
+    const file = join(dir, "vigil.yaml");
+    await writeFile(file, `audit:\n  policy_file: ${config}\n`);
+    args.push("--config", file);
+  }
+  const child = spawn(VIGIL, args, { stdio: ["ignore", "ignore", "pipe"] });
+  let err = "";
+  child.stderr.setEncoding("utf8");
+  const url = await new Promise<string>((ok, fail) => {
+    child.stderr.on("data", (d: string) => {
+      err += d;
+      const m = /listening on (http:\/\/\S+?);/.exec(err);
+      if (m?.[1]) ok(m[1]);
+    });
+    child.once("exit", (c) => fail(new Error(`server exited ${c}: ${err}`)));
+  });
+  const token = (await readFile(join(dir, "data", "admin.token"), "utf8")).trim();
+  return {
+    url: new URL(url),
+    token,
+    dir,
+    stop: () =>
+      new Promise((ok) => {
+        child.once("exit", () => ok());
+        child.kill("SIGTERM");
+      }),
+  };
+}
+
+async function run(policy: string | undefined, bodies: Buffer[]): Promise<number> {
+  const server = await startServer(policy);
+  const agent = new Agent({ keepAlive: true, maxSockets: CLIENTS });
+  const post = (body: Buffer) =>
+    new Promise<void>((ok, fail) => {
+      const req = request(
+        {
+          agent,
+          host: server.url.hostname,
+          port: server.url.port,
+          path: "/v1/k8s/audit",
+          method: "POST",
+          headers: {
+            authorization: `Bearer ${server.token}`,
+            "content-type": "application/json",
+            "content-length": body.length,
+          },
+        },
+        (res) => {
+          res.resume();
+          res.on("end", () =>
+            res.statusCode === 200 ? ok() : fail(new Error(`answered ${res.statusCode}`)),
+          );
+        },
+      );
+      req.on("error", fail);
+      req.end(body);
+    });
+  let next = 0;
+  const started = performance.now();
+  await Promise.all(
+    Array.from({ length: CLIENTS }, async () => {
+      while (next < bodies.length) await post(bodies[next++] as Buffer);
+    }),
+  );
+  const rate = (bodies.length * BATCH) / ((performance.now() - started) / 1000);
+  agent.destroy();
+  await server.stop();
+  await rm(server.dir, { recursive: true, force: true });
+  return rate;
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
+const base = await fixtureEvents();
+const bodies: Buffer[] = [];
+for (let b = 0; b < Math.ceil(EVENTS / BATCH); b++) {
+  const items = Array.from({ length: BATCH }, (_, i) => ({
+    ...(base[(b * BATCH + i) % base.length] as Record<string, unknown>),
+    auditID: `bench-${b}-${i}`,
+  }));
+  bodies.push(Buffer.from(JSON.stringify({ kind: "EventList", apiVersion: "audit.k8s.io/v1", items })));
+}
+const metadataOnly = join(await mkdtemp(join(tmpdir(), "vigil-bench-policy-")), "policy-metadata.yaml");
+await writeFile(metadataOnly, (await readFile(POLICY, "utf8")).replace(/level: \w+/g, "level: Metadata"));
+const without: number[] = [];
+const withPolicy: number[] = [];
+const asWritten: number[] = [];
+for (let r = 1; r <= RUNS; r++) {
+  without.push(await run(undefined, bodies));
+  withPolicy.push(await run(metadataOnly, bodies));
+  asWritten.push(await run(POLICY, bodies));
+  process.stderr.write(
+    `run ${r}: no policy ${without.at(-1)?.toFixed(0)} ev/s, 20 rules at Metadata ${withPolicy.at(-1)?.toFixed(0)} ev/s, ` +
+      `20 rules as written ${asWritten.at(-1)?.toFixed(0)} ev/s\n`,
+  );
+}
+const fmt = (n: number) => Math.round(n).toLocaleString("en-US");
+process.stdout.write(
+  [
+    `Command: BENCH_EVENTS=${EVENTS} BENCH_CLIENTS=${CLIENTS} BENCH_BATCH=${BATCH} BENCH_RUNS=${RUNS} npm run bench:webhook`,
+    "",
+    "| POST /v1/k8s/audit, sealed + durable | median | runs |",
+    "|---|---|---|",
+    `| no policy_file (level Metadata) | ${fmt(median(without))} events/s | ${without.map(fmt).join(", ")} |`,
+    `| 20-rule policy_file, every rule at Metadata | ${fmt(median(withPolicy))} events/s | ${withPolicy.map(fmt).join(", ")} |`,
+    `| ratio (policy / none): the policy's own cost | ${(median(withPolicy) / median(without)).toFixed(3)} | |`,
+    `| 20-rule policy_file as written (keeps bodies, drops some events) | ${fmt(median(asWritten))} events/s | ${asWritten.map(fmt).join(", ")} |`,
+    "",
+  ].join("\n"),
+);
