@@ -8,7 +8,7 @@
  * log verified, default 1000000).
  */
 import { spawn } from "node:child_process";
-import { mkdtemp, open, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, open, rm, writeFile } from "node:fs/promises";
 import { Agent, request } from "node:http";
 import { cpus, tmpdir, totalmem } from "node:os";
 import { join, resolve } from "node:path";
@@ -28,6 +28,7 @@ import { Pipeline } from "../src/pipeline/pipeline.ts";
 import { RecentIds } from "../src/pipeline/recent-ids.ts";
 import { compileRedaction } from "../src/policy/redact.ts";
 import { compilePolicy } from "../src/policy/rules.ts";
+import { startServer } from "./server.ts";
 
 const ROOT = resolve(import.meta.dirname, "..");
 const VIGIL = join(ROOT, "bin/vigil");
@@ -71,38 +72,10 @@ const percentile = (xs: number[], p: number) => {
   return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))] as number;
 };
 
-async function startServer(
-  dataDir: string,
-): Promise<{ url: string; token: string; stop: () => Promise<void> }> {
-  const child = spawn(VIGIL, ["serve", "--data-dir", dataDir, "--listen", "127.0.0.1:0"], {
-    stdio: ["ignore", "ignore", "pipe"],
-  });
-  let err = "";
-  child.stderr.setEncoding("utf8");
-  const url = await new Promise<string>((ok, fail) => {
-    child.stderr.on("data", (d: string) => {
-      err += d;
-      const m = /listening on (http:\/\/\S+?);/.exec(err);
-      if (m?.[1]) ok(m[1]);
-    });
-    child.once("exit", (c) => fail(new Error(`server exited ${c}: ${err}`)));
-  });
-  const token = (await readFile(join(dataDir, "admin.token"), "utf8")).trim();
-  return {
-    url,
-    token,
-    stop: () =>
-      new Promise((ok) => {
-        child.once("exit", () => ok());
-        child.kill("SIGTERM");
-      }),
-  };
-}
-
 async function httpIngest(): Promise<{ eventsPerSec: number; p50: number; p99: number; dataDir: string }> {
   const dataDir = await mkdtemp(join(tmpdir(), "vigil-bench-"));
   const server = await startServer(dataDir);
-  const url = new URL(server.url);
+  const { url } = server;
   const agent = new Agent({ keepAlive: true, maxSockets: CLIENTS });
   // Every event has its own id (as the SDK assigns them), so none is answered as a retry of another.
   const requests = Math.ceil(EVENTS / BATCH);

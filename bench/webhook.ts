@@ -1,22 +1,10 @@
-/**
- * `npm run bench:webhook`: POST /v1/k8s/audit end to end (decode, policy, redaction, seal, durable) with the real
- * Kubernetes events of ../shared/fixtures/k8s, side by side in one run: a server without a policy_file (every
- * event at level Metadata), one with the 20-rule policy of src/policy/testdata/policy-20-rules.yaml rewritten
- * so every rule says Metadata (the same matching work, the same records written: the ratio is the cost of the
- * policy itself), and one with that policy as written (its levels keep bodies and drop events, so it writes
- * different records). Each event gets its own auditID, so none is answered as a retry. Runs alternate.
- *
- * Environment knobs: BENCH_EVENTS (per run, default 100000), BENCH_CLIENTS (default 8), BENCH_BATCH (events per
- * EventList, default 500), BENCH_RUNS (per configuration, default 3).
- */
-import { spawn } from "node:child_process";
 import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { Agent, request } from "node:http";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
+import { startServer } from "./server.ts";
 
 const ROOT = resolve(import.meta.dirname, "..");
-const VIGIL = join(ROOT, "bin/vigil");
 const FIXTURES = resolve(ROOT, "../shared/fixtures/k8s");
 const POLICY = join(ROOT, "src/policy/testdata/policy-20-rules.yaml");
 const EVENTS = Number(process.env.BENCH_EVENTS ?? 100_000);
@@ -50,42 +38,22 @@ async function fixtureEvents(): Promise<Record<string, unknown>[]> {
   return out;
 }
 
-async function startServer(
-  config: string | undefined,
+/** A server in a new temporary directory, with a config naming `policy` as its policy_file when given. */
+async function startIn(
+  policy: string | undefined,
 ): Promise<{ url: URL; token: string; dir: string; stop: () => Promise<void> }> {
   const dir = await mkdtemp(join(tmpdir(), "vigil-bench-k8s-"));
-  const args = ["serve", "--data-dir", join(dir, "data"), "--listen", "127.0.0.1:0"];
-  if (config) {
+  const args: string[] = [];
+  if (policy) {
     const file = join(dir, "vigil.yaml");
-    await writeFile(file, `audit:\n  policy_file: ${config}\n`);
+    await writeFile(file, `audit:\n  policy_file: ${policy}\n`);
     args.push("--config", file);
   }
-  const child = spawn(VIGIL, args, { stdio: ["ignore", "ignore", "pipe"] });
-  let err = "";
-  child.stderr.setEncoding("utf8");
-  const url = await new Promise<string>((ok, fail) => {
-    child.stderr.on("data", (d: string) => {
-      err += d;
-      const m = /listening on (http:\/\/\S+?);/.exec(err);
-      if (m?.[1]) ok(m[1]);
-    });
-    child.once("exit", (c) => fail(new Error(`server exited ${c}: ${err}`)));
-  });
-  const token = (await readFile(join(dir, "data", "admin.token"), "utf8")).trim();
-  return {
-    url: new URL(url),
-    token,
-    dir,
-    stop: () =>
-      new Promise((ok) => {
-        child.once("exit", () => ok());
-        child.kill("SIGTERM");
-      }),
-  };
+  return { ...(await startServer(join(dir, "data"), args)), dir };
 }
 
 async function run(policy: string | undefined, bodies: Buffer[]): Promise<number> {
-  const server = await startServer(policy);
+  const server = await startIn(policy);
   const agent = new Agent({ keepAlive: true, maxSockets: CLIENTS });
   const post = (body: Buffer) =>
     new Promise<void>((ok, fail) => {
