@@ -1,8 +1,10 @@
 // biome-ignore-all lint/suspicious/noTemplateCurlyInString: config texts under test are written with ${VAR}
+
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { DEFAULT_DELIVERY } from "../destinations/delivery.ts";
 import { type FieldProblem, formatProblem, ValidationError, VigilError } from "../errors.ts";
 import { type ConfigOverrides, defaultConfig, loadConfig, parseConfig, parseListen } from "./load.ts";
 import type { VigilConfig } from "./types.ts";
@@ -38,7 +40,13 @@ function defaults(): VigilConfig {
     audit: {
       enabled: true,
       destinations: [
-        { type: "file", name: `file:${dataDir}/audit.log`, path: `${dataDir}/audit.log`, format: "native" },
+        {
+          type: "file",
+          name: `file:${dataDir}/audit.log`,
+          path: `${dataDir}/audit.log`,
+          format: "native",
+          delivery: DEFAULT_DELIVERY,
+        },
       ],
       sources: [],
       policy: { excludeEvents: [] },
@@ -267,6 +275,7 @@ describe("spec/000 enterprise.audit blocks", () => {
         name: "file:/var/log/kafka-backup/audit.log",
         path: "/var/log/kafka-backup/audit.log",
         format: "native",
+        delivery: DEFAULT_DELIVERY,
       },
     ];
     expected.audit.policy.events = [
@@ -283,7 +292,7 @@ describe("spec/000 enterprise.audit blocks", () => {
   });
 
   it("file with rotation: loads the rotation settings", () => {
-    expect(parseConfig(SPEC.file, undefined, {}).audit.destinations).toEqual([
+    expect(parseConfig(SPEC.file, undefined, {}).audit.destinations).toMatchObject([
       {
         type: "file",
         name: "file:/var/log/kafka-backup/audit.log",
@@ -316,12 +325,35 @@ describe("spec/000 enterprise.audit blocks", () => {
     expect(parseConfig(SPEC.events, undefined, {})).toEqual(expected);
   });
 
+  it("webhook: loads the spec's block, with the token from the environment and batch_size as the batch", () => {
+    const config = parseConfig(SPEC.webhook, undefined, { WEBHOOK_TOKEN: "t0ps3cret" });
+    expect(config.audit.destinations).toEqual([
+      {
+        type: "webhook",
+        name: "webhook:https://siem.company.com/ingest",
+        format: "native",
+        url: "https://siem.company.com/ingest",
+        headers: { Authorization: "Bearer t0ps3cret" },
+        retryAttempts: 3,
+        body: "json",
+        tls: { insecureSkipVerify: false },
+        delivery: { ...DEFAULT_DELIVERY, maxRecords: 100 },
+      },
+    ]);
+    expect(problemsOf(SPEC.webhook, {})).toEqual([
+      {
+        field: "enterprise.audit.destination.headers.Authorization",
+        line: 7,
+        message: "environment variable WEBHOOK_TOKEN is not set",
+      },
+    ]);
+  });
+
   it.each([
     ["s3", SPEC.s3],
     ["cloudwatch", SPEC.cloudwatch],
     ["kafka", SPEC.kafka],
     ["syslog", SPEC.syslog],
-    ["webhook", SPEC.webhook],
     ["s3", SPEC.immutable],
   ])("the %s destination is refused as not supported yet, without checking its keys", (type, text) => {
     // No environment: the unset AUDIT_KAFKA_PASSWORD and WEBHOOK_TOKEN inside refused destinations are not reported.
@@ -481,9 +513,9 @@ describe("parseConfig problems", () => {
         message: "environment variable AUDIT_DIR is not set",
       },
     ]);
-    expect(parseConfig(text, undefined, { AUDIT_DIR: "/srv/audit" }).audit.destinations[0]?.path).toBe(
-      "/srv/audit/audit.log",
-    );
+    expect(parseConfig(text, undefined, { AUDIT_DIR: "/srv/audit" }).audit.destinations[0]).toMatchObject({
+      path: "/srv/audit/audit.log",
+    });
   });
 
   it("reports an unset variable in a destination type, not a refusal of the text as written", () => {
@@ -915,10 +947,12 @@ describe("audit block", () => {
     const config = parseConfig(text, "/etc/vigil/vigil.yaml", {});
     expect(config.source).toBe("/etc/vigil/vigil.yaml");
     expect(config.dataDir).toBe("/etc/vigil/data");
-    expect(config.audit.destinations).toEqual([
+    expect(config.audit.destinations).toMatchObject([
       { type: "file", name: "file:/etc/vigil/logs/a.log", path: "/etc/vigil/logs/a.log", format: "native" },
     ]);
-    expect(parseConfig(text, undefined, {}).audit.destinations[0]?.path).toBe(resolve("logs/a.log"));
+    expect(parseConfig(text, undefined, {}).audit.destinations[0]).toMatchObject({
+      path: resolve("logs/a.log"),
+    });
   });
 
   it("refuses two destinations writing the same file, or sharing a name", () => {
@@ -941,7 +975,7 @@ describe("audit block", () => {
       {
         field: "audit.destinations[3].name",
         line: 11,
-        message: "is already the name of audit.destinations[2]",
+        message: "gives the name x, already the name of audit.destinations[2]; set a unique name",
       },
     ]);
   });
@@ -1086,7 +1120,7 @@ describe("overrides", () => {
     const config = parseConfig(text, undefined, {}, { dataDir: "/srv/from-flag", listen: ":7000" });
     expect(config.dataDir).toBe("/srv/from-flag");
     expect(config.server.listen).toEqual({ host: "127.0.0.1", port: 7000 });
-    expect(config.audit.destinations).toEqual([
+    expect(config.audit.destinations).toMatchObject([
       {
         type: "file",
         name: "file:/srv/from-flag/audit.log",
@@ -1109,7 +1143,7 @@ describe("overrides", () => {
     const config = defaultConfig({ dataDir: "/tmp/v", listen: "[::1]:0" });
     expect(config.dataDir).toBe("/tmp/v");
     expect(config.server.listen).toEqual({ host: "::1", port: 0 });
-    expect(config.audit.destinations[0]?.path).toBe("/tmp/v/audit.log");
+    expect(config.audit.destinations[0]).toMatchObject({ path: "/tmp/v/audit.log" });
   });
 });
 
@@ -1156,7 +1190,7 @@ describe("loadConfig", () => {
     await writeFile(path, SPEC.file.replace("/var/log/kafka-backup/audit.log", "audit/${NAME:-audit}.log"));
     const config = await loadConfig(path, {});
     expect(config.source).toBe(path);
-    expect(config.audit.destinations).toEqual([
+    expect(config.audit.destinations).toMatchObject([
       {
         type: "file",
         name: `file:${dir}/audit/audit.log`,
@@ -1165,8 +1199,8 @@ describe("loadConfig", () => {
         rotation: { maxSizeBytes: 100 * MIB, maxFiles: 10, compress: true },
       },
     ]);
-    expect((await loadConfig(path, { NAME: "trail" }, { dataDir: dir })).audit.destinations[0]?.path).toBe(
-      `${dir}/audit/trail.log`,
+    expect((await loadConfig(path, { NAME: "trail" }, { dataDir: dir })).audit.destinations[0]).toMatchObject(
+      { path: `${dir}/audit/trail.log` },
     );
   });
 

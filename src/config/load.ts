@@ -9,12 +9,13 @@ import { readFileSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { isIP } from "node:net";
 import { dirname, resolve } from "node:path";
+import { defaultFileDestination } from "../destinations/file/config.ts";
 import {
-  defaultFileDestination,
-  FileDestinationSchema,
-  type RawFileDestination,
-  resolveFileDestination,
-} from "../destinations/file/config.ts";
+  DESTINATIONS,
+  type DestinationConfig,
+  type DestinationType,
+  isBuiltDestinationType,
+} from "../destinations/registry.ts";
 import { type FieldProblem, formatProblem, ValidationError, VigilError } from "../errors.ts";
 import { DEFAULT_EVENT_LIMITS } from "../event/validate.ts";
 import { type KubernetesPolicy, parseKubernetesPolicy } from "../policy/kubernetes.ts";
@@ -46,7 +47,6 @@ import {
   DEFAULT_MAX_BODY_BYTES,
   DEFAULT_QUEUE_MAX_EVENTS,
   DEFAULT_SEGMENT_BYTES,
-  type FileDestinationConfig,
   type ListenAddress,
   type SourceConfig,
   type TokenScope,
@@ -66,7 +66,17 @@ const MIB = 1024 * 1024;
 const DEFAULT_SCOPES: TokenScope[] = ["ingest", "read"];
 const LISTEN_FORMS = "host:port, [ipv6-address]:port or :port, e.g. 127.0.0.1:7470";
 const checkConfig = schemaChecker(ConfigSchema);
-const checkFileDestination = schemaChecker(FileDestinationSchema);
+const destinationCheckers = new Map<string, (value: unknown, base?: Path) => PathProblem[]>();
+
+/** The schema checker of a destination type, compiled once. */
+function destinationChecker(type: string, schema: Parameters<typeof schemaChecker>[0]) {
+  let checker = destinationCheckers.get(type);
+  if (checker === undefined) {
+    checker = schemaChecker(schema);
+    destinationCheckers.set(type, checker);
+  }
+  return checker;
+}
 const checkAuthorizerLogSource = schemaChecker(AuthorizerLogSourceSchema);
 
 type Mapping = Record<string, unknown>;
@@ -234,16 +244,16 @@ function checkIntegrity(integrity: unknown, path: Path, findings: Findings): voi
   });
 }
 
-/** Checks one destination entry; returns it resolved when it is a valid file destination. */
+/** Checks one destination entry; returns it resolved when it is valid and of a type that is built. */
 function checkDestination(
   entry: unknown,
   path: Path,
   baseDir: string,
   findings: Findings,
-): FileDestinationConfig | undefined {
+): DestinationConfig | undefined {
   const type = valueAt(entry, ["type"]);
   if (!isMapping(entry) || typeof type !== "string") return undefined; // the schema reports it
-  if (type !== "file") {
+  if (!isBuiltDestinationType(type)) {
     if ((DESTINATION_TYPES as readonly string[]).includes(type)) {
       refuse(
         findings,
@@ -261,9 +271,15 @@ function checkDestination(
     }
     return undefined;
   }
-  const problems = checkFileDestination(entry, path);
+  const kind = DESTINATIONS[type] as DestinationType<unknown, DestinationConfig>;
+  const problems = destinationChecker(type, kind.schema)(entry, path);
+  if (problems.length === 0 && kind.check) {
+    problems.push(
+      ...kind.check(entry, baseDir).map((p) => ({ path: [...path, ...p.path], message: p.message })),
+    );
+  }
   findings.problems.push(...problems);
-  return problems.length === 0 ? resolveFileDestination(entry as RawFileDestination, baseDir) : undefined;
+  return problems.length === 0 ? kind.resolve(entry, baseDir) : undefined;
 }
 
 /**
@@ -275,7 +291,7 @@ function checkDestinations(
   auditPath: Path,
   baseDir: string,
   findings: Findings,
-): FileDestinationConfig[] | undefined {
+): DestinationConfig[] | undefined {
   const entries: [Path, unknown][] = [];
   if (Object.hasOwn(audit, "destination")) entries.push([[...auditPath, "destination"], audit.destination]);
   if (Object.hasOwn(audit, "destinations")) {
@@ -292,27 +308,34 @@ function checkDestinations(
     }
   }
   if (entries.length === 0) return undefined;
-  const byPath = new Map<string, Path>();
+  const byTarget = new Map<string, Path>();
   const byName = new Map<string, Path>();
-  const destinations: FileDestinationConfig[] = [];
+  const destinations: DestinationConfig[] = [];
   for (const [path, entry] of entries) {
     const destination = checkDestination(entry, path, baseDir, findings);
     if (!destination) continue;
     destinations.push(destination);
-    const samePath = byPath.get(destination.path);
+    const target = (DESTINATIONS[destination.type] as DestinationType<unknown, DestinationConfig>).target(
+      destination,
+    );
+    const sameTarget = byTarget.get(target);
     const sameName = byName.get(destination.name);
-    if (samePath) {
+    if (sameTarget) {
       findings.problems.push({
-        path: [...path, "path"],
-        message: `is the same file as ${formatPath(samePath)}`,
+        path: destination.type === "file" ? [...path, "path"] : path,
+        message:
+          destination.type === "file"
+            ? `is the same file as ${formatPath(sameTarget)}`
+            : `writes to the same place as ${formatPath(sameTarget)} (${target})`,
       });
     } else if (sameName) {
+      // A defaulted name comes from the target: point at the key the user can add or change.
       findings.problems.push({
-        path: [...path, "name"],
-        message: `is already the name of ${formatPath(sameName)}`,
+        path: isMapping(entry) && Object.hasOwn(entry, "name") ? [...path, "name"] : path,
+        message: `gives the name ${destination.name}, already the name of ${formatPath(sameName)}; set a unique name`,
       });
     }
-    byPath.set(destination.path, samePath ?? path);
+    byTarget.set(target, sameTarget ?? path);
     byName.set(destination.name, sameName ?? path);
   }
   return destinations;
@@ -392,7 +415,7 @@ function checkSources(audit: Mapping, auditPath: Path, baseDir: string, findings
 }
 
 interface AuditParts {
-  destinations: FileDestinationConfig[] | undefined;
+  destinations: DestinationConfig[] | undefined;
   sources: SourceConfig[];
 }
 

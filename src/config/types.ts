@@ -3,8 +3,9 @@
  * `enterprise.audit` or a top-level `audit` block normalized into one shape. Produced by `loadConfig` (load.ts)
  * from the raw YAML schema (schema.ts), or by `defaultConfig` when there is no file.
  */
+
+import type { DestinationConfig } from "../destinations/registry.ts";
 import type { EventLimits } from "../event/validate.ts";
-import type { FormatName } from "../formats/encoder.ts";
 import type { KubernetesPolicy } from "../policy/kubernetes.ts";
 import type { RedactionConfig } from "../policy/redact.ts";
 import type { RedpandaFilterConfig } from "../policy/redpanda.ts";
@@ -23,27 +24,8 @@ export interface ListenAddress {
   port: number;
 }
 
-export interface FileRotationConfig {
-  /** Rotate once the active file reaches this size. */
-  maxSizeBytes: number;
-  /** Rotated files kept besides the active one; older ones are deleted. */
-  maxFiles: number;
-  /** gzip rotated files. */
-  compress: boolean;
-}
-
-export interface FileDestinationConfig {
-  type: "file";
-  /** Unique among destinations; names the destination's cursor. Defaults to `file:<path>`. */
-  name: string;
-  path: string;
-  /** How each record is written: the sealed record line (native) or one of the encodings of formats/encoder.ts. */
-  format: FormatName;
-  rotation?: FileRotationConfig;
-}
-
-/** Destination types implemented so far; later issues add kafka, s3, cloudwatch, syslog and webhook. */
-export type DestinationConfig = FileDestinationConfig;
+/** A resolved destination: one of the types in destinations/registry.ts. */
+export type { DestinationConfig } from "../destinations/registry.ts";
 
 export interface AuthorizerLogSourceConfig {
   type: "kafka_authorizer_log";

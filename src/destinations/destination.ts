@@ -32,8 +32,13 @@ export interface Destination {
    * destination holding another chain's records is recognised instead of being appended to.
    */
   start(): Promise<{ last?: RecordRef }>;
-  /** Resolves only once every line of the batch is durable at the destination. Throws DeliveryError on failure. */
-  deliver(batch: RecordBatch): Promise<void>;
+  /**
+   * Resolves only once every line of the batch is durable at the destination (the server confirmed it). Throws
+   * DeliveryError on failure: `tooLarge` when the server refused the batch for its size (the consumer splits it),
+   * `retryAfterMs` when the server said when to come back. `signal` aborts when the consumer gives up on the
+   * delivery (request timeout, shutdown): the destination must then settle promptly, abandoning its requests.
+   */
+  deliver(batch: RecordBatch, signal: AbortSignal): Promise<void>;
   /**
    * Publishes a signed checkpoint (C2SP note) of the chain, as fits the destination (a file beside the log, an
    * object, a topic record). Called only once every record the checkpoint covers (sequence ≤ size) has been
@@ -50,10 +55,26 @@ export interface DestinationStatus {
   skippedRecords?: number;
 }
 
-/** A failed delivery. `retryable: false` parks the destination instead of retrying forever. */
+export interface DeliveryErrorOptions {
+  cause?: unknown;
+  /** The server refused the batch (or its one record) as too large: split it, or apply `on_oversize`. */
+  tooLarge?: boolean;
+  /** The server asked to wait this long before trying again (HTTP Retry-After, throttling). */
+  retryAfterMs?: number;
+}
+
+/**
+ * A failed delivery. `retryable: false` parks the destination instead of retrying forever. The message is shown
+ * in status and logs: it must never hold a secret (credentials, tokens, full URLs with query strings).
+ */
 export class DeliveryError extends VigilError {
-  constructor(message: string, retryable: boolean, options: { cause?: unknown } = {}) {
+  readonly tooLarge: boolean;
+  readonly retryAfterMs: number | undefined;
+
+  constructor(message: string, retryable: boolean, options: DeliveryErrorOptions = {}) {
     super("destination_failed", message, { retryable, cause: options.cause });
     this.name = "DeliveryError";
+    this.tooLarge = options.tooLarge ?? false;
+    this.retryAfterMs = options.retryAfterMs;
   }
 }

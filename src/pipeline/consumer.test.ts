@@ -82,7 +82,7 @@ describe("JournalConsumer", () => {
       writer: j.writer,
       cursors: j.cursors,
       log: () => {},
-      backoff: { initialMs: 1, maxMs: 2 },
+      delivery: { backoff: { initialMs: 1, maxMs: 2 } },
     });
     await c.start();
     await until(() => flaky.received.length === 3);
@@ -134,7 +134,7 @@ describe("JournalConsumer", () => {
       writer: j.writer,
       cursors: j.cursors,
       log: () => {},
-      maxBatchRecords: 10,
+      delivery: { maxRecords: 10 },
     });
     await c.start();
     await until(() => dest.received.length === 25);
@@ -159,7 +159,7 @@ describe("JournalConsumer", () => {
       writer: j.writer,
       cursors: j.cursors,
       log: (m) => logs.push(m),
-      backoff: { initialMs: 1, maxMs: 2 },
+      delivery: { backoff: { initialMs: 1, maxMs: 2 } },
     });
     await c.start();
     await until(() => dest.received.length === 5);

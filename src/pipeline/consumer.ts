@@ -2,21 +2,32 @@
  * Feeds one destination from the journal. Each consumer has its own reader and durable cursor, so a destination
  * that is slow, down or parked never blocks ingest or the other destinations, and catches up after a restart.
  *
- * Delivery is at-least-once: the cursor is committed only after the destination confirmed a batch, and a
- * destination may report (from its own storage) what it already holds so records are not repeated. Retryable
- * errors are retried with backoff forever; a permanent error parks the consumer with a clear status.
+ * Delivery is at-least-once and in order: one batch at a time, the cursor committed only after the destination
+ * confirmed it, and a destination may report (from its own storage) what it already holds so records are not
+ * repeated. The shared delivery machinery of every destination lives here (issue 5, point 1), applying its
+ * DeliveryPolicy (destinations/delivery.ts):
+ * - batches of at most `maxRecords` records and `maxBytes` bytes, waiting up to `maxWaitMs` for one to fill;
+ * - each delivery abandoned (its signal aborted) after `requestTimeoutMs` and retried;
+ * - retryable errors retried forever after exponential backoff with full jitter (or the server's Retry-After,
+ *   if longer); a permanent error parks the consumer with a clear status instead of looping;
+ * - a batch the server refuses as too large is split in halves down to single records; a single record that is
+ *   still too large is truncated (or skipped, when even that is too large) or parks the destination, as
+ *   `onOversize` says. The journal keeps the full record either way.
  */
+
+import { DEFAULT_DELIVERY, type DeliveryPolicy, truncateRecord } from "../destinations/delivery.ts";
 import {
   DeliveryError,
   type Destination,
   type DestinationStatus,
+  type RecordBatch,
   type RecordRef,
 } from "../destinations/destination.ts";
 import { parseRecord } from "../integrity/chain.ts";
 import type { CursorStore } from "../journal/cursor.ts";
 import { type JournalPosition, JournalReader } from "../journal/reader.ts";
 import type { JournalWriter } from "../journal/writer.ts";
-import { type BackoffOptions, backoffDelay, sleep } from "./retry.ts";
+import { backoffDelay, sleep, within } from "./retry.ts";
 
 export type ConsumerState = "starting" | "running" | "retrying" | "parked" | "stopped";
 
@@ -30,8 +41,19 @@ export interface ConsumerStatus {
   /** How long ago the oldest undelivered record became durable, 0 when caught up. */
   lagSeconds: number;
   deliveredRecords: number;
+  /** When the destination last confirmed a batch (ISO 8601). */
+  lastDeliveryAt?: string;
+  /** Failed starts and deliveries (each retry that failed counts). */
   failures: number;
+  /** Deliveries abandoned after the request timeout (also counted in failures). */
+  timeouts: number;
+  /** Records delivered without their details because the server refused them as too large (on_oversize). */
+  truncatedRecords: number;
+  /** Records not delivered because even truncated they were too large; they stay in the journal. */
+  oversizeSkipped: number;
   lastError?: string;
+  /** When the last failure happened (ISO 8601). */
+  lastErrorAt?: string;
   /** What the destination itself reports (see Destination.status). */
   destination?: DestinationStatus;
 }
@@ -41,9 +63,8 @@ export interface ConsumerOptions {
   writer: JournalWriter;
   cursors: CursorStore;
   log: (msg: string) => void;
-  maxBatchRecords?: number;
-  maxBatchBytes?: number;
-  backoff?: BackoffOptions;
+  /** Batching, timeouts, backoff and oversize handling; DEFAULT_DELIVERY for what is not given. */
+  delivery?: Partial<DeliveryPolicy>;
   /** Cursor commits are spaced at least this far apart while busy (always on stop). */
   cursorCommitMs?: number;
   /** Signed checkpoints to publish to the destination once it holds every record they cover. */
@@ -58,8 +79,9 @@ export interface CheckpointSource {
 
 export class JournalConsumer {
   readonly #dest: Destination;
-  readonly #opts: Required<Omit<ConsumerOptions, "log" | "checkpoints">> &
+  readonly #opts: Required<Omit<ConsumerOptions, "log" | "checkpoints" | "delivery">> &
     Pick<ConsumerOptions, "log" | "checkpoints">;
+  readonly #policy: DeliveryPolicy;
   readonly #abort = new AbortController();
   #reader: JournalReader | undefined;
   #loop: Promise<void> | undefined;
@@ -72,21 +94,21 @@ export class JournalConsumer {
   #state: ConsumerState = "starting";
   #delivered = 0;
   #deliveredRecords = 0;
+  #lastDeliveryAt: number | undefined;
   #failures = 0;
+  #timeouts = 0;
+  #truncated = 0;
+  #oversizeSkipped = 0;
   #lastError: string | undefined;
+  #lastErrorAt: number | undefined;
   #position: JournalPosition | undefined;
   #committed = 0;
   #lastCommitAt = 0;
 
   constructor(destination: Destination, opts: ConsumerOptions) {
     this.#dest = destination;
-    this.#opts = {
-      maxBatchRecords: 1000,
-      maxBatchBytes: 4 * 1024 * 1024,
-      backoff: { initialMs: 100, maxMs: 30_000 },
-      cursorCommitMs: 200,
-      ...opts,
-    };
+    this.#opts = { cursorCommitMs: 200, ...opts };
+    this.#policy = { ...DEFAULT_DELIVERY, ...opts.delivery };
   }
 
   get name(): string {
@@ -170,8 +192,15 @@ export class JournalConsumer {
       lagSeconds:
         lag > 0 ? (Date.now() - (this.#opts.writer.durableAt(this.#delivered + 1) ?? Date.now())) / 1000 : 0,
       deliveredRecords: this.#deliveredRecords,
+      ...(this.#lastDeliveryAt === undefined
+        ? {}
+        : { lastDeliveryAt: new Date(this.#lastDeliveryAt).toISOString() }),
       failures: this.#failures,
+      timeouts: this.#timeouts,
+      truncatedRecords: this.#truncated,
+      oversizeSkipped: this.#oversizeSkipped,
       ...(this.#lastError === undefined ? {} : { lastError: this.#lastError }),
+      ...(this.#lastErrorAt === undefined ? {} : { lastErrorAt: new Date(this.#lastErrorAt).toISOString() }),
       ...(this.#dest.status === undefined ? {} : { destination: this.#dest.status() }),
     };
   }
@@ -184,10 +213,11 @@ export class JournalConsumer {
       if (!(await this.#open(hint, signal))) return;
       const reader = this.#reader as JournalReader;
       while (!signal.aborted) {
+        if (!(await this.#linger(reader.nextSequence, stopped))) break;
         const batch = await reader.read(
           writer.durableSequence,
-          this.#opts.maxBatchRecords,
-          this.#opts.maxBatchBytes,
+          this.#policy.maxRecords,
+          this.#policy.maxBytes,
         );
         if (!batch) {
           await this.#commit(false);
@@ -201,9 +231,10 @@ export class JournalConsumer {
           continue;
         }
         const position = reader.position;
-        if (!(await this.#deliver(batch, signal))) return;
+        if (!(await this.#deliverSplitting(batch, signal))) return;
         this.#delivered = batch.firstSequence + batch.lines.length - 1;
         this.#deliveredRecords += batch.lines.length;
+        this.#lastDeliveryAt = Date.now();
         this.#position = position;
         await this.#commit(true);
         await this.#publishCheckpoint();
@@ -213,16 +244,99 @@ export class JournalConsumer {
     }
   }
 
-  /** Delivers with retries; false when stopped or parked. */
-  async #deliver(batch: Parameters<Destination["deliver"]>[0], signal: AbortSignal): Promise<boolean> {
+  /**
+   * Waits, when the policy has a `maxWaitMs`, until a full batch is durable or the oldest waiting record has
+   * waited that long. False when stopped meanwhile.
+   */
+  async #linger(next: number, stopped: Promise<void>): Promise<boolean> {
+    const { maxWaitMs, maxRecords } = this.#policy;
+    const { writer } = this.#opts;
+    if (maxWaitMs === 0) return true;
+    const available = writer.durableSequence - next + 1;
+    if (available <= 0 || available >= maxRecords) return true;
+    const remaining = (writer.durableAt(next) ?? Date.now()) + maxWaitMs - Date.now();
+    if (remaining <= 0) return true;
+    const abort = new AbortController();
+    const timer = sleep(remaining, abort.signal);
+    await Promise.race([writer.waitForDurable(next + maxRecords - 2), timer, stopped]);
+    abort.abort();
+    return !this.#abort.signal.aborted;
+  }
+
+  /**
+   * Delivers a batch; when the server refuses it as too large, delivers its halves one after the other (in
+   * order), down to a single record, which `onOversize` decides about. False when stopped or parked.
+   */
+  async #deliverSplitting(batch: RecordBatch, signal: AbortSignal): Promise<boolean> {
+    const outcome = await this.#deliver(batch, signal);
+    if (outcome !== "too_large") return outcome === "delivered";
+    if (batch.lines.length > 1) {
+      const half = Math.ceil(batch.lines.length / 2);
+      return (
+        (await this.#deliverSplitting(
+          { firstSequence: batch.firstSequence, lines: batch.lines.slice(0, half) },
+          signal,
+        )) &&
+        (await this.#deliverSplitting(
+          { firstSequence: batch.firstSequence + half, lines: batch.lines.slice(half) },
+          signal,
+        ))
+      );
+    }
+    const sequence = batch.firstSequence;
+    if (this.#policy.onOversize === "park") {
+      this.#park(new Error(`record ${sequence} is too large for the destination (on_oversize: park)`));
+      return false;
+    }
+    const truncated = truncateRecord(batch.lines[0] as Buffer);
+    if (truncated !== undefined) {
+      const again = await this.#deliver({ firstSequence: sequence, lines: [truncated] }, signal);
+      if (again !== "too_large") {
+        if (again === "delivered") {
+          this.#truncated++;
+          this.#opts.log(
+            `destination ${this.name}: record ${sequence} was too large; delivered without its details`,
+          );
+        }
+        return again === "delivered";
+      }
+    }
+    this.#oversizeSkipped++;
+    this.#opts.log(
+      `destination ${this.name}: record ${sequence} is too large even without its details; skipped here ` +
+        "(it stays in the journal and the other destinations)",
+    );
+    return true;
+  }
+
+  /** Delivers with retries, each attempt bounded by the request timeout. */
+  async #deliver(batch: RecordBatch, signal: AbortSignal): Promise<"delivered" | "too_large" | "stopped"> {
     for (let attempt = 0; ; attempt++) {
+      const attemptAbort = new AbortController();
+      const onStop = () => attemptAbort.abort();
+      signal.addEventListener("abort", onStop, { once: true });
+      const delivery = this.#dest.deliver(batch, attemptAbort.signal);
       try {
-        await this.#dest.deliver(batch);
+        const result = await within(delivery, this.#policy.requestTimeoutMs, signal);
+        if (result === "timeout" || result === "aborted") {
+          attemptAbort.abort();
+          // Wait for the abandoned attempt to settle: the next one must not overtake it (ordered delivery).
+          await delivery.catch(() => {});
+          if (result === "aborted") return "stopped";
+          this.#timeouts++;
+          throw new DeliveryError(
+            `no confirmation within the request timeout (${this.#policy.requestTimeoutMs / 1000} s)`,
+            true,
+          );
+        }
         if (this.#state === "retrying") this.#opts.log(`destination ${this.name}: delivering again`);
         this.#state = "running";
-        return true;
+        return "delivered";
       } catch (e) {
-        if (!(await this.#failed(e, attempt, signal))) return false;
+        if (e instanceof DeliveryError && e.tooLarge) return "too_large";
+        if (!(await this.#failed(e, attempt, signal))) return "stopped";
+      } finally {
+        signal.removeEventListener("abort", onStop);
       }
     }
   }
@@ -234,13 +348,15 @@ export class JournalConsumer {
   async #failed(e: unknown, attempt: number, signal: AbortSignal): Promise<boolean> {
     this.#failures++;
     this.#lastError = (e as Error).message;
+    this.#lastErrorAt = Date.now();
     if (!(e instanceof DeliveryError) || !e.retryable) {
       this.#park(e);
       return false;
     }
     if (this.#state !== "retrying") this.#opts.log(`destination ${this.name}: ${this.#lastError}; retrying`);
     this.#state = "retrying";
-    return sleep(backoffDelay(attempt, this.#opts.backoff), signal);
+    const delay = Math.max(backoffDelay(attempt, this.#policy.backoff), e.retryAfterMs ?? 0);
+    return sleep(delay, signal);
   }
 
   /**

@@ -6,9 +6,8 @@
  */
 import { stat } from "node:fs/promises";
 import { join, resolve } from "node:path";
-import type { DestinationConfig, SourceConfig, VigilConfig } from "../config/types.ts";
-import type { Destination } from "../destinations/destination.ts";
-import { FileDestination } from "../destinations/file/destination.ts";
+import type { SourceConfig, VigilConfig } from "../config/types.ts";
+import { createDestination } from "../destinations/registry.ts";
 import { formatProblem, VigilError } from "../errors.ts";
 import { prepareEvents } from "../event/validate.ts";
 import type { KeySchedule, Sealer as SealerType, SigningKey } from "../integrity/chain.ts";
@@ -50,14 +49,6 @@ export interface RunningVigil {
 }
 
 export type Logger = (msg: string) => void;
-
-/** `logOrigin` is the log's checkpoint origin, which encodings name the log by (CloudEvents `source`). */
-function buildDestination(config: DestinationConfig, log: Logger, logOrigin: string): Destination {
-  switch (config.type) {
-    case "file":
-      return new FileDestination(config, log, { productVersion: VIGIL_VERSION, logOrigin });
-  }
-}
 
 /**
  * A tailer for one configured source, its position in `<data-dir>/sources/<name>.json`. Its events carry
@@ -242,11 +233,12 @@ export async function startVigil(config: VigilConfig, log: Logger, env = process
     const cursors = new CursorStore(dataDir);
     const consumers = config.audit.destinations.map(
       (d) =>
-        new JournalConsumer(buildDestination(d, log, origin), {
+        new JournalConsumer(createDestination(d, { log, productVersion: VIGIL_VERSION, logOrigin: origin }), {
           journalDir: journalDir(dataDir),
           writer,
           cursors,
           log,
+          delivery: d.delivery,
           checkpoints: checkpointer,
         }),
     );

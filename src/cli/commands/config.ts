@@ -14,7 +14,7 @@ export function configCommand(): Command {
     .action(async (file: string) => {
       try {
         const c = await loadConfig(file, process.env);
-        const dests = c.audit.destinations.map((d) => `${d.type}:${d.path}`).join(", ");
+        const dests = c.audit.destinations.map((d) => d.name).join(", ");
         process.stdout.write(
           `${file}: valid. data_dir ${c.dataDir}, listen ${c.server.listen.host}:${c.server.listen.port}, ` +
             `destinations ${dests}\n`,

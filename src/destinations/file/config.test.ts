@@ -1,6 +1,7 @@
 import { resolve } from "node:path";
 import { describe, expect, it } from "vitest";
 import { schemaChecker } from "../../config/schema.ts";
+import { DEFAULT_DELIVERY } from "../delivery.ts";
 import { defaultFileDestination, FileDestinationSchema, resolveFileDestination } from "./config.ts";
 
 const MIB = 1024 * 1024;
@@ -13,6 +14,7 @@ describe("file destination config", () => {
       name: "file:/etc/vigil/logs/audit.log",
       path: "/etc/vigil/logs/audit.log",
       format: "native",
+      delivery: DEFAULT_DELIVERY,
     });
   });
 
@@ -22,6 +24,7 @@ describe("file destination config", () => {
       name: "local",
       path: "/var/log/a.log",
       format: "native",
+      delivery: DEFAULT_DELIVERY,
     });
   });
 
@@ -55,6 +58,7 @@ describe("file destination config", () => {
       name: "file:/data/audit.log",
       path: "/data/audit.log",
       format: "native",
+      delivery: DEFAULT_DELIVERY,
     });
     expect(defaultFileDestination("rel").path).toBe(resolve("rel/audit.log"));
   });

@@ -4,8 +4,7 @@
  */
 import { resolve } from "node:path";
 import Type from "typebox";
-import type { FileDestinationConfig } from "../../config/types.ts";
-import { FORMAT_NAMES } from "../../formats/encoder.ts";
+import { type BaseDestinationConfig, DeliveryFields, resolveDelivery } from "../delivery.ts";
 
 const MIB = 1024 * 1024;
 export const DEFAULT_ROTATION_MAX_SIZE_MB = 100;
@@ -20,12 +19,28 @@ export const FileRotationSchema = Type.Object(
   { additionalProperties: false },
 );
 
+export interface FileRotationConfig {
+  /** Rotate once the active file reaches this size. */
+  maxSizeBytes: number;
+  /** Rotated files kept besides the active one; older ones are deleted. */
+  maxFiles: number;
+  /** gzip rotated files. */
+  compress: boolean;
+}
+
+export interface FileDestinationConfig extends BaseDestinationConfig {
+  type: "file";
+  /** Defaults to `file:<path>`. */
+  name: string;
+  path: string;
+  rotation?: FileRotationConfig;
+}
+
 export const FileDestinationSchema = Type.Object(
   {
     type: Type.Literal("file"),
-    name: Type.Optional(Type.String({ minLength: 1, maxLength: 256 })),
+    ...DeliveryFields,
     path: Type.String({ minLength: 1 }),
-    format: Type.Optional(Type.Enum(FORMAT_NAMES)),
     rotation: Type.Optional(FileRotationSchema),
   },
   { additionalProperties: false },
@@ -45,6 +60,7 @@ export function resolveFileDestination(raw: RawFileDestination, baseDir: string)
     name: raw.name ?? `file:${path}`,
     path,
     format: raw.format ?? "native",
+    delivery: resolveDelivery(raw),
   };
   if (raw.rotation) {
     config.rotation = {

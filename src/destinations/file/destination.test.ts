@@ -3,7 +3,6 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { gunzipSync, gzipSync } from "node:zlib";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import type { FileRotationConfig } from "../../config/types.ts";
 import type { NativeEvent } from "../../event/schema.ts";
 import { type FormatName, integrityOfEncodedLine } from "../../formats/encoder.ts";
 import { validateOcsfEvent } from "../../formats/ocsf/schema.ts";
@@ -17,7 +16,9 @@ import {
   Sealer,
 } from "../../integrity/chain.ts";
 import { keyFromSecret } from "../../integrity/keys.ts";
+import { DEFAULT_DELIVERY } from "../delivery.ts";
 import { DeliveryError, type RecordBatch } from "../destination.ts";
+import type { FileRotationConfig } from "./config.ts";
 import { FileDestination } from "./destination.ts";
 
 /**
@@ -137,7 +138,14 @@ function destination(
   format: FormatName = "native",
 ): FileDestination {
   const d = new FileDestination(
-    { type: "file", name: "audit-file", path: at, format, ...(rotation ? { rotation } : {}) },
+    {
+      type: "file",
+      name: "audit-file",
+      path: at,
+      format,
+      delivery: DEFAULT_DELIVERY,
+      ...(rotation ? { rotation } : {}),
+    },
     (msg) => logged.push(msg),
   );
   running.push(d);

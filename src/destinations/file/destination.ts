@@ -15,7 +15,6 @@
  */
 import { type FileHandle, open, stat } from "node:fs/promises";
 import { dirname } from "node:path";
-import type { FileDestinationConfig } from "../../config/types.ts";
 import {
   createEncoder,
   type Encoder,
@@ -33,6 +32,7 @@ import {
   type RecordBatch,
   type RecordRef,
 } from "../destination.ts";
+import type { FileDestinationConfig } from "./config.ts";
 import { compressRotated, lastLineOfGzip, type RotatedFile, recoverRotated, rotateFiles } from "./rotate.ts";
 
 const FILE_MODE = 0o600;

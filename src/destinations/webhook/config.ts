@@ -1,0 +1,159 @@
+/**
+ * Config of the `type: webhook` destination (spec/000): batches of records POSTed to `url` with `headers`
+ * (`${ENV}` interpolated, like every string of the config), `batch_size` records at most, each request tried
+ * `retry_attempts` times before the failure is reported (the consumer then keeps trying at its own slower pace:
+ * Vigil never drops a record), and TLS options for a private CA or client certificates.
+ */
+import { readFileSync } from "node:fs";
+import { resolve } from "node:path";
+import Type from "typebox";
+import type { PathProblem } from "../../config/schema.ts";
+import { type BaseDestinationConfig, DeliveryFields, resolveDelivery } from "../delivery.ts";
+
+export const WEBHOOK_BODIES = ["json", "ndjson"] as const;
+export type WebhookBody = (typeof WEBHOOK_BODIES)[number];
+
+export interface WebhookTlsConfig {
+  /** PEM CA certificates trusted instead of the system's. */
+  ca?: string;
+  /** PEM client certificate and key, for servers that ask for one. */
+  cert?: string;
+  key?: string;
+  /** Skip certificate verification: only for tests; logged as a warning at start. */
+  insecureSkipVerify: boolean;
+}
+
+export interface WebhookDestinationConfig extends BaseDestinationConfig {
+  type: "webhook";
+  url: string;
+  headers: Record<string, string>;
+  /** Attempts per request (1 + retries) before the failure goes to the consumer's backoff. */
+  retryAttempts: number;
+  /** How a batch is sent for formats without a batch form of their own (native, ocsf). */
+  body: WebhookBody;
+  tls: WebhookTlsConfig;
+}
+
+export const DEFAULT_WEBHOOK_BATCH_SIZE = 100;
+export const DEFAULT_WEBHOOK_RETRY_ATTEMPTS = 3;
+
+export const WebhookDestinationSchema = Type.Object(
+  {
+    type: Type.Literal("webhook"),
+    ...DeliveryFields,
+    url: Type.String({ minLength: 1 }),
+    headers: Type.Optional(Type.Record(Type.String(), Type.String())),
+    batch_size: Type.Optional(Type.Integer({ minimum: 1, maximum: 100_000 })),
+    retry_attempts: Type.Optional(Type.Integer({ minimum: 1, maximum: 100 })),
+    body: Type.Optional(Type.Enum(WEBHOOK_BODIES)),
+    tls: Type.Optional(
+      Type.Object(
+        {
+          ca_file: Type.Optional(Type.String({ minLength: 1 })),
+          cert_file: Type.Optional(Type.String({ minLength: 1 })),
+          key_file: Type.Optional(Type.String({ minLength: 1 })),
+          insecure_skip_verify: Type.Optional(Type.Boolean()),
+        },
+        { additionalProperties: false },
+      ),
+    ),
+  },
+  { additionalProperties: false },
+);
+
+export type RawWebhookDestination = Type.Static<typeof WebhookDestinationSchema>;
+
+/** Headers Vigil sets itself: a configured one would contradict the body it sends. */
+const RESERVED_HEADERS = new Set([
+  "content-type",
+  "content-length",
+  "transfer-encoding",
+  "host",
+  "connection",
+]);
+
+/** Checks the schema cannot express: the URL, the headers, the TLS files and pairs. */
+export function checkWebhookDestination(raw: RawWebhookDestination, baseDir: string): PathProblem[] {
+  const problems: PathProblem[] = [];
+  let url: URL | undefined;
+  try {
+    url = new URL(raw.url);
+  } catch {
+    problems.push({ path: ["url"], message: "must be an absolute http:// or https:// URL" });
+  }
+  if (url && url.protocol !== "http:" && url.protocol !== "https:") {
+    problems.push({ path: ["url"], message: "must be an http:// or https:// URL" });
+  }
+  if (url && (url.username !== "" || url.password !== "")) {
+    problems.push({
+      path: ["url"],
+      message:
+        "must not hold credentials; put them in headers (an Authorization header from the environment)",
+    });
+  }
+  for (const name of Object.keys(raw.headers ?? {})) {
+    if (!/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(name)) {
+      problems.push({ path: ["headers", name], message: "is not a valid HTTP header name" });
+    } else if (RESERVED_HEADERS.has(name.toLowerCase())) {
+      problems.push({ path: ["headers", name], message: "is set by Vigil itself and cannot be configured" });
+    }
+  }
+  for (const [name, value] of Object.entries(raw.headers ?? {})) {
+    // Never quote the value: it is usually a secret.
+    if (/[\r\n\0]/.test(value)) problems.push({ path: ["headers", name], message: "must be on one line" });
+  }
+  if (raw.batch_size !== undefined && raw.batch?.max_events !== undefined) {
+    problems.push({ path: ["batch_size"], message: "use either batch_size or batch.max_events, not both" });
+  }
+  const tls = raw.tls ?? {};
+  if ((tls.cert_file === undefined) !== (tls.key_file === undefined)) {
+    problems.push({ path: ["tls"], message: "cert_file and key_file go together" });
+  }
+  for (const key of ["ca_file", "cert_file", "key_file"] as const) {
+    const file = tls[key];
+    if (file === undefined) continue;
+    try {
+      readFileSync(resolve(baseDir, file));
+    } catch (e) {
+      const reason = (e as NodeJS.ErrnoException).code === "ENOENT" ? "no such file" : (e as Error).message;
+      problems.push({ path: ["tls", key], message: `cannot read ${file}: ${reason}` });
+    }
+  }
+  return problems;
+}
+
+/** The URL without query string or fragment (which may hold a token): how the destination is named and logged. */
+export function displayUrl(url: string): string {
+  const u = new URL(url);
+  return `${u.protocol}//${u.host}${u.pathname}`;
+}
+
+export function resolveWebhookDestination(
+  raw: RawWebhookDestination,
+  baseDir: string,
+): WebhookDestinationConfig {
+  const read = (file: string | undefined) =>
+    file === undefined ? undefined : readFileSync(resolve(baseDir, file), "utf8");
+  const tls: WebhookTlsConfig = { insecureSkipVerify: raw.tls?.insecure_skip_verify ?? false };
+  const ca = read(raw.tls?.ca_file);
+  const cert = read(raw.tls?.cert_file);
+  const key = read(raw.tls?.key_file);
+  if (ca !== undefined) tls.ca = ca;
+  if (cert !== undefined) tls.cert = cert;
+  if (key !== undefined) tls.key = key;
+  return {
+    type: "webhook",
+    name: raw.name ?? `webhook:${displayUrl(raw.url)}`,
+    format: raw.format ?? "native",
+    delivery: resolveDelivery(
+      raw,
+      { maxRecords: DEFAULT_WEBHOOK_BATCH_SIZE, maxBytes: 4 * 1024 * 1024 },
+      raw.batch_size === undefined ? {} : { maxRecords: raw.batch_size },
+    ),
+    url: raw.url,
+    headers: raw.headers ?? {},
+    retryAttempts: raw.retry_attempts ?? DEFAULT_WEBHOOK_RETRY_ATTEMPTS,
+    body: raw.body ?? "json",
+    tls,
+  };
+}

@@ -1,0 +1,205 @@
+/**
+ * The `type: webhook` destination: each batch is one HTTP POST to `url`, confirmed by a 2xx answer.
+ *
+ * Body, by `format:`
+ * - native, ocsf: a JSON array of the records (`application/json`), or one record per line with `body: ndjson`
+ *   (`application/x-ndjson`);
+ * - cloudevents: a CloudEvents JSON batch (`application/cloudevents-batch+json`);
+ * - kubernetes: an `audit.k8s.io/v1` EventList, as the API server's webhook backend posts it (so one Vigil can
+ *   forward to another's `/v1/k8s/audit`, or to any receiver of Kubernetes audit webhooks).
+ *
+ * Answers: 2xx confirms the batch. 413 means too large: the consumer splits the batch, and a single record that is
+ * still too large gets `on_oversize`. 408, 429 and 5xx are retryable (Retry-After honoured, in seconds or as an
+ * HTTP date); every other 4xx is permanent (bad URL, credentials, payload the receiver will never accept): the
+ * destination parks with the status in its error rather than loop. Connection errors are retryable; certificate
+ * errors are permanent. Each request is tried `retry_attempts` times (backoff between) before the failure goes
+ * to the consumer, which keeps trying at its own slower pace. Every request carries `Idempotency-Key` (the first
+ * and last sequence of the batch) so a receiver can drop a repeat after a lost answer.
+ *
+ * Nothing secret is ever logged: errors name the URL without its query string and never the headers.
+ */
+import { Agent as HttpAgent, request as httpRequest } from "node:http";
+import { Agent as HttpsAgent, request as httpsRequest } from "node:https";
+import { backoffDelay, sleep } from "../../pipeline/retry.ts";
+import { VIGIL_VERSION } from "../../version.ts";
+import { DeliveryError, type Destination, type DestinationStatus, type RecordBatch } from "../destination.ts";
+import { type EncodedRecord, RecordEncoding } from "../encoding.ts";
+import type { DestinationContext } from "../registry.ts";
+import { displayUrl, type WebhookDestinationConfig } from "./config.ts";
+
+/** TLS failures that trying again cannot fix (the certificate or the configuration must change). */
+const CERTIFICATE_ERRORS =
+  /^(CERT_|UNABLE_TO_|DEPTH_ZERO_SELF_SIGNED_CERT|SELF_SIGNED_CERT_IN_CHAIN|ERR_TLS_CERT_ALTNAME_INVALID|HOSTNAME_MISMATCH|ERR_SSL_)/;
+/** How much of an error answer's body is quoted in the status (receivers often explain a 4xx there). */
+const QUOTED_BODY_BYTES = 300;
+
+interface Answer {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  body: string;
+}
+
+/** Milliseconds a Retry-After header asks for (seconds or an HTTP date), undefined without a usable one. */
+export function retryAfterMs(value: string | string[] | undefined, now = Date.now()): number | undefined {
+  const text = Array.isArray(value) ? value[0] : value;
+  if (text === undefined || text.trim() === "") return undefined;
+  if (/^\d+$/.test(text.trim())) return Number(text.trim()) * 1000;
+  const at = Date.parse(text);
+  return Number.isNaN(at) ? undefined : Math.max(0, at - now);
+}
+
+export class WebhookDestination implements Destination {
+  readonly name: string;
+  readonly #config: WebhookDestinationConfig;
+  readonly #url: URL;
+  readonly #shownUrl: string;
+  readonly #agent: HttpAgent | HttpsAgent;
+  readonly #encoding: RecordEncoding;
+  readonly #log: (msg: string) => void;
+  #requests = 0;
+  #retries = 0;
+
+  constructor(config: WebhookDestinationConfig, context: DestinationContext) {
+    this.name = config.name;
+    this.#config = config;
+    this.#url = new URL(config.url);
+    this.#shownUrl = displayUrl(config.url);
+    this.#log = (msg) => context.log(`destination ${config.name}: ${msg}`);
+    this.#encoding = new RecordEncoding(
+      config.format,
+      { productVersion: context.productVersion, logOrigin: context.logOrigin },
+      this.#log,
+    );
+    const tls = config.tls;
+    this.#agent =
+      this.#url.protocol === "https:"
+        ? new HttpsAgent({
+            keepAlive: true,
+            ...(tls.ca === undefined ? {} : { ca: tls.ca }),
+            ...(tls.cert === undefined ? {} : { cert: tls.cert, key: tls.key }),
+            rejectUnauthorized: !tls.insecureSkipVerify,
+          })
+        : new HttpAgent({ keepAlive: true });
+  }
+
+  async start(): Promise<{ last?: undefined }> {
+    if (this.#config.tls.insecureSkipVerify) {
+      this.#log("tls.insecure_skip_verify is on: the receiver's certificate is not checked");
+    }
+    return {};
+  }
+
+  status(): DestinationStatus & { requests: number; retries: number } {
+    return { skippedRecords: this.#encoding.skipped, requests: this.#requests, retries: this.#retries };
+  }
+
+  async deliver(batch: RecordBatch, signal: AbortSignal): Promise<void> {
+    const records = this.#encoding.encode(batch);
+    if (records.length === 0) return;
+    const { body, contentType } = this.#body(records);
+    const last = batch.firstSequence + batch.lines.length - 1;
+    const headers: Record<string, string> = {
+      "user-agent": `vigil/${VIGIL_VERSION}`,
+      ...this.#config.headers,
+      "content-type": contentType,
+      "content-length": String(body.length),
+      "idempotency-key": `${this.name}:${batch.firstSequence}-${last}`,
+    };
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.#post(body, headers, signal);
+        return;
+      } catch (e) {
+        const retryable = e instanceof DeliveryError && e.retryable && !e.tooLarge;
+        if (!retryable || attempt >= this.#config.retryAttempts || signal.aborted) throw e;
+        this.#retries++;
+        const wait = Math.max(backoffDelay(attempt - 1, this.#config.delivery.backoff), e.retryAfterMs ?? 0);
+        if (!(await sleep(wait, signal))) throw e;
+      }
+    }
+  }
+
+  #body(records: EncodedRecord[]): { body: Buffer; contentType: string } {
+    const texts = records.map((r) => r.text);
+    switch (this.#config.format) {
+      case "cloudevents":
+        return {
+          body: Buffer.from(`[${texts.join(",")}]`),
+          contentType: "application/cloudevents-batch+json",
+        };
+      case "kubernetes":
+        return {
+          body: Buffer.from(
+            `{"kind":"EventList","apiVersion":"audit.k8s.io/v1","metadata":{},"items":[${texts.join(",")}]}`,
+          ),
+          contentType: "application/json",
+        };
+      default:
+        return this.#config.body === "ndjson"
+          ? { body: Buffer.from(`${texts.join("\n")}\n`), contentType: "application/x-ndjson" }
+          : { body: Buffer.from(`[${texts.join(",")}]`), contentType: "application/json" };
+    }
+  }
+
+  /** One POST; resolves on 2xx, throws a classified DeliveryError otherwise. */
+  async #post(body: Buffer, headers: Record<string, string>, signal: AbortSignal): Promise<void> {
+    this.#requests++;
+    let answer: Answer;
+    try {
+      answer = await this.#send(body, headers, signal);
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code ?? "";
+      if (signal.aborted)
+        throw new DeliveryError(`request to ${this.#shownUrl} abandoned`, true, { cause: e });
+      const permanent = CERTIFICATE_ERRORS.test(code);
+      throw new DeliveryError(
+        `cannot reach ${this.#shownUrl}: ${(e as Error).message}${permanent ? " (fix the certificate or tls settings)" : ""}`,
+        !permanent,
+        { cause: e },
+      );
+    }
+    const { status } = answer;
+    if (status >= 200 && status < 300) return;
+    const said = answer.body.trim().slice(0, QUOTED_BODY_BYTES).replace(/\s+/g, " ");
+    const message = `${this.#shownUrl} answered ${status}${said === "" ? "" : `: ${said}`}`;
+    if (status === 413) throw new DeliveryError(message, true, { tooLarge: true });
+    const retryable = status === 408 || status === 429 || status >= 500;
+    const wait = retryAfterMs(answer.headers["retry-after"]);
+    throw new DeliveryError(
+      retryable ? message : `${message} (permanent: the request will not succeed as it is)`,
+      retryable,
+      {
+        ...(wait === undefined ? {} : { retryAfterMs: wait }),
+      },
+    );
+  }
+
+  #send(body: Buffer, headers: Record<string, string>, signal: AbortSignal): Promise<Answer> {
+    const send = this.#url.protocol === "https:" ? httpsRequest : httpRequest;
+    return new Promise((resolve, reject) => {
+      const req = send(this.#url, { method: "POST", headers, agent: this.#agent, signal }, (res) => {
+        const chunks: Buffer[] = [];
+        let size = 0;
+        res.on("data", (chunk: Buffer) => {
+          // Only the start of the answer is of interest; the rest is read and dropped to free the connection.
+          if (size < QUOTED_BODY_BYTES) chunks.push(chunk);
+          size += chunk.length;
+        });
+        res.on("end", () =>
+          resolve({
+            status: res.statusCode ?? 0,
+            headers: res.headers,
+            body: Buffer.concat(chunks).toString("utf8"),
+          }),
+        );
+        res.on("error", reject);
+      });
+      req.on("error", reject);
+      req.end(body);
+    });
+  }
+
+  async stop(): Promise<void> {
+    this.#agent.destroy();
+  }
+}
