@@ -33,7 +33,7 @@ class ScriptedDestination implements Destination {
     return this.last ? { last: this.last } : {};
   }
 
-  async deliver(batch: RecordBatch): Promise<void> {
+  async deliver(batch: RecordBatch, _signal?: AbortSignal): Promise<void> {
     const failure = this.failures.shift();
     if (failure) throw failure;
     batch.lines.forEach((_, i) => {
@@ -212,6 +212,137 @@ describe("JournalConsumer", () => {
       expect(dest.received).toEqual([]);
       await c.stop();
     }
+    await j.writer.close();
+  });
+
+  it("waits up to maxWaitMs for a batch to fill, and delivers a full one at once", async () => {
+    const j = await journal(3);
+    const dest = new ScriptedDestination();
+    const batches: number[] = [];
+    const deliver = dest.deliver.bind(dest);
+    dest.deliver = async (batch, signal) => {
+      batches.push(batch.lines.length);
+      return deliver(batch, signal);
+    };
+    const c = new JournalConsumer(dest, {
+      journalDir: j.dir,
+      writer: j.writer,
+      cursors: j.cursors,
+      log: () => {},
+      delivery: { maxRecords: 5, maxWaitMs: 60_000 },
+    });
+    await c.start();
+    await new Promise((r) => setTimeout(r, 100));
+    expect(dest.received).toEqual([]); // 3 of 5: waiting for the batch to fill
+    await j.writer.append(
+      [4, 5].map((n) => j.sealer.seal(canonicalize({ event_type: "a.b", n })).line),
+      4,
+    );
+    await until(() => dest.received.length === 5);
+    expect(batches).toEqual([5]);
+    await c.stop();
+    await j.writer.close();
+
+    const k = await journal(2);
+    const timed = new ScriptedDestination("timed");
+    const t = new JournalConsumer(timed, {
+      journalDir: k.dir,
+      writer: k.writer,
+      cursors: k.cursors,
+      log: () => {},
+      delivery: { maxRecords: 100, maxWaitMs: 50 },
+    });
+    await t.start();
+    await until(() => timed.received.length === 2); // the wait ran out
+    await t.stop();
+    await k.writer.close();
+  });
+
+  it("abandons a delivery after the request timeout, aborting it, and tries again", async () => {
+    const j = await journal(2);
+    const dest = new ScriptedDestination();
+    const aborted: boolean[] = [];
+    let hang = true;
+    const deliver = dest.deliver.bind(dest);
+    dest.deliver = async (batch: RecordBatch, signal: AbortSignal) => {
+      if (!hang) return deliver(batch, signal);
+      hang = false;
+      await new Promise<void>((resolve) => signal.addEventListener("abort", () => resolve(), { once: true }));
+      aborted.push(signal.aborted);
+      throw new DeliveryError("aborted", true);
+    };
+    const c = new JournalConsumer(dest, {
+      journalDir: j.dir,
+      writer: j.writer,
+      cursors: j.cursors,
+      log: () => {},
+      delivery: { requestTimeoutMs: 50, backoff: { initialMs: 1, maxMs: 2 } },
+    });
+    await c.start();
+    await until(() => dest.received.length === 2);
+    expect(aborted).toEqual([true]);
+    expect(c.status()).toMatchObject({
+      timeouts: 1,
+      failures: 1,
+      lastError: expect.stringMatching(/request timeout/),
+    });
+    await c.stop();
+    await j.writer.close();
+  });
+
+  it("waits at least as long as the server's Retry-After", async () => {
+    const j = await journal(1);
+    const dest = new ScriptedDestination();
+    dest.failures = [new DeliveryError("slow down", true, { retryAfterMs: 300 })];
+    const c = new JournalConsumer(dest, {
+      journalDir: j.dir,
+      writer: j.writer,
+      cursors: j.cursors,
+      log: () => {},
+      delivery: { backoff: { initialMs: 1, maxMs: 2 } },
+    });
+    const started = Date.now();
+    await c.start();
+    await until(() => dest.received.length === 1);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(300);
+    await c.stop();
+    await j.writer.close();
+  });
+
+  it("splits a batch the destination finds too large, and truncates or skips a lone record", async () => {
+    const j = await journal(0);
+    await j.writer.append(
+      [1, 2, 3, 4, 5, 6].map((n) => j.sealer.seal(canonicalize({ event_type: "a.b", details: { n } })).line),
+      1,
+    );
+    const dest = new ScriptedDestination();
+    const tooBig = new Set([3, 5]);
+    const deliver = dest.deliver.bind(dest);
+    const seen: string[] = [];
+    dest.deliver = async (batch, signal) => {
+      const seqs = batch.lines.map((_, i) => batch.firstSequence + i);
+      const lone = batch.lines.length === 1 ? batch.lines[0]?.toString() : undefined;
+      if (seqs.some((q) => tooBig.has(q)) && !(lone?.includes("vigil_truncated") && seqs[0] === 3)) {
+        throw new DeliveryError("too large", true, { tooLarge: true });
+      }
+      if (lone) seen.push(lone);
+      return deliver(batch, signal);
+    };
+    const logs: string[] = [];
+    const c = new JournalConsumer(dest, {
+      journalDir: j.dir,
+      writer: j.writer,
+      cursors: j.cursors,
+      log: (m) => logs.push(m),
+    });
+    await c.start();
+    await until(() => c.status().deliveredSequence === 6);
+    // 3 goes truncated; 5 is too large even so and is skipped here.
+    expect(dest.received).toEqual([1, 2, 3, 4, 6]);
+    expect(seen.some((l) => l.includes('"vigil_truncated":{"fields":["n"]'))).toBe(true);
+    expect(c.status()).toMatchObject({ truncatedRecords: 1, oversizeSkipped: 1, state: "running" });
+    expect(logs.join("\n")).toMatch(/record 5 is too large even without its details/);
+    await c.stop();
     await j.writer.close();
   });
 });

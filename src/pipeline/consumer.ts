@@ -231,10 +231,10 @@ export class JournalConsumer {
           continue;
         }
         const position = reader.position;
-        if (!(await this.#deliverSplitting(batch, signal))) return;
-        this.#delivered = batch.firstSequence + batch.lines.length - 1;
-        this.#deliveredRecords += batch.lines.length;
-        this.#lastDeliveryAt = Date.now();
+        if (!(await this.#deliverSplitting(batch, signal))) {
+          await this.#commit(false); // what was confirmed before a stop or park part-way through the batch
+          return;
+        }
         this.#position = position;
         await this.#commit(true);
         await this.#publishCheckpoint();
@@ -269,6 +269,7 @@ export class JournalConsumer {
    */
   async #deliverSplitting(batch: RecordBatch, signal: AbortSignal): Promise<boolean> {
     const outcome = await this.#deliver(batch, signal);
+    if (outcome === "delivered") this.#confirmed(batch);
     if (outcome !== "too_large") return outcome === "delivered";
     if (batch.lines.length > 1) {
       const half = Math.ceil(batch.lines.length / 2);
@@ -293,6 +294,7 @@ export class JournalConsumer {
       const again = await this.#deliver({ firstSequence: sequence, lines: [truncated] }, signal);
       if (again !== "too_large") {
         if (again === "delivered") {
+          this.#confirmed(batch);
           this.#truncated++;
           this.#opts.log(
             `destination ${this.name}: record ${sequence} was too large; delivered without its details`,
@@ -301,12 +303,25 @@ export class JournalConsumer {
         return again === "delivered";
       }
     }
+    this.#confirmed(batch);
     this.#oversizeSkipped++;
     this.#opts.log(
       `destination ${this.name}: record ${sequence} is too large even without its details; skipped here ` +
         "(it stays in the journal and the other destinations)",
     );
     return true;
+  }
+
+  /**
+   * Records that the destination holds (or, for an oversize record, has dealt with) a batch or part of one. The
+   * journal position is cleared: it is set again only once the whole batch read from the reader is done, so a
+   * cursor committed in between is found by sequence.
+   */
+  #confirmed(batch: RecordBatch): void {
+    this.#delivered = batch.firstSequence + batch.lines.length - 1;
+    this.#deliveredRecords += batch.lines.length;
+    this.#lastDeliveryAt = Date.now();
+    this.#position = undefined;
   }
 
   /** Delivers with retries, each attempt bounded by the request timeout. */
@@ -405,10 +420,9 @@ export class JournalConsumer {
       this.#unsubscribe?.();
       this.#abort.abort();
       await this.#loop;
-      if (this.#state !== "parked" && this.#state !== "starting") {
-        await this.#commit(false).catch(() => {});
-        await this.#publishCheckpoint();
-      }
+      // What the destination confirmed is committed even when it parked part-way through a batch.
+      if (this.#state !== "starting") await this.#commit(false).catch(() => {});
+      if (this.#state !== "parked" && this.#state !== "starting") await this.#publishCheckpoint();
       if (this.#state !== "parked") this.#state = "stopped";
       await this.#reader?.close();
       await this.#dest.stop();
