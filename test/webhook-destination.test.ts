@@ -22,7 +22,15 @@ import { makeCertificates } from "./support/certs.ts";
 import { destinationContract, type StoredRecord } from "./support/destination-contract.ts";
 import { destinationStatuses, waitUntil, writeConfig } from "./support/files.ts";
 import { outageScenario } from "./support/outage.ts";
-import { event, ndjson, post, startVigil, tempDir, waitForDelivery } from "./support/vigil-process.ts";
+import {
+  event,
+  ndjson,
+  post,
+  runVigil,
+  startVigil,
+  tempDir,
+  waitForDelivery,
+} from "./support/vigil-process.ts";
 import { startWebhookReceiver, type WebhookReceiver } from "./support/webhook-receiver.ts";
 
 /** Records in the bodies of the accepted requests to `path`, in arrival order. */
@@ -361,6 +369,44 @@ describe("webhook destination through the server", () => {
         read: async () => storedAt(r, "/outage"),
       });
     } finally {
+      await r.close();
+    }
+  });
+
+  it("shows each destination's state, lag and error in vigil status, and exits 1 while one is parked", async () => {
+    const r = await startWebhookReceiver();
+    const dir = await tempDir("vigil-webhook-status-");
+    const config = await writeConfig(
+      dir,
+      `audit:
+  destinations:
+    - type: file
+      path: audit.log
+    - type: webhook
+      name: siem
+      url: ${r.url}/status
+`,
+    );
+    r.script.push({ status: 403, body: "forbidden" });
+    const vigil = await startVigil({ dataDir: dir, args: ["--config", config] });
+    try {
+      expect((await post(vigil, ndjson([event(1), event(2)]))).status).toBe(200);
+      await waitUntil("the webhook to park", async () =>
+        (await destinationStatuses(vigil)).find((d) => d.name === "siem" && d.state === "parked"),
+      );
+      const args = ["status", "--url", vigil.url, "--token", vigil.token];
+      const table = await runVigil(args);
+      expect(table.code).toBe(1);
+      expect(table.stdout).toMatch(/^chain +sequence 2, key /m);
+      expect(table.stdout).toMatch(/^DESTINATION +STATE +DELIVERED +LAG +LAG TIME +FAILURES +LAST ERROR$/m);
+      expect(table.stdout).toMatch(/^siem +parked +0 +2 +[\d.]+ s +1 +.*answered 403: forbidden/m);
+      expect(table.stdout).toMatch(/^file:\S+audit\.log +running +2 +0 +- +0$/m);
+      const json = await runVigil([...args, "--json"]);
+      expect(JSON.parse(json.stdout)).toMatchObject({
+        destinations: [{ state: "running" }, { name: "siem", state: "parked" }],
+      });
+    } finally {
+      await vigil.stop();
       await r.close();
     }
   });

@@ -12,6 +12,7 @@ import { policyCommand } from "./commands/policy.ts";
 import { proveCommand } from "./commands/prove.ts";
 import { sendCommand } from "./commands/send.ts";
 import { serveCommand } from "./commands/serve.ts";
+import { statusCommand } from "./commands/status.ts";
 import { tailCommand } from "./commands/tail.ts";
 import { verifyCommand } from "./commands/verify.ts";
 import { CliExit, EXIT, exitCodeFor } from "./common.ts";
@@ -29,6 +30,7 @@ export function buildProgram(): Command {
     .addCommand(proveCommand())
     .addCommand(keysCommand())
     .addCommand(policyCommand())
+    .addCommand(statusCommand())
     .addCommand(configCommand());
   const exitOverride = (cmd: Command) => {
     cmd.exitOverride();

@@ -1,0 +1,98 @@
+/**
+ * `vigil status`: what a running server reports about itself (GET /v1/status): the chain head, the journal, the
+ * checkpointer, each destination's state, lag and errors, and each source. A table for people, `--json` for
+ * scripts. Exits 1 when a destination is parked or the checkpointer halted, so it can gate a health check.
+ */
+import { resolve } from "node:path";
+import { Command } from "commander";
+import { DEFAULT_DATA_DIR } from "../../config/types.ts";
+import type { ConsumerStatus } from "../../pipeline/consumer.ts";
+import { CliExit, EXIT, resolveToken, serverUrl } from "../common.ts";
+
+interface ServerStatus {
+  chain: { sequence: number; key_id: string };
+  journal: { durable_sequence: number; pending_events: number };
+  ready: boolean;
+  checkpoints: { state: string; size: number; error?: string };
+  destinations: ConsumerStatus[];
+  sources: { name: string; type: string; [key: string]: unknown }[];
+}
+
+/** "1.2 s", "3 min", "2 h": a lag people read at a glance. */
+function duration(seconds: number): string {
+  if (seconds < 60) return `${seconds.toFixed(seconds < 10 ? 1 : 0)} s`;
+  if (seconds < 3600) return `${Math.round(seconds / 60)} min`;
+  return `${(seconds / 3600).toFixed(1)} h`;
+}
+
+function table(rows: string[][]): string {
+  const widths = rows[0]?.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? "").length))) ?? [];
+  return rows
+    .map((r) =>
+      r
+        .map((cell, i) => cell.padEnd(widths[i] ?? 0))
+        .join("  ")
+        .trimEnd(),
+    )
+    .join("\n");
+}
+
+export function render(s: ServerStatus): string {
+  const lines = [
+    `chain     sequence ${s.chain.sequence}, key ${s.chain.key_id}`,
+    `journal   durable to ${s.journal.durable_sequence}, ${s.journal.pending_events} pending${s.ready ? "" : " (not ready)"}`,
+    `checkpoints ${s.checkpoints.state}, size ${s.checkpoints.size}${s.checkpoints.error ? `: ${s.checkpoints.error}` : ""}`,
+    "",
+  ];
+  const rows = [["DESTINATION", "STATE", "DELIVERED", "LAG", "LAG TIME", "FAILURES", "LAST ERROR"]];
+  for (const d of s.destinations) {
+    rows.push([
+      d.name,
+      d.state,
+      String(d.deliveredSequence),
+      String(d.lagRecords),
+      d.lagRecords > 0 ? duration(d.lagSeconds) : "-",
+      String(d.failures),
+      d.lastError ?? "",
+    ]);
+  }
+  lines.push(table(rows));
+  if (s.sources.length > 0) {
+    lines.push("", table([["SOURCE", "TYPE"], ...s.sources.map((x) => [x.name, x.type])]));
+  }
+  return `${lines.join("\n")}\n`;
+}
+
+export function statusCommand(): Command {
+  return new Command("status")
+    .description(
+      "show a running server's chain, journal, checkpoints, destinations (state, lag, errors) and sources",
+    )
+    .option("--url <url>", "server URL (or $VIGIL_URL)", undefined)
+    .option(
+      "--token <token>",
+      "bearer token with the read scope (or $VIGIL_TOKEN, or <data-dir>/admin.token)",
+    )
+    .option("-d, --data-dir <dir>", "data directory holding admin.token", DEFAULT_DATA_DIR)
+    .option("--json", "print the server's status document as JSON")
+    .action(async (opts: { url?: string; token?: string; dataDir: string; json?: boolean }) => {
+      const url = serverUrl(opts.url);
+      const token = await resolveToken(opts.token, resolve(opts.dataDir));
+      let res: Response;
+      try {
+        res = await fetch(`${url}/v1/status`, { headers: { authorization: `Bearer ${token}` } });
+      } catch (e) {
+        throw new CliExit(EXIT.problem, `cannot reach ${url}: ${(e as Error).message}`);
+      }
+      if (!res.ok) throw new CliExit(EXIT.problem, `${url}/v1/status answered ${res.status}`);
+      const status = (await res.json()) as ServerStatus;
+      process.stdout.write(opts.json ? `${JSON.stringify(status, null, 2)}\n` : render(status));
+      const problems = [
+        ...status.destinations
+          .filter((d) => d.state === "parked")
+          .map((d) => `destination ${d.name} is parked`),
+        ...(status.checkpoints.state === "halted" ? ["the checkpointer halted"] : []),
+      ];
+      if (problems.length > 0) throw new CliExit(EXIT.problem, problems.join("; "));
+    });
+}
