@@ -8,6 +8,7 @@
 import { readFileSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { isIP } from "node:net";
+import { hostname } from "node:os";
 import { dirname, resolve } from "node:path";
 import { defaultFileDestination } from "../destinations/file/config.ts";
 import {
@@ -639,7 +640,10 @@ export function parseConfig(
   const { value, lines } = parseYamlWithLines(text);
   const baseDir = source === undefined ? process.cwd() : dirname(resolve(source));
   const interpolationProblems: PathProblem[] = [];
-  const root = interpolateValues(value ?? {}, [], env, interpolationProblems);
+  // spec/000 names a CloudWatch log stream `${HOSTNAME}`; shells keep HOSTNAME unexported, so it falls back to the
+  // machine's host name.
+  const vars = env.HOSTNAME === undefined ? { ...env, HOSTNAME: hostname() } : env;
+  const root = interpolateValues(value ?? {}, [], vars, interpolationProblems);
   if (!isMapping(root)) {
     throw new ValidationError("invalid_config", [
       { field: "", message: "the config must be a YAML mapping of keys such as server: and enterprise:" },

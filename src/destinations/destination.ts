@@ -18,6 +18,16 @@ export interface RecordRef {
   signature: string;
 }
 
+/** What the consumer knows when it starts a destination. */
+export interface StartFrom {
+  /**
+   * The last sequence the consumer's cursor says the destination confirmed (0: none). The destination may hold
+   * more (a crash between its confirmation and the cursor commit): a destination that can only search its
+   * storage forward (S3 listings) looks for records after this one.
+   */
+  committedSequence: number;
+}
+
 /**
  * Lifecycle: `start` once, then `deliver` any number of times (never concurrently: one batch at a time, in
  * sequence order), then `stop`. `stop` is safe before `start` and safe twice. A destination must not mutate
@@ -31,7 +41,7 @@ export interface Destination {
    * storage), so records delivered before a crash but after the last cursor commit are not repeated, and a
    * destination holding another chain's records is recognised instead of being appended to.
    */
-  start(): Promise<{ last?: RecordRef }>;
+  start(from: StartFrom): Promise<{ last?: RecordRef }>;
   /**
    * Resolves only once every line of the batch is durable at the destination (the server confirmed it). Throws
    * DeliveryError on failure: `tooLarge` when the server refused the batch for its size (the consumer splits it),

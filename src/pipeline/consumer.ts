@@ -133,7 +133,7 @@ export class JournalConsumer {
     let last: RecordRef | undefined;
     for (let attempt = 0; ; attempt++) {
       try {
-        ({ last } = await this.#dest.start());
+        ({ last } = await this.#dest.start({ committedSequence: this.#committed }));
         break;
       } catch (e) {
         if (!(await this.#failed(e, attempt, signal))) return false;
