@@ -1,0 +1,187 @@
+/**
+ * `npm run bench:destinations`: delivery throughput of each destination against its local server, in one run
+ * (issue 5, point 11), driven by the real JournalConsumer over a real journal, as `vigil serve` does:
+ * - catch-up: a backlog of BENCH_DEST_BACKLOG sealed records is already durable (an outage just ended); time
+ *   until the destination confirmed all of them;
+ * - sustained: records are appended at BENCH_DEST_RATE events/s for BENCH_DEST_SECONDS while the destination
+ *   follows; reports the delivery rate achieved and the largest lag seen (a destination that keeps up shows a
+ *   lag of about one batch).
+ * Each is measured BENCH_RUNS times (default 3) and the median reported. Records are sealed before timing, so
+ * only journal appends, reads and delivery are measured. BENCH_DESTINATIONS (comma-separated) picks some.
+ */
+import { mkdtemp, rm } from "node:fs/promises";
+import { cpus, tmpdir } from "node:os";
+import { join } from "node:path";
+import type { DeliveryPolicy } from "../src/destinations/delivery.ts";
+import type { Destination } from "../src/destinations/destination.ts";
+import { resolveFileDestination } from "../src/destinations/file/config.ts";
+import { FileDestination } from "../src/destinations/file/destination.ts";
+import { resolveWebhookDestination } from "../src/destinations/webhook/config.ts";
+import { WebhookDestination } from "../src/destinations/webhook/destination.ts";
+import { canonicalize } from "../src/integrity/canonical.ts";
+import { Sealer } from "../src/integrity/chain.ts";
+import { keyFromSecret } from "../src/integrity/keys.ts";
+import { CursorStore } from "../src/journal/cursor.ts";
+import { JournalWriter } from "../src/journal/writer.ts";
+import { JournalConsumer } from "../src/pipeline/consumer.ts";
+import { startWebhookReceiver } from "../test/support/webhook-receiver.ts";
+
+const BACKLOG = Number(process.env.BENCH_DEST_BACKLOG ?? 100_000);
+const RATE = Number(process.env.BENCH_DEST_RATE ?? 50_000);
+const SECONDS = Number(process.env.BENCH_DEST_SECONDS ?? 4);
+const RUNS = Number(process.env.BENCH_RUNS ?? 3);
+const ONLY = process.env.BENCH_DESTINATIONS?.split(",").map((s) => s.trim());
+
+const context = { log: () => {}, productVersion: "bench", logOrigin: "bench.vigil.dev/log" };
+
+/** A destination under test: built afresh for each measurement (a new file, topic, prefix, stream …). */
+interface Setup {
+  name: string;
+  /** What the destination writes to, for the table. */
+  server: string;
+  create(run: string): Promise<{ destination: Destination; delivery?: Partial<DeliveryPolicy> }>;
+  close(): Promise<void>;
+}
+
+/** A spec/000 event of about 600 bytes sealed, as bench/run.ts uses. */
+function sampleEvent(i: number): Record<string, unknown> {
+  return {
+    event_type: i % 10 === 0 ? "access.denied" : "backup.completed",
+    event_id: `evt_bench_${i}`,
+    timestamp: "2024-12-01T10:15:30.123Z",
+    received_at: new Date().toISOString(),
+    actor: {
+      type: "user",
+      id: `user${i % 50}@company.com`,
+      roles: ["backup-operator"],
+      ip_address: "10.0.0.50",
+    },
+    resource: { type: "backup", id: `production-backup-${i}`, path: "s3://kafka-backups/production/" },
+    action: { operation: "backup", result: "success", duration_ms: 45000 },
+    context: { cluster_id: "prod-us-west-2", environment: "production", correlation_id: `req_${i}` },
+    details: {
+      records_backed_up: 1500000,
+      bytes_backed_up: 524288000,
+      topics: ["orders", "payments", "users"],
+    },
+  };
+}
+
+function sealAll(n: number): string[] {
+  const sealer = new Sealer(keyFromSecret(Buffer.alloc(32, 1), "bench"), { sequence: 0, signature: "" });
+  return Array.from({ length: n }, (_, i) => sealer.seal(canonicalize(sampleEvent(i + 1))).line);
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
+
+async function measure(setup: Setup, lines: string[], mode: "catch-up" | "sustained", run: string) {
+  const dataDir = await mkdtemp(join(tmpdir(), "vigil-bench-dest-"));
+  const { writer } = await JournalWriter.open({ dir: join(dataDir, "journal"), segmentBytes: 64 << 20 });
+  const { destination, delivery } = await setup.create(run);
+  const consumer = new JournalConsumer(destination, {
+    journalDir: join(dataDir, "journal"),
+    writer,
+    cursors: new CursorStore(dataDir),
+    log: (m) => process.stderr.write(`${setup.name}: ${m}\n`),
+    ...(delivery === undefined ? {} : { delivery }),
+  });
+  try {
+    if (mode === "catch-up") {
+      for (let i = 0; i < BACKLOG; i += 5000) await writer.append(lines.slice(i, i + 5000), i + 1);
+      const started = performance.now();
+      await consumer.start();
+      while (consumer.status().deliveredSequence < BACKLOG) await new Promise((r) => setTimeout(r, 5));
+      return { rate: BACKLOG / ((performance.now() - started) / 1000), lag: 0 };
+    }
+    await consumer.start();
+    const total = Math.min(lines.length, RATE * SECONDS);
+    const tickMs = 10;
+    const perTick = Math.max(1, Math.round((RATE * tickMs) / 1000));
+    const started = performance.now();
+    let maxLag = 0;
+    let appended = 0;
+    while (appended < total) {
+      const due = Math.min(total, Math.floor(((performance.now() - started) / 1000) * RATE) + perTick);
+      if (due > appended) {
+        await writer.append(lines.slice(appended, due), appended + 1);
+        appended = due;
+      }
+      maxLag = Math.max(maxLag, appended - consumer.status().deliveredSequence);
+      await new Promise((r) => setTimeout(r, tickMs));
+    }
+    while (consumer.status().deliveredSequence < total) await new Promise((r) => setTimeout(r, 5));
+    return { rate: total / ((performance.now() - started) / 1000), lag: maxLag };
+  } finally {
+    await consumer.stop();
+    await writer.close();
+    await rm(dataDir, { recursive: true, force: true });
+  }
+}
+
+async function fileSetup(): Promise<Setup> {
+  const dir = await mkdtemp(join(tmpdir(), "vigil-bench-file-"));
+  return {
+    name: "file",
+    server: "local disk (fdatasync per batch)",
+    create: async (run) => ({
+      destination: new FileDestination(
+        resolveFileDestination({ type: "file", path: `${run}.log` }, dir),
+        () => {},
+      ),
+    }),
+    close: () => rm(dir, { recursive: true, force: true }),
+  };
+}
+
+async function webhookSetup(): Promise<Setup> {
+  const receiver = await startWebhookReceiver();
+  return {
+    name: "webhook",
+    server: "local HTTP receiver (Node http), batch_size 1000",
+    create: async (run) => {
+      const config = resolveWebhookDestination(
+        { type: "webhook", url: `${receiver.url}/${run}`, batch_size: 1000 },
+        "/",
+      );
+      // The receiver keeps what it accepts; drop it so memory stays flat over long runs.
+      receiver.accepted.length = 0;
+      receiver.all.length = 0;
+      return { destination: new WebhookDestination(config, context), delivery: config.delivery };
+    },
+    close: () => receiver.close(),
+  };
+}
+
+const SETUPS: Record<string, () => Promise<Setup>> = { file: fileSetup, webhook: webhookSetup };
+
+async function main(): Promise<void> {
+  const lines = sealAll(Math.max(BACKLOG, RATE * SECONDS));
+  const rows: string[] = [];
+  for (const [name, make] of Object.entries(SETUPS)) {
+    if (ONLY && !ONLY.includes(name)) continue;
+    const setup = await make();
+    try {
+      const catchUp: number[] = [];
+      const sustained: number[] = [];
+      const lags: number[] = [];
+      for (let r = 0; r < RUNS; r++) {
+        catchUp.push((await measure(setup, lines, "catch-up", `c${r}-${Date.now()}`)).rate);
+        const s = await measure(setup, lines, "sustained", `s${r}-${Date.now()}`);
+        sustained.push(s.rate);
+        lags.push(s.lag);
+      }
+      const row = `| ${name} | ${setup.server} | ${Math.round(median(catchUp)).toLocaleString("en-US")} | ${Math.round(median(sustained)).toLocaleString("en-US")} (offered ${RATE.toLocaleString("en-US")}) | ${median(lags).toLocaleString("en-US")} |`;
+      process.stderr.write(`${row}  runs: catch-up ${catchUp.map(Math.round).join(" / ")}\n`);
+      rows.push(row);
+    } finally {
+      await setup.close();
+    }
+  }
+  process.stdout.write(
+    `\nNode ${process.version}, ${cpus().length} × ${cpus()[0]?.model ?? "cpu"}; backlog ${BACKLOG}, ${RATE} ev/s offered for ${SECONDS} s, median of ${RUNS}\n\n` +
+      "| destination | server | catch-up (records/s) | sustained (records/s) | max lag (records) |\n|---|---|---|---|---|\n" +
+      `${rows.join("\n")}\n`,
+  );
+}
+
+await main();
