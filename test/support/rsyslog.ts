@@ -9,7 +9,7 @@
  */
 import { type ChildProcess, execFile, spawn } from "node:child_process";
 import { createSocket } from "node:dgram";
-import { access, constants, readFile, rm, writeFile } from "node:fs/promises";
+import { access, constants, open, readFile, rm, writeFile } from "node:fs/promises";
 import { connect as connectTcp } from "node:net";
 import { join } from "node:path";
 import { connect as connectTls } from "node:tls";
@@ -35,6 +35,7 @@ export interface ReceivedSyslog {
   timestamp: string;
 }
 
+/** An rsyslogd started by `startRsyslog`: where it listens, what it received, and its lifecycle. */
 export interface Rsyslog {
   udp: { host: string; port: number };
   tcp: { host: string; port: number };
@@ -180,8 +181,8 @@ function sendProbe(protocol: Protocol, port: number, caPem: string, message: str
 
 /**
  * Starts rsyslogd with UDP, TCP and TLS inputs on free loopback ports and waits until a probe message sent over
- * each of them came out in its output. Call `close()` when done; the process is killed when the test process
- * exits anyway.
+ * each of them came out in its output. Call `close()` when done; rsyslogd is killed when the test process ends
+ * anyway.
  */
 export async function startRsyslog(opts: { maxMessageSize?: number } = {}): Promise<Rsyslog> {
   const rsyslogd = await findRsyslogd();
@@ -197,39 +198,45 @@ export async function startRsyslog(opts: { maxMessageSize?: number } = {}): Prom
   const maxMessageSize = opts.maxMessageSize ?? 64 * 1024;
   await writeFile(confFile, config({ workDir: dir, maxMessageSize, ports, tls, receivedFile, probeFile }));
 
-  let child: ChildProcess | undefined;
-  let exited: Promise<void> = Promise.resolve();
-  let output = "";
+  const logFile = join(dir, "rsyslogd.log");
+  const output = () => readFile(logFile, "utf8").catch(() => "");
+  let child: { proc: ChildProcess; exited: Promise<void> } | undefined;
   let starts = 0;
-  const killOnExit = () => child?.kill("SIGKILL");
-  process.on("exit", killOnExit);
 
   const launch = async () => {
     starts += 1;
-    output = "";
     await rm(pidFile, { force: true });
-    const proc = spawn(rsyslogd, ["-n", "-f", confFile, "-i", pidFile], {
-      stdio: ["ignore", "pipe", "pipe"],
+    const log = await open(logFile, "a");
+    // setpriv has the kernel kill rsyslogd when the test process ends, however it ends.
+    const proc = spawn("setpriv", ["--pdeathsig", "KILL", rsyslogd, "-n", "-f", confFile, "-i", pidFile], {
+      stdio: ["ignore", log.fd, log.fd],
     });
-    child = proc;
-    for (const stream of [proc.stdout, proc.stderr]) {
-      stream.setEncoding("utf8").on("data", (d: string) => {
-        output += d;
+    proc.unref();
+    const state: { ended?: string } = {};
+    const exited = new Promise<void>((resolveExit) => {
+      proc.once("exit", (code, signal) => {
+        state.ended = `rsyslogd exited with ${code ?? signal} while starting`;
+        resolveExit();
       });
-    }
-    exited = new Promise((r) => proc.once("exit", () => r()));
+      proc.once("error", (e) => {
+        state.ended = `could not start rsyslogd (${e.message})`;
+        resolveExit();
+      });
+    });
+    child = { proc, exited };
+    await log.close();
     const token = `ready-${starts}`;
     const message = `<134>1 - localhost vigil - ${PROBE_MSGID} - ${token}`;
     const pending = new Set<Protocol>(PROTOCOLS);
     const deadline = Date.now() + START_TIMEOUT_MS;
     while (pending.size > 0) {
-      if (proc.exitCode !== null || proc.signalCode !== null) {
-        throw new Error(`rsyslogd exited (${proc.exitCode ?? proc.signalCode}) while starting:\n${output}`);
-      }
+      if (state.ended !== undefined) throw new Error(`${state.ended}:\n${await output()}`);
       if (Date.now() > deadline) {
         proc.kill("SIGKILL");
+        await exited;
+        const protocols = [...pending].join(", ");
         throw new Error(
-          `rsyslogd did not accept messages over ${[...pending].join(", ")} within ${START_TIMEOUT_MS} ms:\n${output}`,
+          `rsyslogd did not accept messages over ${protocols} within ${START_TIMEOUT_MS} ms:\n${await output()}`,
         );
       }
       await Promise.all([...pending].map((p) => sendProbe(p, ports[p], caPem, message)));
@@ -239,16 +246,15 @@ export async function startRsyslog(opts: { maxMessageSize?: number } = {}): Prom
   };
 
   const stop = async () => {
-    const proc = child;
-    if (proc === undefined || proc.exitCode !== null || proc.signalCode !== null) return;
-    proc.kill("SIGTERM");
+    if (child === undefined) return;
+    const { proc, exited } = child;
     const timer = setTimeout(() => proc.kill("SIGKILL"), STOP_TIMEOUT_MS);
+    proc.kill("SIGTERM");
     await exited;
     clearTimeout(timer);
   };
 
   await launch().catch(async (e: unknown) => {
-    process.off("exit", killOnExit);
     await rm(dir, { recursive: true, force: true });
     throw e;
   });
@@ -268,7 +274,7 @@ export async function startRsyslog(opts: { maxMessageSize?: number } = {}): Prom
         if (Date.now() > deadline) {
           throw new Error(
             `rsyslog received ${messages.length} of ${n} messages within ${timeoutMs} ms: ` +
-              `${JSON.stringify(messages, null, 2)}\nrsyslogd output:\n${output}`,
+              `${JSON.stringify(messages, null, 2)}\nrsyslogd output:\n${await output()}`,
           );
         }
         await new Promise((r) => setTimeout(r, 20));
@@ -281,7 +287,6 @@ export async function startRsyslog(opts: { maxMessageSize?: number } = {}): Prom
     },
     async close() {
       await stop();
-      process.off("exit", killOnExit);
       await rm(dir, { recursive: true, force: true });
     },
   };
