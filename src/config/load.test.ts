@@ -1,7 +1,7 @@
 // biome-ignore-all lint/suspicious/noTemplateCurlyInString: config texts under test are written with ${VAR}
 
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { hostname, tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { DEFAULT_DELIVERY } from "../destinations/delivery.ts";
@@ -349,12 +349,61 @@ describe("spec/000 enterprise.audit blocks", () => {
     ]);
   });
 
+  it("s3: loads the spec's block, with batch_interval_secs as the batch's wait", () => {
+    expect(parseConfig(SPEC.s3, undefined, {}).audit.destinations).toEqual([
+      {
+        type: "s3",
+        name: "s3:audit-logs/kafka-backup/",
+        format: "native",
+        bucket: "audit-logs",
+        prefix: "kafka-backup/",
+        region: "us-west-2",
+        forcePathStyle: false,
+        delivery: { ...DEFAULT_DELIVERY, maxRecords: 100_000, maxBytes: 64 * MIB, maxWaitMs: 60_000 },
+      },
+    ]);
+  });
+
+  it("s3 immutable logging: loads object_lock as COMPLIANCE retention for 365 days, objects at the bucket's root", () => {
+    const config = parseConfig(SPEC.immutable, undefined, { AUDIT_SIGNING_KEY: "never-read-here" });
+    expect(config.audit.destinations).toEqual([
+      {
+        type: "s3",
+        name: "s3:compliance-audit-logs/",
+        format: "native",
+        bucket: "compliance-audit-logs",
+        prefix: "",
+        forcePathStyle: false,
+        objectLock: { mode: "COMPLIANCE", retainDays: 365 },
+        delivery: { ...DEFAULT_DELIVERY, maxRecords: 100_000, maxBytes: 64 * MIB, maxWaitMs: 60_000 },
+      },
+    ]);
+  });
+
+  it("cloudwatch: loads the spec's block, the stream named after the host, created when missing", () => {
+    const expected = {
+      type: "cloudwatch",
+      name: "cloudwatch:/kafka-backup/audit/node-7",
+      format: "native",
+      logGroup: "/kafka-backup/audit",
+      logStream: "node-7",
+      region: "us-west-2",
+      createLogGroup: true,
+      createLogStream: true,
+      delivery: { ...DEFAULT_DELIVERY, maxRecords: 10_000, maxBytes: 1_048_576 - 260_000, maxWaitMs: 1000 },
+    };
+    expect(parseConfig(SPEC.cloudwatch, undefined, { HOSTNAME: "node-7" }).audit.destinations).toEqual([
+      expected,
+    ]);
+    // HOSTNAME is rarely exported: the machine's name stands in.
+    expect(parseConfig(SPEC.cloudwatch, undefined, {}).audit.destinations).toMatchObject([
+      { logStream: hostname() },
+    ]);
+  });
+
   it.each([
-    ["s3", SPEC.s3],
-    ["cloudwatch", SPEC.cloudwatch],
     ["kafka", SPEC.kafka],
     ["syslog", SPEC.syslog],
-    ["s3", SPEC.immutable],
   ])("the %s destination is refused as not supported yet, without checking its keys", (type, text) => {
     // No environment: the unset AUDIT_KAFKA_PASSWORD and WEBHOOK_TOKEN inside refused destinations are not reported.
     expect(problemsOf(text, {})).toEqual([
@@ -366,13 +415,8 @@ describe("spec/000 enterprise.audit blocks", () => {
     ]);
   });
 
-  it("multiple destinations: refuses s3 and kafka, each at its own line", () => {
+  it("multiple destinations: loads file and s3, refuses kafka at its line", () => {
     expect(problemsOf(SPEC.multiple)).toEqual([
-      {
-        field: "enterprise.audit.destinations[1].type",
-        line: 7,
-        message: "not supported yet: the s3 destination arrives with issue 5 (destinations)",
-      },
       {
         field: "enterprise.audit.destinations[2].type",
         line: 11,
@@ -394,14 +438,12 @@ describe("spec/000 enterprise.audit blocks", () => {
     expect(JSON.stringify(config)).not.toContain("never-read-here");
   });
 
-  it("Kubernetes ConfigMap audit.yaml: refuses s3 at its line", () => {
-    expect(problemsOf(SPEC.configMap)).toEqual([
-      {
-        field: "enterprise.audit.destination.type",
-        line: 5,
-        message: "not supported yet: the s3 destination arrives with issue 5 (destinations)",
-      },
+  it("Kubernetes ConfigMap audit.yaml: loads the s3 destination and the event list", () => {
+    const config = parseConfig(SPEC.configMap, undefined, {});
+    expect(config.audit.destinations).toMatchObject([
+      { type: "s3", name: "s3:audit-logs/", bucket: "audit-logs", prefix: "" },
     ]);
+    expect(config.audit.policy.events).toEqual(["backup.*", "restore.*", "access.denied"]);
   });
 
   it("retention: refuses retention and lifecycle", () => {
@@ -525,11 +567,7 @@ describe("parseConfig problems", () => {
       { field: "audit.destination.bucket", line: 4, message: "environment variable BUCKET is not set" },
     ]);
     expect(problemsOf(text, { DEST_TYPE: "s3" })).toEqual([
-      {
-        field: "audit.destination.type",
-        line: 3,
-        message: "not supported yet: the s3 destination arrives with issue 5 (destinations)",
-      },
+      { field: "audit.destination.bucket", line: 4, message: "environment variable BUCKET is not set" },
     ]);
   });
 

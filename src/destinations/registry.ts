@@ -10,6 +10,15 @@
  */
 import type { TSchema } from "typebox";
 import type { PathProblem } from "../config/schema.ts";
+import {
+  type CloudWatchDestinationConfig,
+  CloudWatchDestinationSchema,
+  checkCloudWatchDestination,
+  cloudWatchTarget,
+  type RawCloudWatchDestination,
+  resolveCloudWatchDestination,
+} from "./cloudwatch/config.ts";
+import { CloudWatchDestination } from "./cloudwatch/destination.ts";
 import type { BaseDestinationConfig } from "./delivery.ts";
 import type { Destination } from "./destination.ts";
 import {
@@ -19,6 +28,15 @@ import {
   resolveFileDestination,
 } from "./file/config.ts";
 import { FileDestination } from "./file/destination.ts";
+import {
+  checkS3Destination,
+  type RawS3Destination,
+  resolveS3Destination,
+  type S3DestinationConfig,
+  S3DestinationSchema,
+  s3Target,
+} from "./s3/config.ts";
+import { S3Destination } from "./s3/destination.ts";
 import {
   checkWebhookDestination,
   type RawWebhookDestination,
@@ -70,6 +88,20 @@ export const DESTINATIONS = {
     resolve: resolveWebhookDestination,
     target: (c) => `webhook:${c.url}`,
     create: (c, ctx) => new WebhookDestination(c, ctx),
+  }),
+  cloudwatch: destinationType<RawCloudWatchDestination, CloudWatchDestinationConfig>({
+    schema: CloudWatchDestinationSchema,
+    check: checkCloudWatchDestination,
+    resolve: resolveCloudWatchDestination,
+    target: cloudWatchTarget,
+    create: (c, ctx) => new CloudWatchDestination(c, ctx),
+  }),
+  s3: destinationType<RawS3Destination, S3DestinationConfig>({
+    schema: S3DestinationSchema,
+    check: checkS3Destination,
+    resolve: resolveS3Destination,
+    target: s3Target,
+    create: (c, ctx) => new S3Destination(c, ctx),
   }),
 };
 
