@@ -17,8 +17,11 @@ const CONFIG_DIR = join(ROOT, "test/servers/kafka");
 /** What the broker logs once its listeners serve requests. */
 const STARTED = "Kafka Server started";
 const START_TIMEOUT_MS = 60_000;
-const STOP_TIMEOUT_MS = 15_000;
-/** Small heap and one GC thread: two test files may each run a broker on a two-core machine. */
+const STOP_TIMEOUT_MS = 10_000;
+/**
+ * A small heap and the serial collector, because two test files may each run a broker on a two-core machine; only
+ * the quick JIT compiler, which starts the broker about a quarter faster.
+ */
 const JVM_OPTS = [
   "-Xms256m",
   "-Xmx512m",
@@ -56,8 +59,43 @@ export interface KafkaBroker {
  */
 export async function startKafka(opts: { sasl?: boolean } = {}): Promise<KafkaBroker> {
   await checkInstalled();
-  const sasl = opts.sasl ?? true;
   const dir = await tempDir("vigil-kafka-");
+  const remove = () => rm(dir, { recursive: true, force: true });
+  let broker: RunningBroker | undefined;
+  const stop = async () => {
+    const stopping = broker;
+    broker = undefined;
+    await stopping?.stop();
+  };
+  try {
+    const cluster = await createCluster(dir, opts.sasl ?? true);
+    const start = async () => {
+      broker = await launch(dir, cluster.config);
+    };
+    await start();
+    return {
+      ...cluster.client,
+      stop,
+      async restart() {
+        await stop();
+        await start();
+      },
+      async close() {
+        await stop();
+        await remove();
+      },
+    };
+  } catch (err) {
+    await remove();
+    throw err;
+  }
+}
+
+/** Writes the config and the certificates of a new cluster in `dir` and formats its storage. */
+async function createCluster(
+  dir: string,
+  sasl: boolean,
+): Promise<{ config: string; client: Omit<KafkaBroker, "stop" | "restart" | "close"> }> {
   const [controllerPort, plaintextPort, saslSslPort] = await freePorts(3);
   const plaintext = `127.0.0.1:${plaintextPort}`;
   const saslSsl = sasl ? `127.0.0.1:${saslSslPort}` : "";
@@ -75,44 +113,12 @@ log.dirs=${join(dir, "data")}
 listener.name.sasl_ssl.ssl.keystore.location=${join(dir, "broker-keystore.pem")}
 `,
   );
-  const [caPem] = await Promise.all([
-    sasl ? generateCertificates(dir) : "",
-    format(config, sasl ? [username, password] : undefined),
-  ]);
-
-  let broker: RunningBroker | undefined;
-  const stop = async () => {
-    const stopping = broker;
-    broker = undefined;
-    await stopping?.stop();
-  };
-  const start = async () => {
-    broker = await launch(dir, config);
-  };
-  try {
-    await start();
-  } catch (err) {
-    await rm(dir, { recursive: true, force: true });
-    throw err;
-  }
-  return {
-    plaintext,
-    saslSsl,
-    caPem,
-    username,
-    password,
-    stop,
-    async restart() {
-      await stop();
-      await start();
-    },
-    async close() {
-      await stop();
-      await rm(dir, { recursive: true, force: true });
-    },
-  };
+  const caPem = sasl ? await generateCertificates(dir) : "";
+  await format(config, sasl ? [username, password] : undefined);
+  return { config, client: { plaintext, saslSsl, caPem, username, password } };
 }
 
+/** Fails unless scripts/deps/kafka installed the version test/servers/kafka/pom.xml names. */
 async function checkInstalled(): Promise<void> {
   const pom = await readFile(join(CONFIG_DIR, "pom.xml"), "utf8");
   const wanted = /<kafka\.version>(.+)<\/kafka\.version>/.exec(pom)?.[1];
@@ -125,11 +131,11 @@ async function checkInstalled(): Promise<void> {
 /** A CA and a certificate it signs for localhost and 127.0.0.1; returns the CA's PEM. */
 async function generateCertificates(dir: string): Promise<string> {
   const at = (name: string) => join(dir, name);
-  const ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
+  const newKey = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
   await run("openssl", [
     "req",
     "-x509",
-    ...ec,
+    ...newKey,
     "-keyout",
     at("ca.key"),
     "-out",
@@ -145,7 +151,7 @@ async function generateCertificates(dir: string): Promise<string> {
   ]);
   await run("openssl", [
     "req",
-    ...ec,
+    ...newKey,
     "-keyout",
     at("broker.key"),
     "-out",
@@ -238,7 +244,7 @@ async function launch(dir: string, config: string): Promise<RunningBroker> {
       resolveExit();
     });
   });
-  killWhenThisProcessDies(child);
+  cleanUpWhenThisProcessDies(child, dir);
   const stop = async () => {
     if (exit !== undefined) return;
     child.kill("SIGTERM");
@@ -250,7 +256,7 @@ async function launch(dir: string, config: string): Promise<RunningBroker> {
   const newLog = async () => (await readFile(logPath)).subarray(logStart).toString("utf8");
   const failure = async (why: string) => {
     const tail = (await newLog()).split("\n").slice(-60).join("\n");
-    return new Error(`the Kafka test broker ${why}; the end of ${logPath}:\n${tail}`);
+    return new Error(`the Kafka test broker ${why}; the end of its log:\n${tail}`);
   };
   const deadline = Date.now() + START_TIMEOUT_MS;
   for (;;) {
@@ -266,14 +272,17 @@ async function launch(dir: string, config: string): Promise<RunningBroker> {
 }
 
 /**
- * Kills the JVM when this process ends without stopping it, however it ends: Vitest ends its workers with
- * SIGTERM, which skips Node's exit handlers. A shell holds the read end of a pipe from this process and kills the
- * JVM when it reads end of file, which the kernel delivers as this process goes away.
+ * Kills the JVM and deletes the broker's dir when this process ends while the broker runs, however it ends:
+ * Vitest ends its workers with SIGTERM, which skips Node's exit handlers. A shell holds the read end of a pipe
+ * from this process and cleans up when it reads end of file, which the kernel delivers as this process goes away;
+ * it gives the killed JVM a second to go before deleting its files.
  */
-function killWhenThisProcessDies(jvm: ChildProcess): void {
+function cleanUpWhenThisProcessDies(jvm: ChildProcess, dir: string): void {
   if (jvm.pid === undefined) return;
-  const watchdog = spawn("sh", ["-c", 'read -r _; kill -KILL "$1"', "kafka-watchdog", String(jvm.pid)], {
-    stdio: ["pipe", "ignore", "ignore"],
-  });
+  const watchdog = spawn(
+    "sh",
+    ["-c", 'read -r _; kill -KILL "$1"; sleep 1; rm -rf "$2"', "kafka-watchdog", String(jvm.pid), dir],
+    { stdio: ["pipe", "ignore", "ignore"] },
+  );
   jvm.once("exit", () => watchdog.kill("SIGKILL"));
 }
