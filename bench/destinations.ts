@@ -16,6 +16,8 @@ import type { DeliveryPolicy } from "../src/destinations/delivery.ts";
 import type { Destination } from "../src/destinations/destination.ts";
 import { resolveFileDestination } from "../src/destinations/file/config.ts";
 import { FileDestination } from "../src/destinations/file/destination.ts";
+import { resolveSyslogDestination, type SyslogProtocol } from "../src/destinations/syslog/config.ts";
+import { SyslogDestination } from "../src/destinations/syslog/destination.ts";
 import { resolveWebhookDestination } from "../src/destinations/webhook/config.ts";
 import { WebhookDestination } from "../src/destinations/webhook/destination.ts";
 import { canonicalize } from "../src/integrity/canonical.ts";
@@ -24,6 +26,7 @@ import { keyFromSecret } from "../src/integrity/keys.ts";
 import { CursorStore } from "../src/journal/cursor.ts";
 import { JournalWriter } from "../src/journal/writer.ts";
 import { JournalConsumer } from "../src/pipeline/consumer.ts";
+import { startRsyslog } from "../test/support/rsyslog.ts";
 import { startWebhookReceiver } from "../test/support/webhook-receiver.ts";
 
 const BACKLOG = Number(process.env.BENCH_DEST_BACKLOG ?? 100_000);
@@ -152,7 +155,36 @@ async function webhookSetup(): Promise<Setup> {
   };
 }
 
-const SETUPS: Record<string, () => Promise<Setup>> = { file: fileSetup, webhook: webhookSetup };
+async function syslogSetup(protocol: Exclude<SyslogProtocol, "udp">): Promise<Setup> {
+  const rsyslog = await startRsyslog({ maxMessageSize: 65536 });
+  const server = rsyslog[protocol];
+  return {
+    name: `syslog-${protocol}`,
+    server: `rsyslogd 8 (${protocol === "tls" ? "imtcp + gtls" : "imtcp"}, omfile JSON), max_message_bytes 65536`,
+    create: async (run) => {
+      const config = resolveSyslogDestination(
+        {
+          type: "syslog",
+          server: `${server.host}:${server.port}`,
+          protocol,
+          app_name: run,
+          max_message_bytes: 65536,
+        },
+        "/",
+      );
+      if (protocol === "tls") config.tls = { ca: rsyslog.caPem, insecureSkipVerify: false };
+      return { destination: new SyslogDestination(config, context), delivery: config.delivery };
+    },
+    close: () => rsyslog.close(),
+  };
+}
+
+const SETUPS: Record<string, () => Promise<Setup>> = {
+  file: fileSetup,
+  webhook: webhookSetup,
+  "syslog-tcp": () => syslogSetup("tcp"),
+  "syslog-tls": () => syslogSetup("tls"),
+};
 
 async function main(): Promise<void> {
   const lines = sealAll(Math.max(BACKLOG, RATE * SECONDS));

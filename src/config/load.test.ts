@@ -401,19 +401,40 @@ describe("spec/000 enterprise.audit blocks", () => {
     ]);
   });
 
-  it.each([
-    ["kafka", SPEC.kafka],
-    ["syslog", SPEC.syslog],
-  ])("the %s destination is refused as not supported yet, without checking its keys", (type, text) => {
-    // No environment: the unset AUDIT_KAFKA_PASSWORD and WEBHOOK_TOKEN inside refused destinations are not reported.
-    expect(problemsOf(text, {})).toEqual([
+  it("syslog: loads the spec's block, RFC 5424 over TCP to port 514 as facility local0 (16)", () => {
+    expect(parseConfig(SPEC.syslog, undefined, {}).audit.destinations).toEqual([
       {
-        field: "enterprise.audit.destination.type",
-        line: 4,
-        message: `not supported yet: the ${type} destination arrives with issue 5 (destinations)`,
+        type: "syslog",
+        name: "syslog:syslog.company.com:514",
+        format: "native",
+        host: "syslog.company.com",
+        port: 514,
+        protocol: "tcp",
+        facility: 16,
+        appName: "vigil",
+        hostname: hostname(),
+        maxMessageBytes: 8192,
+        framing: "octet_counting",
+        replayWindowMs: 5000,
+        tls: { insecureSkipVerify: false },
+        delivery: DEFAULT_DELIVERY,
       },
     ]);
   });
+
+  it.each([["kafka", SPEC.kafka]])(
+    "the %s destination is refused as not supported yet, without checking its keys",
+    (type, text) => {
+      // No environment: the unset AUDIT_KAFKA_PASSWORD and WEBHOOK_TOKEN inside refused destinations are not reported.
+      expect(problemsOf(text, {})).toEqual([
+        {
+          field: "enterprise.audit.destination.type",
+          line: 4,
+          message: `not supported yet: the ${type} destination arrives with issue 5 (destinations)`,
+        },
+      ]);
+    },
+  );
 
   it("multiple destinations: loads file and s3, refuses kafka at its line", () => {
     expect(problemsOf(SPEC.multiple)).toEqual([

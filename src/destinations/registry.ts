@@ -38,6 +38,15 @@ import {
 } from "./s3/config.ts";
 import { S3Destination } from "./s3/destination.ts";
 import {
+  checkSyslogDestination,
+  type RawSyslogDestination,
+  resolveSyslogDestination,
+  type SyslogDestinationConfig,
+  SyslogDestinationSchema,
+  syslogTarget,
+} from "./syslog/config.ts";
+import { SyslogDestination } from "./syslog/destination.ts";
+import {
   checkWebhookDestination,
   type RawWebhookDestination,
   resolveWebhookDestination,
@@ -95,6 +104,13 @@ export const DESTINATIONS = {
     resolve: resolveCloudWatchDestination,
     target: cloudWatchTarget,
     create: (c, ctx) => new CloudWatchDestination(c, ctx),
+  }),
+  syslog: destinationType<RawSyslogDestination, SyslogDestinationConfig>({
+    schema: SyslogDestinationSchema,
+    check: checkSyslogDestination,
+    resolve: resolveSyslogDestination,
+    target: syslogTarget,
+    create: (c, ctx) => new SyslogDestination(c, ctx),
   }),
   s3: destinationType<RawS3Destination, S3DestinationConfig>({
     schema: S3DestinationSchema,
