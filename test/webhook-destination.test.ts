@@ -8,6 +8,7 @@ import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { parseConfig } from "../src/config/load.ts";
 import type { DeliveryPolicy } from "../src/destinations/delivery.ts";
 import type { RecordBatch } from "../src/destinations/destination.ts";
 import { resolveWebhookDestination } from "../src/destinations/webhook/config.ts";
@@ -143,7 +144,7 @@ describe("webhook destination", () => {
         authorization: "Bearer s3cret",
         "x-tenant": "blue",
         "content-type": "application/json",
-        "idempotency-key": "webhook:http://127.0.0.1:" + new URL(r.url).port + "/a:1-2",
+        "idempotency-key": `${encodeURIComponent(`webhook:http://127.0.0.1:${new URL(r.url).port}/a`)}:1-2`,
       });
       expect((JSON.parse(first?.body.toString() ?? "") as unknown[]).length).toBe(2);
       expect(second?.headers["content-type"]).toBe("application/x-ndjson");
@@ -238,17 +239,26 @@ describe("webhook destination", () => {
       });
       await twice.stop();
 
-      r.script.push({ status: 401, body: "invalid token" });
+      // A 401's body is not quoted at all; another 4xx's is, without anything configured that may be secret, even
+      // when the receiver echoes the request.
+      r.script.push(
+        { status: 401, body: "invalid token hunter3" },
+        { status: 400, body: "bad request: Authorization=Bearer hunter3 url=/y?api_key=hunter2222" },
+      );
       const d = new WebhookDestination(
-        webhook(`${r.url}/y?api_key=hunter2`, { headers: { Authorization: "Bearer hunter3" } }),
+        webhook(`${r.url}/y?api_key=hunter2222`, { headers: { Authorization: "Bearer hunter3" } }),
         context,
       );
-      const error = await d
-        .deliver(batchOf([{ event_type: "a.b" }]), new AbortController().signal)
-        .catch((e: unknown) => e);
-      expect(error).toMatchObject({ retryable: false });
-      expect((error as Error).message).toMatch(/\/y answered 401: invalid token \(permanent/);
-      expect((error as Error).message).not.toMatch(/hunter/);
+      const deliverOnce = () =>
+        d.deliver(batchOf([{ event_type: "a.b" }]), new AbortController().signal).catch((e: unknown) => e);
+      const unauthorized = (await deliverOnce()) as Error;
+      expect(unauthorized).toMatchObject({ retryable: false });
+      expect(unauthorized.message).toMatch(/\/y answered 401 \(permanent/);
+      const bad = (await deliverOnce()) as Error;
+      expect(bad.message).toMatch(
+        /\/y answered 400: bad request: Authorization=<redacted> url=\/y\?<redacted>/,
+      );
+      for (const e of [unauthorized, bad]) expect(e.message).not.toMatch(/hunter/);
       await d.stop();
     } finally {
       await r.close();
@@ -399,7 +409,7 @@ describe("webhook destination through the server", () => {
       expect(table.code).toBe(1);
       expect(table.stdout).toMatch(/^chain +sequence 2, key /m);
       expect(table.stdout).toMatch(/^DESTINATION +STATE +DELIVERED +LAG +LAG TIME +FAILURES +LAST ERROR$/m);
-      expect(table.stdout).toMatch(/^siem +parked +0 +2 +[\d.]+ s +1 +.*answered 403: forbidden/m);
+      expect(table.stdout).toMatch(/^siem +parked +0 +2 +[\d.]+ s +1 +.*answered 403 \(permanent/m);
       expect(table.stdout).toMatch(/^file:\S+audit\.log +running +2 +0 +- +0$/m);
       const json = await runVigil([...args, "--json"]);
       expect(JSON.parse(json.stdout)).toMatchObject({
@@ -409,5 +419,42 @@ describe("webhook destination through the server", () => {
       await vigil.stop();
       await r.close();
     }
+  });
+
+  it("leaves a Retry-After that does not fit in the request timeout to the consumer, which honours it", async () => {
+    const r = await startWebhookReceiver();
+    const dir = await mkdtemp(join(tmpdir(), "vigil-webhook-ra-"));
+    try {
+      r.script.push({ status: 503, headers: { "retry-after": "2" } });
+      const j = await journalWith(dir, 1);
+      const config = webhook(`${r.url}/ra`, { retry_attempts: 3, request_timeout_secs: 1 });
+      const c = consumer(j, new WebhookDestination(config, context), {
+        requestTimeoutMs: config.delivery.requestTimeoutMs,
+      });
+      await c.start();
+      await waitUntil("delivered", async () => (c.status().deliveredSequence === 1 ? true : undefined));
+      const [refused, accepted] = r.all.map((q) => q.path);
+      expect([refused, accepted]).toEqual(["/ra", "/ra"]);
+      expect(c.status()).toMatchObject({ timeouts: 0, lastError: expect.stringMatching(/answered 503/) });
+      await c.stop();
+      await j.writer.close();
+    } finally {
+      await r.close();
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("names a webhook without the secrets of its URL, and refuses a header Node could not send", () => {
+    const slack = webhook(
+      "https://hooks.slack.com/services/T0AAAAAAA/B0BBBBBBB/abcdefghijklmnopqrstuvwx?x=1",
+    );
+    expect(slack.name).toBe("webhook:https://hooks.slack.com/services/T0AAAAAAA/B0BBBBBBB/…");
+    expect(() =>
+      parseConfig(
+        "audit:\n  destination:\n    type: webhook\n    url: https://x.example/in\n    headers:\n      X-Team: équipe ✓\n",
+        undefined,
+        {},
+      ),
+    ).toThrow(/line 6: audit.destination.headers.X-Team: must hold only printable Latin-1 characters/);
   });
 });

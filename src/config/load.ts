@@ -327,7 +327,7 @@ function checkDestinations(
         message:
           destination.type === "file"
             ? `is the same file as ${formatPath(sameTarget)}`
-            : `writes to the same place as ${formatPath(sameTarget)} (${target})`,
+            : `writes to the same place as ${formatPath(sameTarget)}`, // the target may hold a token
       });
     } else if (sameName) {
       // A defaulted name comes from the target: point at the key the user can add or change.
@@ -444,8 +444,7 @@ const isStringList = (value: unknown): value is string[] =>
 
 /**
  * The topic Vigil's own records go to, which `excluded_topics` may not name, as Redpanda refuses to exclude its
- * audit log topic: the `topic` of a `kafka` destination. Those are refused until issue 5 builds them, so for now
- * there is none, and the refusal only adds to theirs.
+ * audit log topic: the `topic` of a `kafka` destination (the first one, when there are several).
  */
 function auditTopicOf(audit: Mapping): string | undefined {
   const entries = Array.isArray(audit.destinations) ? audit.destinations : [audit.destination];

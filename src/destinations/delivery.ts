@@ -62,18 +62,18 @@ export const DeliveryFields = {
       {
         max_events: Type.Optional(Type.Integer({ minimum: 1 })),
         max_bytes: Type.Optional(Type.Integer({ minimum: 1024 })),
-        max_wait_secs: Type.Optional(Type.Number({ minimum: 0 })),
+        max_wait_secs: Type.Optional(Type.Number({ minimum: 0, maximum: 86_400 })),
       },
       strict,
     ),
   ),
-  request_timeout_secs: Type.Optional(Type.Number({ exclusiveMinimum: 0 })),
+  request_timeout_secs: Type.Optional(Type.Number({ exclusiveMinimum: 0, maximum: 3600 })),
   on_oversize: Type.Optional(Type.Enum(OVERSIZE_CHOICES)),
   retry: Type.Optional(
     Type.Object(
       {
-        initial_backoff_ms: Type.Optional(Type.Integer({ minimum: 1 })),
-        max_backoff_secs: Type.Optional(Type.Number({ exclusiveMinimum: 0 })),
+        initial_backoff_ms: Type.Optional(Type.Integer({ minimum: 1, maximum: 3_600_000 })),
+        max_backoff_secs: Type.Optional(Type.Number({ exclusiveMinimum: 0, maximum: 86_400 })),
       },
       strict,
     ),
@@ -126,18 +126,38 @@ export function resolveDelivery(
 export const TRUNCATED_MARKER = "vigil_truncated";
 
 /**
- * The record line without its event's `details` (where request and response bodies live), which hold instead
- * `{"vigil_truncated": {"fields": [...], "original_bytes": N}}`, as Kubernetes' truncate backend drops an event's
- * request and response objects and marks it. The integrity block is kept as it was: the copy no longer verifies
- * against its signature, which is the point (it is not the sealed record, the journal keeps that), and it still
- * names its place in the chain. Undefined when there is nothing to drop.
+ * The record line without the bulk of its event's `details`, which hold instead `{"vigil_truncated": {"fields":
+ * [...], "original_bytes": N}}` naming what was dropped — as Kubernetes' truncate backend drops an event's request
+ * and response objects and marks it. For an event from Kubernetes (`details.kubernetes`), exactly that: the Event
+ * stays (so a `format: kubernetes` destination can still write it) without `requestObject` and `responseObject`,
+ * and carries the annotation `audit.k8s.io/truncated: "true"`; every other member of `details` is dropped. The
+ * integrity block is kept as it was: the copy no longer verifies against its signature, which is the point (it is
+ * not the sealed record, the journal keeps that), and it still names its place in the chain. Undefined when there
+ * is nothing to drop.
  */
 export function truncateRecord(line: Buffer): Buffer | undefined {
   const record = JSON.parse(line.toString("utf8")) as { event?: { details?: Record<string, unknown> } };
   const details = record.event?.details;
   if (record.event === undefined || details === undefined) return undefined;
-  const fields = Object.keys(details).filter((k) => k !== TRUNCATED_MARKER);
-  if (fields.length === 0) return undefined;
-  record.event.details = { [TRUNCATED_MARKER]: { fields, original_bytes: line.length } };
+  const kept: Record<string, unknown> = {};
+  const dropped: string[] = [];
+  for (const [key, value] of Object.entries(details)) {
+    if (key === TRUNCATED_MARKER) continue;
+    if (key === "kubernetes" && isObject(value)) {
+      const { requestObject, responseObject, ...event } = value;
+      if (requestObject !== undefined) dropped.push("kubernetes.requestObject");
+      if (responseObject !== undefined) dropped.push("kubernetes.responseObject");
+      const annotations = isObject(event.annotations) ? event.annotations : {};
+      kept.kubernetes = { ...event, annotations: { ...annotations, "audit.k8s.io/truncated": "true" } };
+    } else {
+      dropped.push(key);
+    }
+  }
+  if (dropped.length === 0) return undefined;
+  record.event.details = { ...kept, [TRUNCATED_MARKER]: { fields: dropped, original_bytes: line.length } };
   return Buffer.from(JSON.stringify(record));
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
 }

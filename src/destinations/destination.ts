@@ -26,6 +26,8 @@ export interface StartFrom {
    * storage forward (S3 listings) looks for records after this one.
    */
   committedSequence: number;
+  /** Aborts when the consumer gives up on the start (timeout, shutdown): settle promptly then. */
+  signal?: AbortSignal;
 }
 
 /**
@@ -54,7 +56,7 @@ export interface Destination {
    * object, a topic record). Called only once every record the checkpoint covers (sequence ≤ size) has been
    * delivered, never concurrently with `deliver`. Idempotent: the same checkpoint may be published again.
    */
-  publishCheckpoint?(checkpoint: { size: number; note: string }): Promise<void>;
+  publishCheckpoint?(checkpoint: { size: number; note: string }, signal: AbortSignal): Promise<void>;
   /** Counters only the destination knows, shown with its consumer's status (`GET /v1/destinations`). */
   status?(): DestinationStatus;
   stop(): Promise<void>;

@@ -164,10 +164,27 @@ export class JournalWriter {
     return times[lo]?.at;
   }
 
-  /** Resolves once durableSequence > after, or the writer failed or closed. */
-  waitForDurable(after: number): Promise<void> {
-    if (this.#durable > after || this.#failure || this.#closed) return Promise.resolve();
-    return new Promise((resolve) => this.#waiters.add({ after, resolve }));
+  /**
+   * Resolves once durableSequence > after, or the writer failed or closed, or `signal` aborted (the wait is then
+   * forgotten, so a caller that gives up leaves nothing behind).
+   */
+  waitForDurable(after: number, signal?: AbortSignal): Promise<void> {
+    if (this.#durable > after || this.#failure || this.#closed || signal?.aborted) return Promise.resolve();
+    return new Promise((resolve) => {
+      const waiter: DurableWaiter = {
+        after,
+        resolve: () => {
+          signal?.removeEventListener("abort", cancel);
+          resolve();
+        },
+      };
+      const cancel = () => {
+        this.#waiters.delete(waiter);
+        resolve();
+      };
+      signal?.addEventListener("abort", cancel, { once: true });
+      this.#waiters.add(waiter);
+    });
   }
 
   async #flush(): Promise<void> {

@@ -263,13 +263,24 @@ describe("JournalConsumer", () => {
     const dest = new ScriptedDestination();
     const aborted: boolean[] = [];
     let hang = true;
+    let inFlight = 0;
+    let mostInFlight = 0;
     const deliver = dest.deliver.bind(dest);
     dest.deliver = async (batch: RecordBatch, signal: AbortSignal) => {
-      if (!hang) return deliver(batch, signal);
-      hang = false;
-      await new Promise<void>((resolve) => signal.addEventListener("abort", () => resolve(), { once: true }));
-      aborted.push(signal.aborted);
-      throw new DeliveryError("aborted", true);
+      mostInFlight = Math.max(mostInFlight, ++inFlight);
+      try {
+        if (!hang) return await deliver(batch, signal);
+        hang = false;
+        await new Promise<void>((resolve) =>
+          signal.addEventListener("abort", () => resolve(), { once: true }),
+        );
+        aborted.push(signal.aborted);
+        // Settles well after its abort: the retry must still wait for it (ordered delivery).
+        await new Promise((r) => setTimeout(r, 100));
+        throw new DeliveryError("aborted", true);
+      } finally {
+        inFlight--;
+      }
     };
     const c = new JournalConsumer(dest, {
       journalDir: j.dir,
@@ -281,6 +292,7 @@ describe("JournalConsumer", () => {
     await c.start();
     await until(() => dest.received.length === 2);
     expect(aborted).toEqual([true]);
+    expect(mostInFlight).toBe(1);
     expect(c.status()).toMatchObject({
       timeouts: 1,
       failures: 1,
@@ -311,8 +323,12 @@ describe("JournalConsumer", () => {
 
   it("splits a batch the destination finds too large, and truncates or skips a lone record", async () => {
     const j = await journal(0);
+    // 3 and 5 are larger than a server limit could sensibly be (a small record refused means a misconfigured server).
+    const pad = (n: number) => "p".repeat(n === 3 || n === 5 ? 5000 : 10);
     await j.writer.append(
-      [1, 2, 3, 4, 5, 6].map((n) => j.sealer.seal(canonicalize({ event_type: "a.b", details: { n } })).line),
+      [1, 2, 3, 4, 5, 6].map(
+        (n) => j.sealer.seal(canonicalize({ event_type: "a.b", details: { n, pad: pad(n) } })).line,
+      ),
       1,
     );
     const dest = new ScriptedDestination();
@@ -339,7 +355,7 @@ describe("JournalConsumer", () => {
     await until(() => c.status().deliveredSequence === 6);
     // 3 goes truncated; 5 is too large even so and is skipped here.
     expect(dest.received).toEqual([1, 2, 3, 4, 6]);
-    expect(seen.some((l) => l.includes('"vigil_truncated":{"fields":["n"]'))).toBe(true);
+    expect(seen.some((l) => l.includes('"vigil_truncated":{"fields":["n","pad"]'))).toBe(true);
     expect(c.status()).toMatchObject({ truncatedRecords: 1, oversizeSkipped: 1, state: "running" });
     expect(logs.join("\n")).toMatch(/record 5 is too large even without its details/);
     await c.stop();

@@ -29,6 +29,17 @@ import { type JournalPosition, JournalReader } from "../journal/reader.ts";
 import type { JournalWriter } from "../journal/writer.ts";
 import { backoffDelay, sleep, within } from "./retry.ts";
 
+/** A destination's start may take several requests (create a topic, find its last record): this many timeouts. */
+const START_TIMEOUT_FACTOR = 4;
+/** How long a shutdown waits for an aborted delivery to settle. */
+const STOP_GRACE_MS = 5_000;
+/** How long a retry waits, at least, for the attempt it replaces to settle after its abort. */
+const RETRY_GRACE_MS = 30_000;
+/** Longest Retry-After honoured; a server asking for more is asked again after this. */
+const MAX_RETRY_AFTER_MS = 3_600_000;
+/** A record this small refused as too large means the server's limit is misconfigured, not the record. */
+const SMALL_RECORD_BYTES = 4096;
+
 export type ConsumerState = "starting" | "running" | "retrying" | "parked" | "stopped";
 
 export interface ConsumerStatus {
@@ -90,6 +101,10 @@ export class JournalConsumer {
   #publishedSize = 0;
   /** Wakes the idle loop when a checkpoint is signed. */
   #wake: (() => void) | undefined;
+  /** A checkpoint was signed since the last publish attempt (so a wake while busy is not missed). */
+  #checkpointSigned = false;
+  /** When the oldest record of the batch in hand was received (its `received_at`), for lag after a restart. */
+  #pendingSince: number | undefined;
   #unsubscribe: (() => void) | undefined;
   #state: ConsumerState = "starting";
   #delivered = 0;
@@ -124,7 +139,10 @@ export class JournalConsumer {
     const cursor = await this.#opts.cursors.load(this.name);
     this.#committed = cursor?.sequence ?? 0;
     this.#delivered = this.#committed;
-    this.#unsubscribe = this.#opts.checkpoints?.onCheckpoint(() => this.#wake?.());
+    this.#unsubscribe = this.#opts.checkpoints?.onCheckpoint(() => {
+      this.#checkpointSigned = true;
+      this.#wake?.();
+    });
     this.#loop = this.#run(cursor?.position);
   }
 
@@ -133,7 +151,18 @@ export class JournalConsumer {
     let last: RecordRef | undefined;
     for (let attempt = 0; ; attempt++) {
       try {
-        ({ last } = await this.#dest.start({ committedSequence: this.#committed }));
+        const startAbort = new AbortController();
+        const onStop = () => startAbort.abort();
+        signal.addEventListener("abort", onStop, { once: true, signal: startAbort.signal });
+        const limit = START_TIMEOUT_FACTOR * this.#policy.requestTimeoutMs;
+        const started = await within(
+          this.#dest.start({ committedSequence: this.#committed, signal: startAbort.signal }),
+          limit,
+          signal,
+        ).finally(() => startAbort.abort());
+        if (started === "aborted") return false;
+        if (started === "timeout") throw new DeliveryError(`did not start within ${limit / 1000} s`, true);
+        ({ last } = started);
         break;
       } catch (e) {
         if (!(await this.#failed(e, attempt, signal))) return false;
@@ -190,7 +219,11 @@ export class JournalConsumer {
       deliveredSequence: this.#delivered,
       lagRecords: lag,
       lagSeconds:
-        lag > 0 ? (Date.now() - (this.#opts.writer.durableAt(this.#delivered + 1) ?? Date.now())) / 1000 : 0,
+        lag > 0
+          ? (Date.now() -
+              (this.#opts.writer.durableAt(this.#delivered + 1) ?? this.#pendingSince ?? Date.now())) /
+            1000
+          : 0,
       deliveredRecords: this.#deliveredRecords,
       ...(this.#lastDeliveryAt === undefined
         ? {}
@@ -208,28 +241,32 @@ export class JournalConsumer {
   async #run(hint: JournalPosition | undefined): Promise<void> {
     const { writer } = this.#opts;
     const signal = this.#abort.signal;
-    const stopped = abortPromise(signal);
     try {
       if (!(await this.#open(hint, signal))) return;
       const reader = this.#reader as JournalReader;
       while (!signal.aborted) {
-        if (!(await this.#linger(reader.nextSequence, stopped))) break;
+        if (!(await this.#linger(reader.nextSequence))) break;
         const batch = await reader.read(
           writer.durableSequence,
           this.#policy.maxRecords,
           this.#policy.maxBytes,
         );
         if (!batch) {
+          this.#pendingSince = undefined;
           await this.#commit(false);
           await this.#publishCheckpoint();
           if (writer.failure) return;
-          const checkpointSigned = new Promise<void>((resolve) => {
-            this.#wake = resolve;
-          });
-          await Promise.race([writer.waitForDurable(reader.nextSequence - 1), stopped, checkpointSigned]);
+          if (this.#checkpointSigned) continue; // signed while publishing: publish it before sleeping
+          await this.#idle((wait) => [
+            writer.waitForDurable(reader.nextSequence - 1, wait),
+            new Promise<void>((resolve) => {
+              this.#wake = resolve;
+            }),
+          ]);
           this.#wake = undefined;
           continue;
         }
+        this.#pendingSince = receivedAt(batch.lines[0]);
         const position = reader.position;
         if (!(await this.#deliverSplitting(batch, signal))) {
           await this.#commit(false); // what was confirmed before a stop or park part-way through the batch
@@ -248,7 +285,7 @@ export class JournalConsumer {
    * Waits, when the policy has a `maxWaitMs`, until a full batch is durable or the oldest waiting record has
    * waited that long. False when stopped meanwhile.
    */
-  async #linger(next: number, stopped: Promise<void>): Promise<boolean> {
+  async #linger(next: number): Promise<boolean> {
     const { maxWaitMs, maxRecords } = this.#policy;
     const { writer } = this.#opts;
     if (maxWaitMs === 0) return true;
@@ -256,11 +293,28 @@ export class JournalConsumer {
     if (available <= 0 || available >= maxRecords) return true;
     const remaining = (writer.durableAt(next) ?? Date.now()) + maxWaitMs - Date.now();
     if (remaining <= 0) return true;
-    const abort = new AbortController();
-    const timer = sleep(remaining, abort.signal);
-    await Promise.race([writer.waitForDurable(next + maxRecords - 2), timer, stopped]);
-    abort.abort();
+    await this.#idle((wait) => [writer.waitForDurable(next + maxRecords - 2, wait), sleep(remaining, wait)]);
     return !this.#abort.signal.aborted;
+  }
+
+  /**
+   * Waits until one of the waits `make` starts settles, or the consumer stops. Each wait gets a signal that is
+   * aborted once this returns, so nothing is left registered (journal waiters, timers, stop listeners): an idle
+   * consumer wakes many times a second for as long as the server runs.
+   */
+  async #idle(make: (signal: AbortSignal) => Promise<unknown>[]): Promise<void> {
+    const stop = this.#abort.signal;
+    if (stop.aborted) return;
+    const local = new AbortController();
+    const stopped = new Promise<void>((resolve) => {
+      local.signal.addEventListener("abort", () => resolve(), { once: true });
+      stop.addEventListener("abort", () => local.abort(), { once: true, signal: local.signal });
+    });
+    try {
+      await Promise.race([...make(local.signal), stopped]);
+    } finally {
+      local.abort();
+    }
   }
 
   /**
@@ -268,6 +322,7 @@ export class JournalConsumer {
    * order), down to a single record, which `onOversize` decides about. False when stopped or parked.
    */
   async #deliverSplitting(batch: RecordBatch, signal: AbortSignal): Promise<boolean> {
+    if (signal.aborted) return false;
     const outcome = await this.#deliver(batch, signal);
     if (outcome === "delivered") this.#confirmed(batch);
     if (outcome !== "too_large") return outcome === "delivered";
@@ -285,6 +340,16 @@ export class JournalConsumer {
       );
     }
     const sequence = batch.firstSequence;
+    const size = (batch.lines[0] as Buffer).length;
+    if (size <= SMALL_RECORD_BYTES) {
+      // Truncating or skipping would quietly empty the destination: the server's limit is what is wrong.
+      this.#park(
+        new Error(
+          `the server refuses record ${sequence} of only ${size} bytes as too large: check its size limit`,
+        ),
+      );
+      return false;
+    }
     if (this.#policy.onOversize === "park") {
       this.#park(new Error(`record ${sequence} is too large for the destination (on_oversize: park)`));
       return false;
@@ -335,8 +400,24 @@ export class JournalConsumer {
         const result = await within(delivery, this.#policy.requestTimeoutMs, signal);
         if (result === "timeout" || result === "aborted") {
           attemptAbort.abort();
-          // Wait for the abandoned attempt to settle: the next one must not overtake it (ordered delivery).
-          await delivery.catch(() => {});
+          // Wait for the abandoned attempt to settle: the next one must not overtake it (ordered delivery). A
+          // destination that ignores its signal is waited for a while longer, then left behind, so neither a
+          // retry nor a shutdown hangs on it for ever.
+          const grace =
+            result === "aborted" ? STOP_GRACE_MS : Math.max(this.#policy.requestTimeoutMs, RETRY_GRACE_MS);
+          const settled = await within(
+            delivery.then(
+              () => true,
+              () => true,
+            ),
+            grace,
+            new AbortController().signal,
+          );
+          if (settled === "timeout") {
+            this.#opts.log(
+              `destination ${this.name}: an abandoned delivery did not settle within ${grace / 1000} s of its abort`,
+            );
+          }
           if (result === "aborted") return "stopped";
           this.#timeouts++;
           throw new DeliveryError(
@@ -370,8 +451,8 @@ export class JournalConsumer {
     }
     if (this.#state !== "retrying") this.#opts.log(`destination ${this.name}: ${this.#lastError}; retrying`);
     this.#state = "retrying";
-    const delay = Math.max(backoffDelay(attempt, this.#policy.backoff), e.retryAfterMs ?? 0);
-    return sleep(delay, signal);
+    const asked = Math.min(e.retryAfterMs ?? 0, MAX_RETRY_AFTER_MS);
+    return sleep(Math.max(backoffDelay(attempt, this.#policy.backoff), asked), signal);
   }
 
   /**
@@ -379,22 +460,34 @@ export class JournalConsumer {
    * retried at the next chance; it never parks the destination (the records themselves were delivered).
    */
   async #publishCheckpoint(): Promise<void> {
+    this.#checkpointSigned = false;
     const cp = this.#opts.checkpoints?.latest();
     if (!cp || !this.#dest.publishCheckpoint || cp.size > this.#delivered || cp.size <= this.#publishedSize)
       return;
+    // Bounded like a delivery, and never cut short by a shutdown: stop() publishes the final checkpoint.
+    const abort = new AbortController();
     try {
-      await this.#dest.publishCheckpoint(cp);
+      const result = await within(
+        this.#dest.publishCheckpoint(cp, abort.signal),
+        this.#policy.requestTimeoutMs,
+        abort.signal,
+      );
+      if (result === "timeout")
+        throw new Error(`no confirmation within ${this.#policy.requestTimeoutMs / 1000} s`);
       this.#publishedSize = cp.size;
     } catch (e) {
       this.#opts.log(
         `destination ${this.name}: could not publish checkpoint ${cp.size}: ${(e as Error).message}`,
       );
+    } finally {
+      abort.abort();
     }
   }
 
   #park(e: unknown): void {
     this.#state = "parked";
     this.#lastError = (e as Error).message;
+    this.#lastErrorAt = Date.now();
     this.#opts.log(
       `destination ${this.name} parked after a permanent error: ${this.#lastError}. ` +
         "Records stay in the journal; fix the cause and restart to resume.",
@@ -422,7 +515,8 @@ export class JournalConsumer {
       await this.#loop;
       // What the destination confirmed is committed even when it parked part-way through a batch.
       if (this.#state !== "starting") await this.#commit(false).catch(() => {});
-      if (this.#state !== "parked" && this.#state !== "starting") await this.#publishCheckpoint();
+      // A destination that is down would only make the shutdown wait for a checkpoint it cannot take.
+      if (this.#state === "running") await this.#publishCheckpoint();
       if (this.#state !== "parked") this.#state = "stopped";
       await this.#reader?.close();
       await this.#dest.stop();
@@ -431,9 +525,10 @@ export class JournalConsumer {
   }
 }
 
-function abortPromise(signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) resolve();
-    else signal.addEventListener("abort", () => resolve(), { once: true });
-  });
+/** The record's `received_at` in ms since the epoch, undefined when it has none (or is not a record). */
+function receivedAt(line: Buffer | undefined): number | undefined {
+  if (line === undefined) return undefined;
+  const m = /"received_at":"([^"]{1,40})"/.exec(line.toString("latin1", 0, Math.min(line.length, 4096)));
+  const at = m?.[1] === undefined ? Number.NaN : Date.parse(m[1]);
+  return Number.isNaN(at) ? undefined : at;
 }

@@ -13,7 +13,10 @@ export function backoffDelay(
   return Math.floor(random() * ceiling);
 }
 
-/** Sleeps, or resolves early (with false) when the signal aborts. */
+/** The longest delay setTimeout honours (it fires at once beyond: 2^31 - 1 ms, about 24.8 days). */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/** Sleeps (at most MAX_TIMER_MS), or resolves early (with false) when the signal aborts. */
 export function sleep(ms: number, signal: AbortSignal): Promise<boolean> {
   if (signal.aborted) return Promise.resolve(false);
   return new Promise((resolve) => {
@@ -21,10 +24,13 @@ export function sleep(ms: number, signal: AbortSignal): Promise<boolean> {
       clearTimeout(timer);
       resolve(false);
     };
-    const timer = setTimeout(() => {
-      signal.removeEventListener("abort", onAbort);
-      resolve(true);
-    }, ms);
+    const timer = setTimeout(
+      () => {
+        signal.removeEventListener("abort", onAbort);
+        resolve(true);
+      },
+      Math.min(ms, MAX_TIMER_MS),
+    );
     signal.addEventListener("abort", onAbort, { once: true });
   });
 }
@@ -48,10 +54,13 @@ export function within<T>(
       done();
       resolve("aborted");
     };
-    const timer = setTimeout(() => {
-      done();
-      resolve("timeout");
-    }, ms);
+    const timer = setTimeout(
+      () => {
+        done();
+        resolve("timeout");
+      },
+      Math.min(ms, MAX_TIMER_MS),
+    );
     signal.addEventListener("abort", onAbort, { once: true });
     promise.then(
       (v) => {

@@ -9,6 +9,9 @@ import { DEFAULT_DATA_DIR } from "../../config/types.ts";
 import type { ConsumerStatus } from "../../pipeline/consumer.ts";
 import { CliExit, EXIT, resolveToken, serverUrl } from "../common.ts";
 
+/** A health check must not hang on a server that accepts connections but does not answer. */
+const STATUS_TIMEOUT_MS = 10_000;
+
 interface ServerStatus {
   chain: { sequence: number; key_id: string };
   journal: { durable_sequence: number; pending_events: number };
@@ -23,6 +26,12 @@ function duration(seconds: number): string {
   if (seconds < 60) return `${seconds.toFixed(seconds < 10 ? 1 : 0)} s`;
   if (seconds < 3600) return `${Math.round(seconds / 60)} min`;
   return `${(seconds / 3600).toFixed(1)} h`;
+}
+
+/** Text from the server (a receiver's error message) without control characters that could drive the terminal. */
+function printable(text: string): string {
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: removing them is the point
+  return text.replace(/[\u0000-\u001f\u007f-\u009f]/g, " ");
 }
 
 function table(rows: string[][]): string {
@@ -41,19 +50,20 @@ export function render(s: ServerStatus): string {
   const lines = [
     `chain     sequence ${s.chain.sequence}, key ${s.chain.key_id}`,
     `journal   durable to ${s.journal.durable_sequence}, ${s.journal.pending_events} pending${s.ready ? "" : " (not ready)"}`,
-    `checkpoints ${s.checkpoints.state}, size ${s.checkpoints.size}${s.checkpoints.error ? `: ${s.checkpoints.error}` : ""}`,
+    `checkpoints ${s.checkpoints.state}, size ${s.checkpoints.size}${s.checkpoints.error ? `: ${printable(s.checkpoints.error)}` : ""}`,
     "",
   ];
   const rows = [["DESTINATION", "STATE", "DELIVERED", "LAG", "LAG TIME", "FAILURES", "LAST ERROR"]];
   for (const d of s.destinations) {
     rows.push([
-      d.name,
+      printable(d.name),
       d.state,
       String(d.deliveredSequence),
       String(d.lagRecords),
       d.lagRecords > 0 ? duration(d.lagSeconds) : "-",
       String(d.failures),
-      d.lastError ?? "",
+      // A running destination's last error is history: shown by --json, not as a current problem.
+      d.state === "running" ? "" : printable(d.lastError ?? ""),
     ]);
   }
   lines.push(table(rows));
@@ -80,7 +90,10 @@ export function statusCommand(): Command {
       const token = await resolveToken(opts.token, resolve(opts.dataDir));
       let res: Response;
       try {
-        res = await fetch(`${url}/v1/status`, { headers: { authorization: `Bearer ${token}` } });
+        res = await fetch(`${url}/v1/status`, {
+          headers: { authorization: `Bearer ${token}` },
+          signal: AbortSignal.timeout(STATUS_TIMEOUT_MS),
+        });
       } catch (e) {
         throw new CliExit(EXIT.problem, `cannot reach ${url}: ${(e as Error).message}`);
       }

@@ -129,6 +129,8 @@ export function checkCloudWatchDestination(raw: RawCloudWatchDestination): PathP
         path: ["endpoint"],
         message: "must not hold credentials; use access_key_id and secret_access_key",
       });
+    } else if (url && (url.search !== "" || url.hash !== "")) {
+      problems.push({ path: ["endpoint"], message: "must not have a query string or fragment" });
     }
   }
   if ((raw.access_key_id === undefined) !== (raw.secret_access_key === undefined)) {

@@ -134,6 +134,12 @@ const RETRYABLE_CODES = new Set([
   "OperationAborted",
   "InternalError",
   "ServiceUnavailable",
+  // Temporary credentials rotated between signing and arrival: the next request is signed with the new ones.
+  "ExpiredToken",
+  "TokenRefreshRequired",
+  // A conditional upload of the same key is still in progress (a timed-out attempt S3 is still processing):
+  // AWS asks to retry.
+  "ConditionalRequestConflict",
 ]);
 
 export class S3Destination implements Destination {

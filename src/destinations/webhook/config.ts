@@ -101,6 +101,9 @@ export function checkWebhookDestination(raw: RawWebhookDestination, baseDir: str
   for (const [name, value] of Object.entries(raw.headers ?? {})) {
     // Never quote the value: it is usually a secret.
     if (/[\r\n\0]/.test(value)) problems.push({ path: ["headers", name], message: "must be on one line" });
+    else if (/[^\t\x20-\x7e\x80-\xff]/.test(value)) {
+      problems.push({ path: ["headers", name], message: "must hold only printable Latin-1 characters" });
+    }
   }
   if (raw.batch_size !== undefined && raw.batch?.max_events !== undefined) {
     problems.push({ path: ["batch_size"], message: "use either batch_size or batch.max_events, not both" });
@@ -122,10 +125,25 @@ export function checkWebhookDestination(raw: RawWebhookDestination, baseDir: str
   return problems;
 }
 
-/** The URL without query string or fragment (which may hold a token): how the destination is named and logged. */
+/**
+ * A path segment that looks like a credential rather than a name: long and made of token characters, as the
+ * secrets in Slack's (`/services/T…/B…/<secret>`) and Discord's (`/api/webhooks/<id>/<secret>`) webhook URLs.
+ */
+export function isSecretLike(segment: string): boolean {
+  return segment.length >= 20 && /^[A-Za-z0-9_.~-]+$/.test(segment);
+}
+
+/**
+ * How the destination is named and logged: the URL without query string and fragment (which may hold a token),
+ * with path segments that look like secrets replaced by `…`.
+ */
 export function displayUrl(url: string): string {
   const u = new URL(url);
-  return `${u.protocol}//${u.host}${u.pathname}`;
+  const path = u.pathname
+    .split("/")
+    .map((segment) => (isSecretLike(segment) ? "…" : segment))
+    .join("/");
+  return `${u.protocol}//${u.host}${path}`;
 }
 
 export function resolveWebhookDestination(

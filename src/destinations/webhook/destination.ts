@@ -25,11 +25,16 @@ import { VIGIL_VERSION } from "../../version.ts";
 import { DeliveryError, type Destination, type DestinationStatus, type RecordBatch } from "../destination.ts";
 import { type EncodedRecord, RecordEncoding } from "../encoding.ts";
 import type { DestinationContext } from "../registry.ts";
-import { displayUrl, type WebhookDestinationConfig } from "./config.ts";
+import { displayUrl, isSecretLike, type WebhookDestinationConfig } from "./config.ts";
 
-/** TLS failures that trying again cannot fix (the certificate or the configuration must change). */
+/**
+ * TLS failures that only a change of Vigil's trust settings (or the receiver's name) fixes. An expired or not yet
+ * valid certificate, and TLS alerts of a receiver being redeployed, clear up on the receiver's side: retried.
+ */
 const CERTIFICATE_ERRORS =
-  /^(CERT_|UNABLE_TO_|DEPTH_ZERO_SELF_SIGNED_CERT|SELF_SIGNED_CERT_IN_CHAIN|ERR_TLS_CERT_ALTNAME_INVALID|HOSTNAME_MISMATCH|ERR_SSL_)/;
+  /^(UNABLE_TO_|DEPTH_ZERO_SELF_SIGNED_CERT|SELF_SIGNED_CERT_IN_CHAIN|ERR_TLS_CERT_ALTNAME_INVALID|HOSTNAME_MISMATCH|CERT_(UNTRUSTED|REJECTED|SIGNATURE_FAILURE))/;
+/** The request itself cannot be made (a header Node refuses): no retry fixes it. */
+const REQUEST_ERRORS = /^ERR_(INVALID_CHAR|INVALID_HTTP_TOKEN|HTTP_INVALID_HEADER_VALUE)$/;
 /** How much of an error answer's body is quoted in the status (receivers often explain a 4xx there). */
 const QUOTED_BODY_BYTES = 300;
 
@@ -37,6 +42,19 @@ interface Answer {
   status: number;
   headers: Record<string, string | string[] | undefined>;
   body: string;
+}
+
+/** Strings of the config that may be secret, longest first (so a value containing another is removed whole). */
+function secretsOf(config: WebhookDestinationConfig): string[] {
+  const url = new URL(config.url);
+  const query = url.search.slice(1);
+  const parts = [
+    ...Object.values(config.headers).flatMap((v) => [v, ...v.split(/\s+/)]),
+    query,
+    ...query.split("&").flatMap((kv) => kv.split("=")),
+    ...url.pathname.split("/").filter(isSecretLike),
+  ];
+  return [...new Set(parts.filter((p) => p.length >= 6))].sort((a, b) => b.length - a.length);
 }
 
 /** Milliseconds a Retry-After header asks for (seconds or an HTTP date), undefined without a usable one. */
@@ -58,12 +76,15 @@ export class WebhookDestination implements Destination {
   readonly #log: (msg: string) => void;
   #requests = 0;
   #retries = 0;
+  /** What an error message must never quote: header values, the query string, long path segments. */
+  readonly #secrets: string[];
 
   constructor(config: WebhookDestinationConfig, context: DestinationContext) {
     this.name = config.name;
     this.#config = config;
     this.#url = new URL(config.url);
     this.#shownUrl = displayUrl(config.url);
+    this.#secrets = secretsOf(config);
     this.#log = (msg) => context.log(`destination ${config.name}: ${msg}`);
     this.#encoding = new RecordEncoding(
       config.format,
@@ -103,8 +124,11 @@ export class WebhookDestination implements Destination {
       ...this.#config.headers,
       "content-type": contentType,
       "content-length": String(body.length),
-      "idempotency-key": `${this.name}:${batch.firstSequence}-${last}`,
+      "idempotency-key": `${encodeURIComponent(this.name)}:${batch.firstSequence}-${last}`,
     };
+    // The consumer abandons the delivery after its request timeout; a wait that would not fit in what is left
+    // goes to the consumer instead (with the server's Retry-After), so it is honoured rather than cut short.
+    const deadline = Date.now() + this.#config.delivery.requestTimeoutMs;
     for (let attempt = 1; ; attempt++) {
       try {
         await this.#post(body, headers, signal);
@@ -112,8 +136,9 @@ export class WebhookDestination implements Destination {
       } catch (e) {
         const retryable = e instanceof DeliveryError && e.retryable && !e.tooLarge;
         if (!retryable || attempt >= this.#config.retryAttempts || signal.aborted) throw e;
-        this.#retries++;
         const wait = Math.max(backoffDelay(attempt - 1, this.#config.delivery.backoff), e.retryAfterMs ?? 0);
+        if (Date.now() + wait >= deadline) throw e;
+        this.#retries++;
         if (!(await sleep(wait, signal))) throw e;
       }
     }
@@ -151,6 +176,13 @@ export class WebhookDestination implements Destination {
       const code = (e as NodeJS.ErrnoException).code ?? "";
       if (signal.aborted)
         throw new DeliveryError(`request to ${this.#shownUrl} abandoned`, true, { cause: e });
+      if (REQUEST_ERRORS.test(code)) {
+        throw new DeliveryError(
+          `cannot send to ${this.#shownUrl}: a header name or value is not valid HTTP (${code})`,
+          false,
+          { cause: e },
+        );
+      }
       const permanent = CERTIFICATE_ERRORS.test(code);
       throw new DeliveryError(
         `cannot reach ${this.#shownUrl}: ${(e as Error).message}${permanent ? " (fix the certificate or tls settings)" : ""}`,
@@ -160,7 +192,12 @@ export class WebhookDestination implements Destination {
     }
     const { status } = answer;
     if (status >= 200 && status < 300) return;
-    const said = answer.body.trim().slice(0, QUOTED_BODY_BYTES).replace(/\s+/g, " ");
+    // Receivers often explain a refusal in the body, and some echo the request: quote it only for statuses that
+    // are not about credentials, without anything configured that may be secret.
+    const said =
+      status === 401 || status === 403 || status === 407
+        ? ""
+        : this.#scrub(answer.body.trim().slice(0, QUOTED_BODY_BYTES).replace(/\s+/g, " "));
     const message = `${this.#shownUrl} answered ${status}${said === "" ? "" : `: ${said}`}`;
     if (status === 413) throw new DeliveryError(message, true, { tooLarge: true });
     const retryable = status === 408 || status === 429 || status >= 500;
@@ -172,6 +209,13 @@ export class WebhookDestination implements Destination {
         ...(wait === undefined ? {} : { retryAfterMs: wait }),
       },
     );
+  }
+
+  /** The text without the configured header values or the URL's secret parts (query, long path segments). */
+  #scrub(text: string): string {
+    let out = text;
+    for (const secret of this.#secrets) out = out.split(secret).join("<redacted>");
+    return out;
   }
 
   #send(body: Buffer, headers: Record<string, string>, signal: AbortSignal): Promise<Answer> {
