@@ -91,6 +91,8 @@ function recordTime(record: EncodedRecord): number | undefined {
 }
 
 export class CloudWatchDestination implements Destination {
+  /** Creations CloudWatch refused for lack of permission: tried once, then the resource is assumed to exist. */
+  readonly #createDenied = new Set<string>();
   readonly name: string;
   readonly #config: CloudWatchDestinationConfig;
   readonly #client: CloudWatchLogsClient;
@@ -333,7 +335,18 @@ export class CloudWatchDestination implements Destination {
       await send();
       return true;
     } catch (e) {
-      if (errorName(e) === "ResourceAlreadyExistsException") return false;
+      const name = errorName(e);
+      if (name === "ResourceAlreadyExistsException") return false;
+      if (
+        (name === "AccessDeniedException" || name === "AccessDenied") &&
+        !this.#createDenied.has(operation)
+      ) {
+        // Least-privilege policies often grant only PutLogEvents on an existing group and stream: go on, and
+        // let a missing one be reported (with what to create or grant) when the first request needs it.
+        this.#createDenied.add(operation);
+        this.#log(`note: not allowed to ${operation} (logs:${operation}); assuming it exists`);
+        return false;
+      }
       throw this.#error(e, operation, stream);
     }
   }

@@ -21,14 +21,12 @@
 import { isIP, connect as netConnect, type Socket } from "node:net";
 import { connect as tlsConnect } from "node:tls";
 import { DeliveryError } from "../destination.ts";
+import { isTrustError } from "../tls.ts";
 import type { SyslogFraming, SyslogTlsConfig } from "./config.ts";
 import { ReplayWindow } from "./replay.ts";
 
 export const CONNECT_TIMEOUT_MS = 10_000;
 export const CLOSE_GRACE_MS = 2_000;
-/** TLS failures that trying again cannot fix (the certificate or the configuration must change). */
-const CERTIFICATE_ERRORS =
-  /^(CERT_|UNABLE_TO_|DEPTH_ZERO_SELF_SIGNED_CERT|SELF_SIGNED_CERT_IN_CHAIN|ERR_TLS_CERT_ALTNAME_INVALID|HOSTNAME_MISMATCH|ERR_SSL_)/;
 const LF = 0x0a;
 
 export interface StreamTransportOptions {
@@ -210,7 +208,7 @@ export class StreamTransport {
       connection.broken = true;
       socket.destroy();
       const code = (e as NodeJS.ErrnoException).code ?? "";
-      const permanent = CERTIFICATE_ERRORS.test(code);
+      const permanent = isTrustError(code);
       throw new DeliveryError(
         `cannot connect to ${shown}: ${(e as Error).message}${permanent ? " (fix the certificate or tls settings)" : ""}`,
         !permanent,

@@ -25,14 +25,9 @@ import { VIGIL_VERSION } from "../../version.ts";
 import { DeliveryError, type Destination, type DestinationStatus, type RecordBatch } from "../destination.ts";
 import { type EncodedRecord, RecordEncoding } from "../encoding.ts";
 import type { DestinationContext } from "../registry.ts";
+import { isTrustError } from "../tls.ts";
 import { displayUrl, isSecretLike, type WebhookDestinationConfig } from "./config.ts";
 
-/**
- * TLS failures that only a change of Vigil's trust settings (or the receiver's name) fixes. An expired or not yet
- * valid certificate, and TLS alerts of a receiver being redeployed, clear up on the receiver's side: retried.
- */
-const CERTIFICATE_ERRORS =
-  /^(UNABLE_TO_|DEPTH_ZERO_SELF_SIGNED_CERT|SELF_SIGNED_CERT_IN_CHAIN|ERR_TLS_CERT_ALTNAME_INVALID|HOSTNAME_MISMATCH|CERT_(UNTRUSTED|REJECTED|SIGNATURE_FAILURE))/;
 /** The request itself cannot be made (a header Node refuses): no retry fixes it. */
 const REQUEST_ERRORS = /^ERR_(INVALID_CHAR|INVALID_HTTP_TOKEN|HTTP_INVALID_HEADER_VALUE)$/;
 /** How much of an error answer's body is quoted in the status (receivers often explain a 4xx there). */
@@ -183,7 +178,7 @@ export class WebhookDestination implements Destination {
           { cause: e },
         );
       }
-      const permanent = CERTIFICATE_ERRORS.test(code);
+      const permanent = isTrustError(code);
       throw new DeliveryError(
         `cannot reach ${this.#shownUrl}: ${(e as Error).message}${permanent ? " (fix the certificate or tls settings)" : ""}`,
         !permanent,
