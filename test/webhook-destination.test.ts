@@ -25,6 +25,7 @@ import { destinationStatuses, waitUntil, writeConfig } from "./support/files.ts"
 import { outageScenario } from "./support/outage.ts";
 import {
   event,
+  get,
   ndjson,
   post,
   runVigil,
@@ -411,6 +412,15 @@ describe("webhook destination through the server", () => {
       expect(table.stdout).toMatch(/^DESTINATION +STATE +DELIVERED +LAG +LAG TIME +FAILURES +LAST ERROR$/m);
       expect(table.stdout).toMatch(/^siem +parked +0 +2 +[\d.]+ s +1 +.*answered 403 \(permanent/m);
       expect(table.stdout).toMatch(/^file:\S+audit\.log +running +2 +0 +- +0$/m);
+      const metrics = await (await get(vigil, "/metrics")).text();
+      expect(metrics).toMatch(/^vigil_destination_parked\{destination="siem"\} 1$/m);
+      expect(metrics).toMatch(/^vigil_destination_parked\{destination="file:\S+audit\.log"\} 0$/m);
+      expect(metrics).toMatch(
+        /^vigil_destination_delivered_records_total\{destination="file:\S+audit\.log"\} 2$/m,
+      );
+      expect(metrics).toMatch(/^vigil_destination_failures_total\{destination="siem"\} 1$/m);
+      expect(metrics).toMatch(/^vigil_destination_lag_records\{destination="siem",state="parked"\} 2$/m);
+      expect(metrics).toMatch(/^vigil_destination_lag_seconds\{destination="siem"\} [\d.]+$/m);
       const json = await runVigil([...args, "--json"]);
       expect(JSON.parse(json.stdout)).toMatchObject({
         destinations: [{ state: "running" }, { name: "siem", state: "parked" }],

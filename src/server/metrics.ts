@@ -90,6 +90,62 @@ export class Metrics implements PipelineCounters {
           this.set({ destination: d.name, state: d.state }, d.lagRecords);
       },
     });
+    new Gauge({
+      name: "vigil_destination_lag_seconds",
+      help: "How long ago the oldest record not yet confirmed by a destination became durable (0 when caught up)",
+      labelNames: ["destination"],
+      registers,
+      collect() {
+        this.reset();
+        for (const d of sources.destinations()) this.set({ destination: d.name }, d.lagSeconds);
+      },
+    });
+    new Gauge({
+      name: "vigil_destination_parked",
+      help: "1 while a destination is parked after a permanent error (records wait in the journal), else 0",
+      labelNames: ["destination"],
+      registers,
+      collect() {
+        this.reset();
+        for (const d of sources.destinations())
+          this.set({ destination: d.name }, d.state === "parked" ? 1 : 0);
+      },
+    });
+    const perDestination = (
+      name: string,
+      help: string,
+      value: (d: ConsumerStatus) => number,
+    ): Counter<"destination"> =>
+      new Counter({
+        name,
+        help,
+        labelNames: ["destination"],
+        registers,
+        collect() {
+          this.reset();
+          for (const d of sources.destinations()) this.inc({ destination: d.name }, value(d));
+        },
+      });
+    perDestination(
+      "vigil_destination_delivered_records_total",
+      "Records a destination confirmed since the server started",
+      (d) => d.deliveredRecords,
+    );
+    perDestination(
+      "vigil_destination_failures_total",
+      "Failed starts and deliveries of a destination (each failed retry counts)",
+      (d) => d.failures,
+    );
+    perDestination(
+      "vigil_destination_truncated_records_total",
+      "Records a destination received without their details because its server refused them as too large",
+      (d) => d.truncatedRecords,
+    );
+    perDestination(
+      "vigil_destination_oversize_skipped_total",
+      "Records not delivered to a destination because even truncated they were too large (kept in the journal)",
+      (d) => d.oversizeSkipped,
+    );
   }
 
   sealed(n: number): void {
