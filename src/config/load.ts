@@ -23,6 +23,14 @@ import { type KubernetesPolicy, parseKubernetesPolicy } from "../policy/kubernet
 import { compileRedaction } from "../policy/redact.ts";
 import { compileRedpandaFilters, type RedpandaFilterConfig } from "../policy/redpanda.ts";
 import {
+  AuditTopicSourceSchema,
+  auditTopicTarget,
+  checkAuditTopicSource,
+  displayServer,
+  type RawAuditTopicSource,
+  resolveAuditTopicSource,
+} from "../sources/audit-topic/config.ts";
+import {
   AuthorizerLogSourceSchema,
   type RawAuthorizerLogSource,
   resolveAuthorizerLogSource,
@@ -79,6 +87,7 @@ function destinationChecker(type: string, schema: Parameters<typeof schemaChecke
   return checker;
 }
 const checkAuthorizerLogSource = schemaChecker(AuthorizerLogSourceSchema);
+const checkAuditTopicSchema = schemaChecker(AuditTopicSourceSchema);
 
 type Mapping = Record<string, unknown>;
 
@@ -351,6 +360,16 @@ function checkSource(
 ): SourceConfig | undefined {
   const type = valueAt(entry, ["type"]);
   if (!isMapping(entry) || typeof type !== "string") return undefined; // the schema reports it
+  if (type === "audit_topic") {
+    const problems = checkAuditTopicSchema(entry, path);
+    if (problems.length === 0) {
+      for (const p of checkAuditTopicSource(entry as RawAuditTopicSource, baseDir)) {
+        problems.push({ path: [...path, ...p.path], message: p.message });
+      }
+    }
+    findings.problems.push(...problems);
+    return problems.length === 0 ? resolveAuditTopicSource(entry as RawAuditTopicSource, baseDir) : undefined;
+  }
   if (type !== "kafka_authorizer_log") {
     if ((SOURCE_TYPES as readonly string[]).includes(type)) {
       refuse(findings, [...path, "type"], `the ${type} source arrives with issue 7 (sources)`, path);
@@ -383,10 +402,39 @@ function checkSource(
     : undefined;
 }
 
-/** Checks `sources`: each entry, then that no two share a name (their state file) or a file. */
-function checkSources(audit: Mapping, auditPath: Path, baseDir: string, findings: Findings): SourceConfig[] {
+/** What a source reads (a file, a topic), the key naming it, and what two sources reading it are told. */
+function sourceTarget(source: SourceConfig): { target: string; key: string; same: string } {
+  return source.type === "audit_topic"
+    ? { target: auditTopicTarget(source), key: "topic", same: "reads the same topic as" }
+    : { target: source.path, key: "path", same: "is the same file as" };
+}
+
+/**
+ * A `kafka` destination writing to the topic an `audit_topic` source reads (the same topic at a bootstrap server
+ * they share): every record Vigil seals would come back to be sealed again, without end.
+ */
+function feedsItself(source: SourceConfig, destinations: DestinationConfig[]): DestinationConfig | undefined {
+  if (source.type !== "audit_topic") return undefined;
+  const servers = new Set(source.brokers.map(displayServer));
+  return destinations.find(
+    (d) =>
+      d.type === "kafka" && d.topic === source.topic && d.brokers.some((b) => servers.has(displayServer(b))),
+  );
+}
+
+/**
+ * Checks `sources`: each entry, then that no two share a name (their state file and origin token) or read the
+ * same file or topic, and that no source reads the topic a destination writes.
+ */
+function checkSources(
+  audit: Mapping,
+  auditPath: Path,
+  baseDir: string,
+  findings: Findings,
+  destinations: DestinationConfig[],
+): SourceConfig[] {
   if (!Array.isArray(audit.sources)) return []; // absent, or the schema reports it
-  const byPath = new Map<string, Path>();
+  const byTarget = new Map<string, Path>();
   const byName = new Map<string, Path>();
   const sources: SourceConfig[] = [];
   audit.sources.forEach((entry, i) => {
@@ -394,22 +442,29 @@ function checkSources(audit: Mapping, auditPath: Path, baseDir: string, findings
     const source = checkSource(entry, path, baseDir, findings);
     if (!source) return;
     sources.push(source);
-    const samePath = byPath.get(source.path);
+    const { target, key, same } = sourceTarget(source);
+    const sameTarget = byTarget.get(target);
     const sameName = byName.get(source.name);
-    if (samePath) {
-      findings.problems.push({
-        path: [...path, "path"],
-        message: `is the same file as ${formatPath(samePath)}`,
-      });
+    const loop = feedsItself(source, destinations);
+    if (sameTarget) {
+      findings.problems.push({ path: [...path, key], message: `${same} ${formatPath(sameTarget)}` });
     } else if (sameName) {
-      // A defaulted name comes from the file name: point at the key the user can add or change.
-      const key = isMapping(entry) && Object.hasOwn(entry, "name") ? "name" : "path";
+      // A defaulted name comes from the file or topic name: point at the key the user can add or change.
+      const at = isMapping(entry) && Object.hasOwn(entry, "name") ? "name" : key;
       findings.problems.push({
-        path: [...path, key],
+        path: [...path, at],
         message: `gives the name ${source.name}, already the name of ${formatPath(sameName)}; set a unique name`,
       });
     }
-    byPath.set(source.path, samePath ?? path);
+    if (loop) {
+      findings.problems.push({
+        path: [...path, "topic"],
+        message:
+          `is the topic the kafka destination ${loop.name} writes to: Vigil would seal its own records again, ` +
+          "without end; read another topic",
+      });
+    }
+    byTarget.set(target, sameTarget ?? path);
     byName.set(source.name, sameName ?? path);
   });
   return sources;
@@ -433,9 +488,10 @@ function checkAudit(
   }
   checkIntegrity(audit.integrity, [...auditPath, "integrity"], findings);
   checkFilters(audit, auditPath, findings);
+  const destinations = checkDestinations(audit, auditPath, baseDir, findings);
   return {
-    destinations: checkDestinations(audit, auditPath, baseDir, findings),
-    sources: checkSources(audit, auditPath, baseDir, findings),
+    destinations,
+    sources: checkSources(audit, auditPath, baseDir, findings, destinations ?? []),
   };
 }
 

@@ -34,7 +34,10 @@ export const FAILURE_POLICIES = ["reject", "permit"] as const;
 /** Destination types spec/000 defines. Only `file` is built; the others arrive with issue 5. */
 export const DESTINATION_TYPES = ["file", "s3", "cloudwatch", "kafka", "syslog", "webhook"] as const;
 
-/** Source types Vigil reads itself. Only `kafka_authorizer_log` is built; the others arrive with issue 7. */
+/**
+ * Source types Vigil reads itself. `kafka_authorizer_log` and `audit_topic` are built; `kafka_proxy` arrives with
+ * issue 7.
+ */
 export const SOURCE_TYPES = ["kafka_authorizer_log", "kafka_proxy", "audit_topic"] as const;
 
 export const TokenSchema = Type.Object(

@@ -9,6 +9,7 @@ import type { EventLimits } from "../event/validate.ts";
 import type { KubernetesPolicy } from "../policy/kubernetes.ts";
 import type { RedactionConfig } from "../policy/redact.ts";
 import type { RedpandaFilterConfig } from "../policy/redpanda.ts";
+import type { AuditTopicSourceConfig } from "../sources/audit-topic/config.ts";
 
 export type TokenScope = "ingest" | "read" | "admin";
 
@@ -37,8 +38,11 @@ export interface AuthorizerLogSourceConfig {
   timeZone: string;
 }
 
-/** Source types built so far besides HTTP ingest; issue 7 adds kafka_proxy and audit_topic. */
-export type SourceConfig = AuthorizerLogSourceConfig;
+/** A resolved `type: audit_topic` source: see sources/audit-topic/config.ts. */
+export type { AuditTopicSourceConfig } from "../sources/audit-topic/config.ts";
+
+/** Source types built so far besides HTTP ingest; issue 7 adds kafka_proxy. */
+export type SourceConfig = AuthorizerLogSourceConfig | AuditTopicSourceConfig;
 
 export type FailurePolicy = "reject" | "permit";
 

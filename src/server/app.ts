@@ -32,6 +32,7 @@ import { Pipeline } from "../pipeline/pipeline.ts";
 import { RecentIds } from "../pipeline/recent-ids.ts";
 import { compileRedaction } from "../policy/redact.ts";
 import { compilePolicy } from "../policy/rules.ts";
+import { AuditTopicSource, groupInstanceId } from "../sources/audit-topic/source.ts";
 import { AuthorizerLogTailer } from "../sources/authorizer-log/tailer.ts";
 import { ensureDir } from "../util/fs.ts";
 import { lockDataDir } from "../util/lock.ts";
@@ -50,19 +51,39 @@ export interface RunningVigil {
 
 export type Logger = (msg: string) => void;
 
+/** A source Vigil reads itself, started after the pipeline and stopped before it. */
+interface RunningSource {
+  start(): Promise<void>;
+  stop(): Promise<void>;
+  /** Reported under `sources` in `GET /v1/status`. */
+  status(): object;
+}
+
 /**
- * A tailer for one configured source, its position in `<data-dir>/sources/<name>.json`. Its events carry
- * `origin: {source: "kafka-authorizer-log", token: <name>}`: the source's name plays the part an HTTP client's
- * token name does (which configured feed delivered the event), and the log's path, unbounded in length, does not
- * fit `origin.address` (64 characters) — the config maps the name to it.
+ * One configured source. Its events carry `origin: {source: <kind>, token: <name>}`: the source's name plays the
+ * part an HTTP client's token name does (which configured feed delivered the event); the log's path or the
+ * topic's brokers do not fit `origin.address` (64 characters) — the config maps the name to them.
+ * - kafka_authorizer_log: a tailer, its position in `<data-dir>/sources/<name>.json`.
+ * - audit_topic: a consumer, its position the committed offsets of its consumer group; a static group member
+ *   whose instance id is this log's origin and the source's name, stable across restarts.
  */
 function buildSource(
   config: SourceConfig,
   dataDir: string,
   pipeline: Pipeline,
   limits: VigilConfig["limits"],
+  logOrigin: string,
   log: Logger,
-): AuthorizerLogTailer {
+): RunningSource {
+  if (config.type === "audit_topic") {
+    return new AuditTopicSource({
+      config,
+      ingest: (events) => pipeline.ingest(events),
+      limits,
+      instanceId: groupInstanceId(logOrigin, config.name),
+      log: (msg) => log(`source ${config.name}: ${msg}`),
+    });
+  }
   const origin = { source: "kafka-authorizer-log", token: config.name };
   return new AuthorizerLogTailer({
     path: config.path,
@@ -277,7 +298,7 @@ export async function startVigil(config: VigilConfig, log: Logger, env = process
     // event a source delivered.
     const sources = config.audit.sources.map((s) => ({
       config: s,
-      tailer: buildSource(s, dataDir, pipeline, config.limits, log),
+      tailer: buildSource(s, dataDir, pipeline, config.limits, origin, log),
     }));
     if (sources.length > 0) await ensureDir(sourcesDir(dataDir));
     for (const { tailer } of sources) {
