@@ -16,6 +16,8 @@ import type { DeliveryPolicy } from "../src/destinations/delivery.ts";
 import type { Destination } from "../src/destinations/destination.ts";
 import { resolveFileDestination } from "../src/destinations/file/config.ts";
 import { FileDestination } from "../src/destinations/file/destination.ts";
+import { resolveKafkaDestination } from "../src/destinations/kafka/config.ts";
+import { KafkaDestination } from "../src/destinations/kafka/destination.ts";
 import { resolveSyslogDestination, type SyslogProtocol } from "../src/destinations/syslog/config.ts";
 import { SyslogDestination } from "../src/destinations/syslog/destination.ts";
 import { resolveWebhookDestination } from "../src/destinations/webhook/config.ts";
@@ -26,6 +28,7 @@ import { keyFromSecret } from "../src/integrity/keys.ts";
 import { CursorStore } from "../src/journal/cursor.ts";
 import { JournalWriter } from "../src/journal/writer.ts";
 import { JournalConsumer } from "../src/pipeline/consumer.ts";
+import { startKafka } from "../test/support/kafka.ts";
 import { startRsyslog } from "../test/support/rsyslog.ts";
 import { startWebhookReceiver } from "../test/support/webhook-receiver.ts";
 
@@ -179,11 +182,28 @@ async function syslogSetup(protocol: Exclude<SyslogProtocol, "udp">): Promise<Se
   };
 }
 
+async function kafkaSetup(): Promise<Setup> {
+  const kafka = await startKafka({ sasl: false });
+  return {
+    name: "kafka",
+    server: "Apache Kafka 4.4 (one KRaft node, PLAINTEXT), idempotent producer, acks=all, a topic per run",
+    create: async (run) => {
+      const config = resolveKafkaDestination(
+        { type: "kafka", bootstrap_servers: [kafka.plaintext], topic: `bench-${run}` },
+        "/",
+      );
+      return { destination: new KafkaDestination(config, context), delivery: config.delivery };
+    },
+    close: () => kafka.close(),
+  };
+}
+
 const SETUPS: Record<string, () => Promise<Setup>> = {
   file: fileSetup,
   webhook: webhookSetup,
   "syslog-tcp": () => syslogSetup("tcp"),
   "syslog-tls": () => syslogSetup("tls"),
+  kafka: kafkaSetup,
 };
 
 async function main(): Promise<void> {

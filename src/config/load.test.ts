@@ -422,28 +422,49 @@ describe("spec/000 enterprise.audit blocks", () => {
     ]);
   });
 
-  it.each([["kafka", SPEC.kafka]])(
-    "the %s destination is refused as not supported yet, without checking its keys",
-    (type, text) => {
-      // No environment: the unset AUDIT_KAFKA_PASSWORD and WEBHOOK_TOKEN inside refused destinations are not reported.
-      expect(problemsOf(text, {})).toEqual([
-        {
-          field: "enterprise.audit.destination.type",
-          line: 4,
-          message: `not supported yet: the ${type} destination arrives with issue 5 (destinations)`,
-        },
-      ]);
-    },
-  );
-
-  it("multiple destinations: loads file and s3, refuses kafka at its line", () => {
-    expect(problemsOf(SPEC.multiple)).toEqual([
+  it("kafka: loads the spec's block, SCRAM over TLS with the password from the environment", () => {
+    const config = parseConfig(SPEC.kafka, undefined, { AUDIT_KAFKA_PASSWORD: "t0ps3cret" });
+    expect(config.audit.destinations).toEqual([
       {
-        field: "enterprise.audit.destinations[2].type",
-        line: 11,
-        message: "not supported yet: the kafka destination arrives with issue 5 (destinations)",
+        type: "kafka",
+        name: "kafka:audit-events",
+        format: "native",
+        brokers: [{ host: "kafka", port: 9092 }],
+        topic: "audit-events",
+        securityProtocol: "SASL_SSL",
+        sasl: { mechanism: "SCRAM-SHA-256", username: "audit-producer", password: "t0ps3cret" },
+        tls: { insecureSkipVerify: false },
+        createTopic: true,
+        partitions: 1,
+        retentionMs: 7 * 24 * 3600 * 1000,
+        clientId: "vigil",
+        compression: "none",
+        publishCheckpoints: false,
+        delivery: { ...DEFAULT_DELIVERY, maxRecords: 5000, maxBytes: MIB, maxWaitMs: 0 },
       },
     ]);
+    expect(config.audit.policy.auditTopic).toBe("audit-events");
+    expect(problemsOf(SPEC.kafka, {})).toEqual([
+      {
+        field: "enterprise.audit.destination.security.sasl_password",
+        line: 12,
+        message: "environment variable AUDIT_KAFKA_PASSWORD is not set",
+      },
+    ]);
+  });
+
+  it("multiple destinations: loads file, s3 and kafka", () => {
+    const destinations = parseConfig(SPEC.multiple, undefined, {}).audit.destinations;
+    expect(destinations.map((d) => d.name)).toEqual([
+      "file:/var/log/kafka-backup/audit.log",
+      "s3:audit-archive/kafka-backup/",
+      "kafka:audit-events",
+    ]);
+    expect(destinations[2]).toMatchObject({
+      brokers: [{ host: "kafka", port: 9092 }],
+      topic: "audit-events",
+      securityProtocol: "PLAINTEXT",
+    });
   });
 
   it("immutable logging: the integrity block itself loads, recording only the key's variable name", () => {
@@ -792,7 +813,7 @@ describe("audit block", () => {
           "  sources:",
           "    - type: kafka_proxy",
           "      listen: ${UNSET}",
-          "    - type: audit_topic",
+          "    - type: audit_topik",
           "    - type: kafka_authorizer_lg",
           "    - type: kafka_authorizer_log",
           "      path: a/kafka.log",
@@ -816,7 +837,8 @@ describe("audit block", () => {
       {
         field: "audit.sources[1].type",
         line: 5,
-        message: "not supported yet: the audit_topic source arrives with issue 7 (sources)",
+        message:
+          "unknown source type; did you mean audit_topic? (known: kafka_authorizer_log, kafka_proxy, audit_topic)",
       },
       {
         field: "audit.sources[2].type",
@@ -846,6 +868,224 @@ describe("audit block", () => {
         message: "is the same file as audit.sources[4]",
       },
       { field: "audit.sources[6].path", line: 17, message: "is required" },
+    ]);
+  });
+
+  it("reads audit_topic sources: the issue's block, defaults, SASL_SSL with the CA file and the environment", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "vigil-config-audit-topic-"));
+    try {
+      await writeFile(join(dir, "kafka-ca.pem"), "-----BEGIN CERTIFICATE-----\n");
+      const config = parseConfig(
+        lines(
+          "audit:",
+          "  sources:",
+          "    - type: audit_topic",
+          "      name: redpanda-audit",
+          "      bootstrap_servers: [broker:9092]",
+          "      topic: _redpanda.audit_log",
+          "      format: ocsf",
+          "      group_id: vigil-audit-archive",
+          "      start_from: earliest",
+          "    - type: audit_topic",
+          '      bootstrap_servers: ["[2001:db8::1]:9093", kafka-2:9093]',
+          "      topic: confluent-audit-log-events",
+          "      start_from: latest",
+          "      security:",
+          "        security_protocol: SASL_SSL",
+          "        sasl_mechanism: SCRAM-SHA-256",
+          "        sasl_username: archiver",
+          "        sasl_password: ${AUDIT_KAFKA_PASSWORD}",
+          "        ssl_ca_file: kafka-ca.pem",
+          "    - type: audit_topic",
+          "      bootstrap_servers: [broker:9092]",
+          "      topic: _redpanda.audit_log_copy",
+        ),
+        join(dir, "vigil.yaml"),
+        { AUDIT_KAFKA_PASSWORD: "t0ps3cret" },
+      );
+      expect(config.audit.sources).toEqual([
+        {
+          type: "audit_topic",
+          name: "redpanda-audit",
+          brokers: [{ host: "broker", port: 9092 }],
+          topic: "_redpanda.audit_log",
+          format: "ocsf",
+          groupId: "vigil-audit-archive",
+          startFrom: "earliest",
+          securityProtocol: "PLAINTEXT",
+        },
+        {
+          type: "audit_topic",
+          name: "confluent-audit-log-events",
+          brokers: [
+            { host: "2001:db8::1", port: 9093 },
+            { host: "kafka-2", port: 9093 },
+          ],
+          topic: "confluent-audit-log-events",
+          format: "auto",
+          groupId: "vigil-confluent-audit-log-events",
+          startFrom: "latest",
+          securityProtocol: "SASL_SSL",
+          sasl: { mechanism: "SCRAM-SHA-256", username: "archiver", password: "t0ps3cret" },
+          tls: { ca: "-----BEGIN CERTIFICATE-----\n", insecureSkipVerify: false },
+        },
+        {
+          type: "audit_topic",
+          name: "redpanda.audit_log_copy",
+          brokers: [{ host: "broker", port: 9092 }],
+          topic: "_redpanda.audit_log_copy",
+          format: "auto",
+          groupId: "vigil-redpanda.audit_log_copy",
+          startFrom: "earliest",
+          securityProtocol: "PLAINTEXT",
+        },
+      ]);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("reports audit_topic problems with their key and line, never showing the password", () => {
+    const problems = problemsOf(
+      lines(
+        "audit:",
+        "  sources:",
+        "    - type: audit_topic",
+        "      topic: audit log",
+        '      bootstrap_servers: ["kafka://broker:9092", broker, "broker:99999"]',
+        "      format: json",
+        "      start_from: beginning",
+        "      group_id: my group",
+        "      security:",
+        "        security_protocol: SASL_SSL",
+        "        sasl_password: hunter2-s3cr3t",
+        "        ssl_cert_file: client.pem",
+        "    - type: audit_topic",
+        "      bootstrap_servers: [broker:9092]",
+        "      security: { sasl_username: bob, ssl_ca_file: ca.pem }",
+        "      partitions: 3",
+      ),
+    );
+    expect(problems).toEqual([
+      { field: "audit.sources[0].format", line: 6, message: "must be one of ocsf, cloudevents, auto" },
+      { field: "audit.sources[0].start_from", line: 7, message: "must be one of earliest, latest" },
+      { field: "audit.sources[1].topic", line: 13, message: "is required" },
+      {
+        field: "audit.sources[1].partitions",
+        line: 16,
+        message:
+          "unknown key (known: type, name, bootstrap_servers, topic, format, group_id, start_from, security)",
+      },
+    ]);
+    const checked = problemsOf(
+      lines(
+        "audit:",
+        "  sources:",
+        "    - type: audit_topic",
+        "      topic: audit log",
+        '      bootstrap_servers: ["kafka://broker:9092", broker, "broker:99999"]',
+        "      group_id: my group",
+        "      security:",
+        "        security_protocol: SASL_SSL",
+        "        sasl_password: hunter2-s3cr3t",
+        "        ssl_cert_file: /nonexistent/client.pem",
+        "    - type: audit_topic",
+        "      bootstrap_servers: [broker:9092]",
+        "      topic: t",
+        "      security: { sasl_username: bob, ssl_ca_file: ca.pem }",
+      ),
+    );
+    expect(checked).toEqual([
+      {
+        field: "audit.sources[0].topic",
+        line: 4,
+        message: "must be 1 to 249 letters, digits and the characters . _ -",
+      },
+      {
+        field: "audit.sources[0].bootstrap_servers[0]",
+        line: 5,
+        message:
+          "must be host:port, e.g. kafka-1.example.com:9092, without a scheme (the protocol goes in security.security_protocol)",
+      },
+      {
+        field: "audit.sources[0].bootstrap_servers[1]",
+        line: 5,
+        message: "must be host:port, e.g. kafka-1.example.com:9092 (the port is required)",
+      },
+      {
+        field: "audit.sources[0].bootstrap_servers[2]",
+        line: 5,
+        message: "has an invalid port: it must be 1 to 65535",
+      },
+      { field: "audit.sources[0].group_id", line: 6, message: "must not contain white space" },
+      {
+        field: "audit.sources[0].security.sasl_mechanism",
+        line: 7,
+        message: "is required with security_protocol SASL_SSL",
+      },
+      {
+        field: "audit.sources[0].security.sasl_username",
+        line: 7,
+        message: "is required with security_protocol SASL_SSL",
+      },
+      { field: "audit.sources[0].security", line: 7, message: "ssl_cert_file and ssl_key_file go together" },
+      {
+        field: "audit.sources[0].security.ssl_cert_file",
+        line: 10,
+        message: "cannot read /nonexistent/client.pem: no such file",
+      },
+      {
+        field: "audit.sources[1].security.sasl_username",
+        line: 14,
+        message: "applies only with security_protocol SASL_PLAINTEXT or SASL_SSL (it is PLAINTEXT)",
+      },
+      {
+        field: "audit.sources[1].security.ssl_ca_file",
+        line: 14,
+        message: "applies only with security_protocol SSL or SASL_SSL (it is PLAINTEXT)",
+      },
+    ]);
+    expect(JSON.stringify(checked)).not.toContain("hunter2");
+  });
+
+  it("refuses two audit_topic sources reading one topic, clashing names, and a topic a kafka destination writes", () => {
+    expect(
+      problemsOf(
+        lines(
+          "audit:",
+          "  destinations:",
+          "    - type: kafka",
+          "      bootstrap_servers: [kafka-1:9092, kafka-2:9092]",
+          "      topic: audit-events",
+          "  sources:",
+          "    - type: audit_topic",
+          "      bootstrap_servers: [broker:9092]",
+          "      topic: _redpanda.audit_log",
+          "    - type: audit_topic",
+          "      name: copy",
+          "      bootstrap_servers: [broker:9092]",
+          "      topic: _redpanda.audit_log",
+          "    - type: audit_topic",
+          "      bootstrap_servers: [other:9092]",
+          "      topic: _redpanda.audit_log",
+          "    - type: audit_topic",
+          "      bootstrap_servers: [kafka-2:9092]",
+          "      topic: audit-events",
+        ),
+      ),
+    ).toEqual([
+      { field: "audit.sources[1].topic", line: 13, message: "reads the same topic as audit.sources[0]" },
+      {
+        field: "audit.sources[2].topic",
+        line: 16,
+        message: "gives the name redpanda.audit_log, already the name of audit.sources[0]; set a unique name",
+      },
+      {
+        field: "audit.sources[3].topic",
+        line: 19,
+        message:
+          "is the topic the kafka destination kafka:audit-events writes to: Vigil would seal its own records again, without end; read another topic",
+      },
     ]);
   });
 
@@ -932,21 +1172,27 @@ describe("audit block", () => {
     ]);
   });
 
-  it("refuses to exclude the topic of a kafka destination, besides refusing the destination", () => {
-    const problems = problemsOf(
-      lines(
-        "audit:",
-        "  destination:",
-        "    type: kafka",
-        "    topic: audit-events",
-        "  excluded_topics: [audit-events]",
+  it("refuses to exclude the topic of a kafka destination, naming the key and its line", () => {
+    expect(
+      problemsOf(
+        lines(
+          "audit:",
+          "  destination:",
+          "    type: kafka",
+          "    bootstrap_servers: [kafka:9092]",
+          "    topic: audit-events",
+          "  excluded_topics: [tmp, audit-events]",
+        ),
       ),
-    );
-    expect(problems).toContainEqual({
-      field: "audit.excluded_topics[0]",
-      line: 5,
-      message: expect.stringContaining('cannot exclude the audit topic "audit-events"'),
-    });
+    ).toEqual([
+      {
+        field: "audit.excluded_topics[1]",
+        line: 6,
+        message:
+          'cannot exclude the audit topic "audit-events" itself: changes to it must always be audited ' +
+          "(Redpanda refuses _redpanda.audit_log here likewise)",
+      },
+    ]);
   });
 
   it("loads policy_file relative to the config file and reports its problems with its own lines", async () => {

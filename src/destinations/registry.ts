@@ -29,6 +29,15 @@ import {
 } from "./file/config.ts";
 import { FileDestination } from "./file/destination.ts";
 import {
+  checkKafkaDestination,
+  type KafkaDestinationConfig,
+  KafkaDestinationSchema,
+  kafkaTarget,
+  type RawKafkaDestination,
+  resolveKafkaDestination,
+} from "./kafka/config.ts";
+import { KafkaDestination } from "./kafka/destination.ts";
+import {
   checkS3Destination,
   type RawS3Destination,
   resolveS3Destination,
@@ -111,6 +120,13 @@ export const DESTINATIONS = {
     resolve: resolveSyslogDestination,
     target: syslogTarget,
     create: (c, ctx) => new SyslogDestination(c, ctx),
+  }),
+  kafka: destinationType<RawKafkaDestination, KafkaDestinationConfig>({
+    schema: KafkaDestinationSchema,
+    check: checkKafkaDestination,
+    resolve: resolveKafkaDestination,
+    target: kafkaTarget,
+    create: (c, ctx) => new KafkaDestination(c, ctx),
   }),
   s3: destinationType<RawS3Destination, S3DestinationConfig>({
     schema: S3DestinationSchema,
