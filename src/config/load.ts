@@ -39,7 +39,6 @@ import { parseLine } from "../sources/authorizer-log/parse.ts";
 import { InterpolationError, interpolate } from "./interpolate.ts";
 import {
   ConfigSchema,
-  DESTINATION_TYPES,
   formatPath,
   LATER_AUDIT_KEYS,
   type Path,
@@ -264,21 +263,13 @@ function checkDestination(
   const type = valueAt(entry, ["type"]);
   if (!isMapping(entry) || typeof type !== "string") return undefined; // the schema reports it
   if (!isBuiltDestinationType(type)) {
-    if ((DESTINATION_TYPES as readonly string[]).includes(type)) {
-      refuse(
-        findings,
-        [...path, "type"],
-        `the ${type} destination arrives with issue 5 (destinations)`,
-        path,
-      );
-    } else {
-      const hint = suggest(type, DESTINATION_TYPES);
-      findings.problems.push({
-        path: [...path, "type"],
-        message: `unknown destination type${hint ? `; did you mean ${hint}?` : ""} (known: ${DESTINATION_TYPES.join(", ")})`,
-      });
-      findings.refused.push({ subtree: path, because: [...path, "type"] });
-    }
+    const known = Object.keys(DESTINATIONS);
+    const hint = suggest(type, known);
+    findings.problems.push({
+      path: [...path, "type"],
+      message: `unknown destination type${hint ? `; did you mean ${hint}?` : ""} (known: ${known.join(", ")})`,
+    });
+    findings.refused.push({ subtree: path, because: [...path, "type"] });
     return undefined;
   }
   const kind = DESTINATIONS[type] as DestinationType<unknown, DestinationConfig>;

@@ -31,9 +31,6 @@ const strict = { additionalProperties: false };
 export const TOKEN_SCOPES = ["ingest", "read", "admin"] as const;
 export const FAILURE_POLICIES = ["reject", "permit"] as const;
 
-/** Destination types spec/000 defines. Only `file` is built; the others arrive with issue 5. */
-export const DESTINATION_TYPES = ["file", "s3", "cloudwatch", "kafka", "syslog", "webhook"] as const;
-
 /**
  * Source types Vigil reads itself. `kafka_authorizer_log` and `audit_topic` are built; `kafka_proxy` arrives with
  * issue 7.

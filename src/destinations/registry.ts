@@ -92,6 +92,7 @@ function destinationType<Raw, Config extends BaseDestinationConfig>(
   return type;
 }
 
+/** In spec/000's order (error messages list the types so). */
 export const DESTINATIONS = {
   file: destinationType<RawFileDestination, FileDestinationConfig>({
     schema: FileDestinationSchema,
@@ -100,12 +101,12 @@ export const DESTINATIONS = {
     create: (c, ctx) =>
       new FileDestination(c, ctx.log, { productVersion: ctx.productVersion, logOrigin: ctx.logOrigin }),
   }),
-  webhook: destinationType<RawWebhookDestination, WebhookDestinationConfig>({
-    schema: WebhookDestinationSchema,
-    check: checkWebhookDestination,
-    resolve: resolveWebhookDestination,
-    target: (c) => `webhook:${c.url}`,
-    create: (c, ctx) => new WebhookDestination(c, ctx),
+  s3: destinationType<RawS3Destination, S3DestinationConfig>({
+    schema: S3DestinationSchema,
+    check: checkS3Destination,
+    resolve: resolveS3Destination,
+    target: s3Target,
+    create: (c, ctx) => new S3Destination(c, ctx),
   }),
   cloudwatch: destinationType<RawCloudWatchDestination, CloudWatchDestinationConfig>({
     schema: CloudWatchDestinationSchema,
@@ -114,13 +115,6 @@ export const DESTINATIONS = {
     target: cloudWatchTarget,
     create: (c, ctx) => new CloudWatchDestination(c, ctx),
   }),
-  syslog: destinationType<RawSyslogDestination, SyslogDestinationConfig>({
-    schema: SyslogDestinationSchema,
-    check: checkSyslogDestination,
-    resolve: resolveSyslogDestination,
-    target: syslogTarget,
-    create: (c, ctx) => new SyslogDestination(c, ctx),
-  }),
   kafka: destinationType<RawKafkaDestination, KafkaDestinationConfig>({
     schema: KafkaDestinationSchema,
     check: checkKafkaDestination,
@@ -128,12 +122,19 @@ export const DESTINATIONS = {
     target: kafkaTarget,
     create: (c, ctx) => new KafkaDestination(c, ctx),
   }),
-  s3: destinationType<RawS3Destination, S3DestinationConfig>({
-    schema: S3DestinationSchema,
-    check: checkS3Destination,
-    resolve: resolveS3Destination,
-    target: s3Target,
-    create: (c, ctx) => new S3Destination(c, ctx),
+  syslog: destinationType<RawSyslogDestination, SyslogDestinationConfig>({
+    schema: SyslogDestinationSchema,
+    check: checkSyslogDestination,
+    resolve: resolveSyslogDestination,
+    target: syslogTarget,
+    create: (c, ctx) => new SyslogDestination(c, ctx),
+  }),
+  webhook: destinationType<RawWebhookDestination, WebhookDestinationConfig>({
+    schema: WebhookDestinationSchema,
+    check: checkWebhookDestination,
+    resolve: resolveWebhookDestination,
+    target: (c) => `webhook:${c.url}`,
+    create: (c, ctx) => new WebhookDestination(c, ctx),
   }),
 };
 
