@@ -57,6 +57,13 @@ export interface Destination {
    * delivered, never concurrently with `deliver`. Idempotent: the same checkpoint may be published again.
    */
   publishCheckpoint?(checkpoint: { size: number; note: string }, signal: AbortSignal): Promise<void>;
+  /**
+   * For a destination whose server never acknowledges (syslog): the highest sequence it is sure the server has,
+   * below what `deliver` resolved for while later records may still be lost with the connection. The cursor is
+   * committed only up to it, so after a restart the others are sent again. Undefined or absent: everything
+   * delivered is settled.
+   */
+  settledSequence?(): number | undefined;
   /** Counters only the destination knows, shown with its consumer's status (`GET /v1/destinations`). */
   status?(): DestinationStatus;
   stop(): Promise<void>;

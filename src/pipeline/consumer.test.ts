@@ -361,4 +361,36 @@ describe("JournalConsumer", () => {
     await c.stop();
     await j.writer.close();
   });
+
+  it("commits the cursor only up to what a destination without acknowledgements says has settled", async () => {
+    const j = await journal(5);
+    const dest = Object.assign(new ScriptedDestination(), { settled: 3 as number | undefined });
+    const withSettled = Object.assign(dest, { settledSequence: () => dest.settled });
+    const c = new JournalConsumer(withSettled, {
+      journalDir: j.dir,
+      writer: j.writer,
+      cursors: j.cursors,
+      log: () => {},
+      cursorCommitMs: 0,
+    });
+    await c.start();
+    await until(() => dest.received.length === 5);
+    await c.stop();
+    expect(c.status().deliveredSequence).toBe(5);
+    expect((await j.cursors.load("scripted"))?.sequence).toBe(3);
+    // After a restart the unsettled records are sent again.
+    const again = new ScriptedDestination();
+    const d = new JournalConsumer(again, {
+      journalDir: j.dir,
+      writer: j.writer,
+      cursors: j.cursors,
+      log: () => {},
+    });
+    await d.start();
+    await until(() => again.received.length === 2);
+    expect(again.received).toEqual([4, 5]);
+    await d.stop();
+    expect((await j.cursors.load("scripted"))?.sequence).toBe(5);
+    await j.writer.close();
+  });
 });

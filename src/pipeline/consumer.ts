@@ -495,13 +495,17 @@ export class JournalConsumer {
   }
 
   async #commit(busy: boolean): Promise<void> {
-    if (this.#delivered === this.#committed) return;
+    // A destination without acknowledgements (syslog) may hold back what it is not sure arrived: the cursor
+    // stops there, so a restart sends those records again rather than lose them.
+    const settled = this.#dest.settledSequence?.();
+    const sequence = settled === undefined ? this.#delivered : Math.min(this.#delivered, settled);
+    if (sequence <= this.#committed) return;
     if (busy && Date.now() - this.#lastCommitAt < this.#opts.cursorCommitMs) return;
-    const sequence = this.#delivered;
     await this.#opts.cursors.save({
       name: this.name,
       sequence,
-      ...(this.#position ? { position: this.#position } : {}),
+      // The reader's position names #delivered + 1: useless for an older sequence (found by sequence instead).
+      ...(this.#position && sequence === this.#delivered ? { position: this.#position } : {}),
     });
     this.#committed = sequence;
     this.#lastCommitAt = Date.now();
