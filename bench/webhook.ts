@@ -41,7 +41,7 @@ async function fixtureEvents(): Promise<Record<string, unknown>[]> {
 /** A server in a new temporary directory, with a config naming `policy` as its policy_file when given. */
 async function startIn(
   policy: string | undefined,
-): Promise<{ url: URL; token: string; dir: string; stop: () => Promise<void> }> {
+): Promise<Awaited<ReturnType<typeof startServer>> & { dir: string }> {
   const dir = await mkdtemp(join(tmpdir(), "vigil-bench-k8s-"));
   const args: string[] = [];
   if (policy) {
@@ -52,7 +52,8 @@ async function startIn(
   return { ...(await startServer(join(dir, "data"), args)), dir };
 }
 
-async function run(policy: string | undefined, bodies: Buffer[]): Promise<number> {
+/** Events per second end to end, and the server's CPU time per event (µs), of one run. */
+async function run(policy: string | undefined, bodies: Buffer[]): Promise<{ rate: number; cpuUs: number }> {
   const server = await startIn(policy);
   const agent = new Agent({ keepAlive: true, maxSockets: CLIENTS });
   const post = (body: Buffer) =>
@@ -81,17 +82,20 @@ async function run(policy: string | undefined, bodies: Buffer[]): Promise<number
       req.end(body);
     });
   let next = 0;
+  const cpuBefore = await server.cpuSeconds();
   const started = performance.now();
   await Promise.all(
     Array.from({ length: CLIENTS }, async () => {
       while (next < bodies.length) await post(bodies[next++] as Buffer);
     }),
   );
-  const rate = (bodies.length * BATCH) / ((performance.now() - started) / 1000);
+  const events = bodies.length * BATCH;
+  const rate = events / ((performance.now() - started) / 1000);
+  const cpuUs = (((await server.cpuSeconds()) - cpuBefore) / events) * 1e6;
   agent.destroy();
   await server.stop();
   await rm(server.dir, { recursive: true, force: true });
-  return rate;
+  return { rate, cpuUs };
 }
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
@@ -106,29 +110,40 @@ for (let b = 0; b < Math.ceil(EVENTS / BATCH); b++) {
 }
 const metadataOnly = join(await mkdtemp(join(tmpdir(), "vigil-bench-policy-")), "policy-metadata.yaml");
 await writeFile(metadataOnly, (await readFile(POLICY, "utf8")).replace(/level: \w+/g, "level: Metadata"));
-const without: number[] = [];
-const withPolicy: number[] = [];
-const asWritten: number[] = [];
+type Run = { rate: number; cpuUs: number };
+const without: Run[] = [];
+const withPolicy: Run[] = [];
+const asWritten: Run[] = [];
 for (let r = 1; r <= RUNS; r++) {
+  // Interleaved, so a slow phase of the machine hits every configuration alike.
   without.push(await run(undefined, bodies));
   withPolicy.push(await run(metadataOnly, bodies));
   asWritten.push(await run(POLICY, bodies));
+  const show = (x: Run | undefined) => `${x?.rate.toFixed(0)} ev/s, ${x?.cpuUs.toFixed(1)} µs CPU/event`;
   process.stderr.write(
-    `run ${r}: no policy ${without.at(-1)?.toFixed(0)} ev/s, 20 rules at Metadata ${withPolicy.at(-1)?.toFixed(0)} ev/s, ` +
-      `20 rules as written ${asWritten.at(-1)?.toFixed(0)} ev/s\n`,
+    `run ${r}: no policy ${show(without.at(-1))}; 20 rules at Metadata ${show(withPolicy.at(-1))}; ` +
+      `as written ${show(asWritten.at(-1))}\n`,
   );
 }
 const fmt = (n: number) => Math.round(n).toLocaleString("en-US");
+const rates = (xs: Run[]) => xs.map((x) => x.rate);
+const cpus = (xs: Run[]) => xs.map((x) => x.cpuUs);
+const row = (label: string, xs: Run[]) =>
+  `| ${label} | ${fmt(median(rates(xs)))} events/s | ${median(cpus(xs)).toFixed(1)} µs | ${rates(xs).map(fmt).join(", ")} | ${cpus(
+    xs,
+  )
+    .map((c) => c.toFixed(1))
+    .join(", ")} |`;
 process.stdout.write(
   [
     `Command: BENCH_EVENTS=${EVENTS} BENCH_CLIENTS=${CLIENTS} BENCH_BATCH=${BATCH} BENCH_RUNS=${RUNS} npm run bench:webhook`,
     "",
-    "| POST /v1/k8s/audit, sealed + durable | median | runs |",
-    "|---|---|---|",
-    `| no policy_file (level Metadata) | ${fmt(median(without))} events/s | ${without.map(fmt).join(", ")} |`,
-    `| 20-rule policy_file, every rule at Metadata | ${fmt(median(withPolicy))} events/s | ${withPolicy.map(fmt).join(", ")} |`,
-    `| ratio (policy / none): the policy's own cost | ${(median(withPolicy) / median(without)).toFixed(3)} | |`,
-    `| 20-rule policy_file as written (keeps bodies, drops some events) | ${fmt(median(asWritten))} events/s | ${asWritten.map(fmt).join(", ")} |`,
+    "| POST /v1/k8s/audit, sealed + durable | median rate | median server CPU per event | rates | CPU per event |",
+    "|---|---|---|---|---|",
+    row("no policy_file (level Metadata)", without),
+    row("20-rule policy_file, every rule at Metadata", withPolicy),
+    `| policy / none | ${(median(rates(withPolicy)) / median(rates(without))).toFixed(3)} | ${(median(cpus(withPolicy)) / median(cpus(without))).toFixed(3)} | | |`,
+    row("20-rule policy_file as written (keeps bodies, drops some events)", asWritten),
     "",
   ].join("\n"),
 );
