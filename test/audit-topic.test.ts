@@ -7,20 +7,29 @@
  * nothing twice, only what was produced meanwhile); SASL_SSL with SCRAM-SHA-256 and a CA file, a wrong password
  * stopping only its source; the broker stopped while Vigil runs (retrying, HTTP ingest still served) and
  * restarted (consumption resumes, nothing lost). In process, with a stand-in for the pipeline: the offsets held
- * while the pipeline cannot take a batch, a record the pipeline refuses kept as unparsed, the group left on stop;
- * `start_from: latest` keeping its start position across a restart before the first new record.
+ * while the pipeline cannot take a batch (state `retrying`), a record the pipeline refuses kept as unparsed, the
+ * group left on stop; `start_from: latest` keeping its start position across a restart before the first new
+ * record; a committed offset retention deleted going on from the earliest offset held, whatever `start_from`,
+ * warned and counted; without topic ids, a topic deleted and created again while the source runs.
  */
 import { readFileSync } from "node:fs";
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { Admin, type ConnectionOptions, ProduceAcks, Producer, stringSerializers } from "@platformatic/kafka";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import {
+  Admin,
+  type ConnectionOptions,
+  Consumer,
+  ProduceAcks,
+  Producer,
+  stringSerializers,
+} from "@platformatic/kafka";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { ValidationError } from "../src/errors.ts";
 import type { NativeEvent } from "../src/event/schema.ts";
 import { DEFAULT_EVENT_LIMITS } from "../src/event/validate.ts";
 import { decodeCloudEvents } from "../src/formats/cloudevents/decode.ts";
 import { decodeOcsf } from "../src/formats/ocsf/decode.ts";
-import { resolveAuditTopicSource } from "../src/sources/audit-topic/config.ts";
+import { type RawAuditTopicSource, resolveAuditTopicSource } from "../src/sources/audit-topic/config.ts";
 import { AuditTopicSource } from "../src/sources/audit-topic/source.ts";
 import { chainSequence, readRecords, type SealedRecord, waitUntil, writeConfig } from "./support/files.ts";
 import { fixturePath } from "./support/fixtures.ts";
@@ -75,7 +84,14 @@ beforeAll(async () => {
     await admin.createTopics({ topics: [REDPANDA_TOPIC], partitions: REDPANDA_PARTITIONS, replicas: 1 });
     await admin.createTopics({ topics: [CONFLUENT_TOPIC], partitions: CONFLUENT_PARTITIONS, replicas: 1 });
     await admin.createTopics({
-      topics: ["sasl-audit", "outage-audit", "inproc-audit", "latest-audit"],
+      topics: [
+        "sasl-audit",
+        "outage-audit",
+        "inproc-audit",
+        "latest-audit",
+        "expire-latest-audit",
+        "expire-earliest-audit",
+      ],
       partitions: 1,
       replicas: 1,
     });
@@ -109,6 +125,58 @@ async function produce(topic: string, values: string[], partitionOf: (i: number)
     await producer.close();
   }
 }
+
+async function withAdmin<T>(use: (admin: Admin) => Promise<T>): Promise<T> {
+  const admin = new Admin({ clientId: "vigil-test", ...plaintext(), retries: 20, retryDelay: 100 });
+  try {
+    return await use(admin);
+  } finally {
+    await admin.close();
+  }
+}
+
+/**
+ * An audit_topic source in this process. Its stand-in for the pipeline seals an event id once, answering it again
+ * as a duplicate as the server does with its recent ids (`seen`: shared by the sources of a test, as the server's
+ * ids outlive a restart).
+ */
+function inProcess(raw: Omit<RawAuditTopicSource, "type" | "bootstrap_servers">, seen = new Set<string>()) {
+  const logs: string[] = [];
+  /** The ids sealed, in order. */
+  const sealed: string[] = [];
+  const source = new AuditTopicSource({
+    config: resolveAuditTopicSource(
+      { type: "audit_topic", bootstrap_servers: [kafka.plaintext], ...raw },
+      ".",
+    ),
+    ingest: async (events) => {
+      const fresh = events.filter((e) => !seen.has(e.event_id));
+      for (const e of fresh) {
+        seen.add(e.event_id);
+        sealed.push(e.event_id);
+      }
+      return { accepted: fresh.length, excluded: 0, dropped: 0, events: [] };
+    },
+    limits: DEFAULT_EVENT_LIMITS,
+    instanceId: `vigil-test-${raw.name}`,
+    log: (msg) => logs.push(msg),
+    backoff: { initialMs: 10, maxMs: 200 },
+  });
+  return { source, logs, sealed, seen };
+}
+
+/** Runs the source until `done` holds of it, then stops it. */
+async function runUntil(source: AuditTopicSource, what: string, done: (s: AuditTopicSource) => boolean) {
+  await source.start();
+  try {
+    await waitUntil(what, async () => (done(source) ? true : undefined));
+  } finally {
+    await source.stop();
+  }
+}
+
+/** The offset a positional event id names (`kafka:<topic id>:<partition>:<offset>`). */
+const offsetOf = (id: string) => Number(id.split(":")[3]);
 
 /** The group's committed offset of each partition of the topic. */
 async function committedOffsets(groupId: string, topic: string): Promise<number[]> {
@@ -385,10 +453,13 @@ describe("audit_topic source", () => {
     await source.start();
     try {
       await waitUntil("refused deliveries", async () => (ingested.length >= 3 ? true : undefined));
-      expect(source.status()).toMatchObject({ state: "consuming", records: 0, partitions: [] });
-      expect(source.status().lastError).toMatch(
-        /^sealing failed, retrying \(offsets not committed\): 3 events dropped/,
-      );
+      // failure_policy permit's refusal: nothing is lost (the records stay in the topic), and the log says so.
+      expect(source.status()).toMatchObject({ state: "retrying", records: 0, partitions: [] });
+      const refusal =
+        "sealing failed, retrying (offsets not committed): the journal queue is full (failure_policy permit: " +
+        "the pipeline counts these 3 events as dropped, but they stay in the topic and are sealed when retried)";
+      expect(source.status().lastError).toBe(refusal);
+      expect(logs.filter((l) => l.includes("sealing failed"))).toEqual([`inproc-audit: ${refusal}`]);
       expect(await committedOffsets("vigil-inproc", "inproc-audit")).toEqual([]);
 
       refusing = false;
@@ -396,8 +467,9 @@ describe("audit_topic source", () => {
       await waitUntil("the commit", async () =>
         source.status().partitions[0]?.committed === 3 ? true : undefined,
       );
-      expect(source.status()).toMatchObject({ events: 3, unparsed: 1 });
+      expect(source.status()).toMatchObject({ state: "consuming", events: 3, unparsed: 1 });
       expect(source.status().lastError).toBeUndefined();
+      expect(logs).toContain("inproc-audit: sealing again");
       // The refused record went in alone, then as an unparsed event without its value.
       const last = ingested.at(-1) as NativeEvent[];
       expect(last).toHaveLength(1);
@@ -462,6 +534,101 @@ describe("audit_topic source", () => {
     await produce("latest-audit", CLOUDEVENT_LINES.slice(4, 6));
     await run((s) => s.status().records === 2);
     expect(sealed).toEqual(CLOUDEVENT_LINES.slice(4, 6).map((l) => (JSON.parse(l) as { id: string }).id));
+  });
+
+  it.each(["latest", "earliest"] as const)(
+    "start_from %s: a committed offset retention deleted goes on from the earliest offset held, warned and counted (in process)",
+    async (startFrom) => {
+      const topic = `expire-${startFrom}-audit`;
+      const name = `expire-${startFrom}`;
+      const values = (from: number, n: number) => Array.from({ length: n }, (_, i) => `record ${from + i}`);
+      await produce(topic, values(0, 3));
+      // The group stands at offset 3 (latest: its start position committed; earliest: the 3 records archived).
+      const seen = new Set<string>();
+      const first = inProcess({ name, topic, start_from: startFrom }, seen);
+      await runUntil(first.source, "the first run", (s) => s.status().partitions[0]?.committed === 3);
+      expect(first.sealed.map(offsetOf)).toEqual(startFrom === "latest" ? [] : [0, 1, 2]);
+
+      // Vigil stopped longer than the retention: 7 records written, and offsets 3 to 5 deleted before it read them.
+      await produce(topic, values(3, 7));
+      await withAdmin((admin) =>
+        admin.deleteRecords({ topics: [{ name: topic, partitions: [{ partition: 0, offset: 6n }] }] }),
+      );
+      const second = inProcess({ name, topic, start_from: startFrom }, seen);
+      await runUntil(
+        second.source,
+        "the records still held",
+        (s) => s.status().partitions[0]?.committed === 10,
+      );
+      // Every record the topic still holds is archived (start_from latest does not apply: the group has an offset),
+      expect(second.sealed.map(offsetOf)).toEqual([6, 7, 8, 9]);
+      // and the loss is said, and counted.
+      expect(second.source.status()).toMatchObject({ records: 4, expiredOffsets: 3 });
+      expect(second.logs).toContain(
+        `${topic}: warning: partition 0: 3 offsets (3 to 5) were deleted from the topic before they were ` +
+          "archived (retention); reading on from offset 6",
+      );
+      expect(await committedOffsets(`vigil-${name}`, topic)).toEqual([10]);
+    },
+  );
+
+  it("without topic ids, seals the records of a topic deleted and created again while it runs (in process)", async () => {
+    // As a broker without topic ids answers (Kafka before 2.8, Redpanda before 25.3: Metadata v8), the library
+    // reporting the topic's name as its id; the library's own requests (with a callback) keep the real answer.
+    const real = Consumer.prototype.metadata;
+    const noIds = vi.spyOn(Consumer.prototype, "metadata").mockImplementation(function (
+      this: Consumer,
+      ...args: Parameters<typeof real>
+    ) {
+      if (args.length > 1) return real.apply(this, args);
+      return real.apply(this, args).then((metadata) => ({
+        ...metadata,
+        topics: new Map([...metadata.topics].map(([name, t]) => [name, { ...t, id: name }])),
+      }));
+    } as typeof real);
+    const topic = "recreate-audit";
+    const create = () =>
+      withAdmin((admin) => admin.createTopics({ topics: [topic], partitions: 1, replicas: 1 }));
+    await create();
+    await produce(topic, OCSF_LINES.slice(0, 3));
+    const { source, sealed, logs } = inProcess({ name: "recreate", topic });
+    await source.start();
+    try {
+      await waitUntil("the first records", async () =>
+        source.status().partitions[0]?.committed === 3 ? true : undefined,
+      );
+      expect(sealed).toHaveLength(3);
+      expect(sealed[0]).toMatch(/^kafka:recreate:0:0:t\d+$/);
+
+      await withAdmin((admin) => admin.deleteTopics({ topics: [topic] }));
+      // The broker drops the group's offsets with the topic.
+      await waitUntil("the group's offsets dropped", async () =>
+        (await committedOffsets("vigil-recreate", topic)).length === 0 ? true : undefined,
+      );
+      await waitUntil("the topic created again", async () =>
+        create().then(
+          () => true,
+          () => undefined,
+        ),
+      );
+      // The same records again (audit records can look alike): at the same offsets, written later.
+      await produce(topic, OCSF_LINES.slice(0, 5));
+      await waitUntil("the new topic's records", async () => (sealed.length === 8 ? true : undefined));
+      await waitUntil("their commit", async () =>
+        source.status().partitions[0]?.committed === 5 ? true : undefined,
+      );
+    } finally {
+      await source.stop();
+      noIds.mockRestore();
+    }
+    expect(new Set(sealed).size).toBe(8);
+    expect(sealed.slice(3).map(offsetOf)).toEqual([0, 1, 2, 3, 4]);
+    expect(source.status()).toMatchObject({ records: 8, duplicates: 0, expiredOffsets: 0 });
+    expect(logs).toContain(
+      `${topic}: partition 0 is read from offset 0, below offset 3 committed before: the topic was created ` +
+        "again or the group's offsets were reset; records the server already sealed are recognised by their " +
+        "event ids",
+    );
   });
 
   it("keeps retrying while the broker is down, serving HTTP ingest, and resumes without losing a record", async () => {

@@ -4,7 +4,8 @@
  * the destination contract over PLAINTEXT (the broker stopped and restarted for the outage), spec/000's block over
  * SASL_SSL with SCRAM-SHA-256 through the real server, SCRAM-SHA-512, the failures that park (a wrong password, a
  * CA not trusted, a missing topic Vigil may not create), the topic Vigil creates, resuming after a restart from
- * what the topic holds, an abandoned delivery, checkpoints, and the outage scenario through the real server.
+ * what the topic holds, a chain kept in its partition when partitions are added, a delivery abandoned between two
+ * produce requests, checkpoints, and the outage scenario through the real server.
  *
  * What a topic holds is read back by a new consumer in a consumer group of its own, from the earliest offset to
  * the end offsets listed just before.
@@ -343,24 +344,79 @@ describe("kafka destination", () => {
     }
   });
 
-  it("settles at once when its delivery is abandoned, and the next attempt loses nothing", async () => {
+  it("keeps a chain in its partition when partitions are added, repeating nothing after a restart", async () => {
+    const c = config({ publish_checkpoints: true });
+    const lines = records(10);
+    const first = new KafkaDestination(c, context);
+    expect(await first.start(FRESH)).toEqual({});
+    await first.deliver({ firstSequence: 1, lines: lines.slice(0, 5) }, never);
+    await first.stop();
+    // An operator adds partitions: the chain's key now hashes to partition 2.
+    await withAdmin(async (admin) => {
+      await admin.createPartitions({ topics: [{ name: c.topic, count: 3 }] });
+      await waitUntil("leaders of the new partitions", async () => {
+        const metadata = await admin.metadata({ topics: [c.topic], forceUpdate: true });
+        const partitions = metadata.topics.get(c.topic)?.partitions ?? [];
+        return partitions.length === 3 && partitions.every((p) => p.leader >= 0) ? true : undefined;
+      });
+    });
+    expect(partitionOf(Buffer.from(ORIGIN), 3)).toBe(2);
+
+    // A restart after a crash: the consumer's cursor says 2, partition 0 holds 5; it hands records 1-10 again.
+    const logged: string[] = [];
+    const second = new KafkaDestination(c, { ...context, log: (m) => logged.push(m) });
+    expect(await second.start({ committedSequence: 2 })).toEqual({
+      last: { sequence: 5, signature: signatureOf(lines[4] as Buffer) },
+    });
+    expect(logged).toEqual([
+      `destination kafka:${c.topic}: note: this chain's records are in partition 0 of topic ${c.topic}, not in ` +
+        "partition 2 its key hashes to with 3 partitions (partitions were added): writing on to partition 0, so " +
+        "that the chain stays in one partition",
+    ]);
+    await second.deliver({ firstSequence: 1, lines }, never);
+    await second.publishCheckpoint({ size: 10, note: "vigil.test/log\n10\nhash\n\n— sig\n" }, never);
+    expect(second.status()).toMatchObject({ partition: 0, messages: 6 });
+    await second.stop();
+    const held = await readTopic(c.topic);
+    expect(held.map((m) => m.partition)).toEqual(Array(11).fill(0));
+    expect(
+      held
+        .slice(0, 10)
+        .map(stored)
+        .map((r) => r.sequence),
+    ).toEqual(upTo(10));
+    expect(held[10]?.key).toBe(`${ORIGIN}/checkpoint`);
+  });
+
+  it("settles at once when its delivery is abandoned mid-batch, and the next attempt loses and reorders nothing", async () => {
     const c = config();
     const d = new KafkaDestination(c, context);
     await d.start(FRESH);
+    // About 7 MB: produce requests of up to 1 MiB (the topic's max.message.bytes), each sent once the one before
+    // is confirmed.
     const lines = records(20_000);
     const abort = new AbortController();
-    const begun = Date.now();
     const delivery = d.deliver({ firstSequence: 1, lines }, abort.signal);
-    setImmediate(() => abort.abort());
+    delivery.catch(() => {});
+    // Abandoned right after the first request was confirmed: the next one was sent at once, and is on its way.
+    while (d.status().messages === 0) await new Promise((resolve) => setImmediate(resolve));
+    const confirmed = d.status().messages;
+    expect(confirmed).toBeLessThan(20_000);
+    const abandoned = Date.now();
+    abort.abort();
     await expect(delivery).rejects.toMatchObject({
       retryable: true,
       message: `producing to topic ${c.topic} (${kafka.plaintext}) abandoned`,
     });
-    expect(Date.now() - begun).toBeLessThan(2000);
-    expect(d.status().producerResets).toBe(1);
-    // What the closed producer had sent may be there: the next attempt looks for it and resumes after it.
+    expect(Date.now() - abandoned).toBeLessThan(2000);
+    expect(d.status()).toMatchObject({ producerResets: 1, messages: confirmed });
+    // What the closed producer had sent may land, before or after the next attempt looks for it: that attempt
+    // resumes after what it finds, so the partition holds every record, first appearances in order.
     await d.deliver({ firstSequence: 1, lines }, never);
-    expect(firstAppearances(await recordsOf(c.topic))).toEqual(upTo(20_000));
+    const held = await recordsOf(c.topic);
+    expect(firstAppearances(held)).toEqual(upTo(20_000));
+    // The confirmed request was not sent again.
+    expect(held.filter((r) => r.sequence <= confirmed).map((r) => r.sequence)).toEqual(upTo(confirmed));
     await d.stop();
   });
 

@@ -39,7 +39,8 @@
  *   development cluster, rather than the broker's `default.replication.factor`, which is 1 unless an operator
  *   changed it. `-1` asks for the broker's default (a managed cluster that dictates it).
  * - `partitions` 1: the records of one chain go to one partition anyway (the key is the chain id, so they stay
- *   in order); more partitions only help when several Vigil instances share the topic.
+ *   in order); more partitions only help when several Vigil instances share the topic. Partitions added later
+ *   (by an operator) do not move a chain: Vigil writes on to the partition holding its newest record.
  * These three apply only to a topic Vigil creates: they are refused with `create_topic: false`.
  *
  * `publish_checkpoints` is off by default: a checkpoint is a text/plain C2SP note, and a topic whose consumers

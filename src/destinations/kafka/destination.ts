@@ -5,9 +5,14 @@
  * Messages. Key: the chain id (the log's checkpoint origin), so the records of one chain stay in one partition,
  * in order, whoever else writes to the topic. Value: the record in the `format:` (records the format cannot
  * represent are skipped and counted). Headers: `vigil-seq` (the sequence number), `vigil-sig` (the record's
- * signature) and `content-type` (the format's media type). The partition is the one Kafka's Java client would
- * choose for the key (murmur2, positive, modulo the partition count at start); it is set explicitly so that
- * checkpoints, keyed differently, go to the same partition as the records they cover.
+ * signature) and `content-type` (the format's media type). The partition is set explicitly, so that checkpoints,
+ * keyed differently, go to the same partition as the records they cover: the one Kafka's Java client would choose
+ * for the key (murmur2, positive, modulo the partition count) — unless the chain is already in another one. An
+ * operator adding partitions changes what the key hashes to; moving there would split the chain over two
+ * partitions (no order between them, checkpoints away from the records they cover) and, since the new partition
+ * holds none of its records, repeat the records delivered just before the restart. So start() looks for the
+ * chain's newest record in the partition the key hashes to and, when none is there, in the tails of all the
+ * others, and writes on to the partition holding it.
  *
  * Delivery. A batch is sent as produce requests of one record batch each, cut so that none is over the topic's
  * `max.message.bytes` (read at start with DescribeConfigs; 1,048,588, Kafka's default, when that is not allowed),
@@ -32,12 +37,14 @@
  * start(): looks the topic up; creates it when missing and `create_topic` allows (CreateTopics with
  * `cleanup.policy=delete`, `retention.ms`, the partitions and replication factor of config.ts; a topic created
  * meanwhile by someone else is fine); learns the partition count and `max.message.bytes`; then reads the tail of
- * the chain's partition (ListOffsets, then Fetch without a consumer group: 100 offsets back, then 200, 400, …, at
- * most 10,000 offsets and 64 MiB) for the highest `vigil-seq` under this chain's key, and returns it with its
- * `vigil-sig` as `last`. So a restart after a crash does not repeat records, and a topic holding another chain's
- * records under this chain id is recognised by the consumer. A principal without READ on the topic cannot do
- * this: the destination then logs it and resumes from the consumer's cursor (records confirmed just before a
- * crash may repeat).
+ * the partition the key hashes to (ListOffsets, then Fetch without a consumer group: 100 offsets back, then 200,
+ * 400, …, at most 10,000 offsets of each partition and 64 MiB in all) for the highest `vigil-seq` under this
+ * chain's key, and, when there is none, the tails of the other partitions (above), taking the highest found. It
+ * returns that record's sequence and `vigil-sig` as `last`, and writes on to its partition. So a restart after a
+ * crash does not repeat records, and a topic holding another chain's records under this chain id is recognised
+ * by the consumer. A principal without READ on the topic cannot do this: the destination then logs it, writes to
+ * the partition the key hashes to, and resumes from the consumer's cursor (records confirmed just before a crash
+ * may repeat).
  *
  * Checkpoints (`publish_checkpoints: true`): one message per checkpoint, key `<chain id>/checkpoint`, value the
  * signed note, headers `vigil-checkpoint: <size>` and `content-type: text/plain; charset=utf-8`, in the records'
@@ -112,6 +119,8 @@ export interface KafkaStatus extends DestinationStatus {
   bytes: number;
   /** Producers closed and replaced after an abandoned delivery. */
   producerResets: number;
+  /** The partition the chain is written to. */
+  partition: number;
 }
 
 /** The bytes of a message's key, value and headers. */
@@ -164,7 +173,9 @@ export class KafkaDestination implements Destination {
   readonly #secrets: string[];
   readonly #where: string;
   #producer: Producer<Buffer, Buffer, Buffer, Buffer> | undefined;
+  /** The partition the chain is written to (see the header). */
   #partition = 0;
+  #partitionCount = 1;
   #maxBatchBytes = DEFAULT_MAX_MESSAGE_BYTES;
   /** The topic was found or created; false again when a send says it is gone. */
   #topicReady = false;
@@ -200,6 +211,7 @@ export class KafkaDestination implements Destination {
       messages: this.#messages,
       bytes: this.#bytes,
       producerResets: this.#producerResets,
+      partition: this.#partition,
     };
   }
 
@@ -214,10 +226,22 @@ export class KafkaDestination implements Destination {
       );
     }
     const created = await this.#prepareTopic(signal);
-    const last = created ? undefined : await this.#newestOfChain(signal);
-    if (last === undefined) return {};
-    this.#confirmed = last.sequence;
-    return { last };
+    const hashed = partitionOf(this.#chainKey, this.#partitionCount);
+    this.#partition = hashed;
+    if (created) return {};
+    const others = Array.from({ length: this.#partitionCount }, (_, p) => p).filter((p) => p !== hashed);
+    const found = await this.#newestOfChain(signal, hashed, others);
+    if (found === undefined) return {};
+    if (found.partition !== hashed) {
+      this.#partition = found.partition;
+      this.#log(
+        `note: this chain's records are in partition ${found.partition} of topic ${this.#config.topic}, not in ` +
+          `partition ${hashed} its key hashes to with ${this.#partitionCount} partitions (partitions were added): ` +
+          `writing on to partition ${found.partition}, so that the chain stays in one partition`,
+      );
+    }
+    this.#confirmed = found.last.sequence;
+    return { last: found.last };
   }
 
   async deliver(batch: RecordBatch, signal: AbortSignal): Promise<void> {
@@ -386,7 +410,9 @@ export class KafkaDestination implements Destination {
         }
       }
       if (partitions < 1) throw new DeliveryError(`${this.#where} reports no partitions yet`, true);
-      this.#partition = partitionOf(this.#chainKey, partitions);
+      this.#partitionCount = partitions;
+      // Found again after a send said it was gone: the chain stays where it is, if the topic still has that partition.
+      if (this.#partition >= partitions) this.#partition = partitionOf(this.#chainKey, partitions);
       this.#maxBatchBytes = await this.#maxMessageBytes(admin);
       this.#topicReady = true;
       return created;
@@ -509,7 +535,7 @@ export class KafkaDestination implements Destination {
    * `batch`'s (same sequence and signature), resumes after it.
    */
   async #resync(batch: RecordBatch, signal: AbortSignal): Promise<void> {
-    const last = await this.#newestOfChain(signal);
+    const last = (await this.#newestOfChain(signal, this.#partition, []))?.last;
     this.#uncertain = false;
     if (last === undefined || last.sequence <= this.#confirmed) return;
     const line = batch.lines[last.sequence - batch.firstSequence];
@@ -517,14 +543,17 @@ export class KafkaDestination implements Destination {
   }
 
   /**
-   * The newest record of this chain in its partition (highest `vigil-seq` under the chain's key), read back from
-   * the partition's tail within the bounds of the header; undefined when there is none there or the principal
-   * may not read the topic.
+   * The newest record of this chain (highest `vigil-seq` under the chain's key) in the tail of partition `first`,
+   * or, when there is none there, the newest in the tails of `others`; read back within the bounds of the header.
+   * Undefined when there is none, or when the principal may not read the topic.
    */
-  async #newestOfChain(signal: AbortSignal): Promise<RecordRef | undefined> {
+  async #newestOfChain(
+    signal: AbortSignal,
+    first: number,
+    others: number[],
+  ): Promise<{ partition: number; last: RecordRef } | undefined> {
     if (!this.#canRead) return undefined;
     const { topic } = this.#config;
-    const partition = this.#partition;
     const context = this.#context(
       `reading back the end of ${this.#where}`,
       `READ and DESCRIBE on topic ${topic} to the principal Vigil uses`,
@@ -536,40 +565,42 @@ export class KafkaDestination implements Destination {
     });
     return this.#with(reader, signal, context.action, async () => {
       try {
-        const only = { topics: [topic], partitions: { [topic]: [partition] } };
+        const partitions = [first, ...others];
+        const only = { topics: [topic], partitions: { [topic]: partitions } };
         const [latest, earliest] = await Promise.all([
           reader.listOffsets(only),
           reader.listOffsets({ ...only, timestamp: ListOffsetTimestamps.EARLIEST }),
         ]);
-        const end = latest.get(topic)?.[partition] ?? 0n;
-        const first = earliest.get(topic)?.[partition] ?? 0n;
-        const metadata = await reader.metadata({ topics: [topic] });
-        const info = metadata.topics.get(topic);
-        const leader = info?.partitions[partition]?.leader;
-        if (info === undefined || leader === undefined || leader < 0) {
+        const info = (await reader.metadata({ topics: [topic] })).topics.get(topic);
+        if (info === undefined) {
           throw new DeliveryError(
-            `reading back the end of ${this.#where}: partition ${partition} has no leader`,
+            `reading back the end of ${this.#where}: partition ${first} has no leader`,
             true,
           );
         }
-        let budget = SCAN_MAX_BYTES;
-        let windowEnd = end;
-        let size = SCAN_FIRST_OFFSETS;
-        while (windowEnd > first && end - windowEnd < SCAN_MAX_OFFSETS && budget > 0) {
-          const from = windowEnd - size > first ? windowEnd - size : first;
-          const scanned = await this.#scan(reader, info.id, leader, from, windowEnd);
-          if (scanned.newest !== undefined) return scanned.newest;
-          budget -= scanned.bytes;
-          windowEnd = from;
-          size *= 2n;
+        const budget = { bytes: SCAN_MAX_BYTES };
+        const tail = (partition: number) =>
+          this.#tail(reader, info, partition, {
+            first: earliest.get(topic)?.[partition] ?? 0n,
+            end: latest.get(topic)?.[partition] ?? 0n,
+            budget,
+          });
+        const hashed = await tail(first);
+        if (hashed.newest !== undefined) return { partition: first, last: hashed.newest };
+        let found: { partition: number; last: RecordRef } | undefined;
+        for (const partition of others) {
+          const { newest } = await tail(partition);
+          if (newest !== undefined && (found === undefined || newest.sequence > found.last.sequence)) {
+            found = { partition, last: newest };
+          }
         }
-        if (windowEnd > first) {
+        if (found === undefined && hashed.unread > 0n) {
           this.#log(
-            `note: no record of this chain in the last ${end - windowEnd} messages of partition ${partition} of ` +
-              `topic ${topic}; resuming from the consumer's cursor (records delivered just before a crash may repeat)`,
+            `note: no record of this chain in the last ${hashed.read} messages of partition ${first} of topic ` +
+              `${topic}; resuming from the consumer's cursor (records delivered just before a crash may repeat)`,
           );
         }
-        return undefined;
+        return found;
       } catch (e) {
         if (e instanceof DeliveryError) throw e;
         if (findApiError(e, "TOPIC_AUTHORIZATION_FAILED")) {
@@ -585,11 +616,46 @@ export class KafkaDestination implements Destination {
     });
   }
 
-  /** Fetches offsets [from, to) of the chain's partition; the newest record of this chain among them. */
+  /**
+   * The newest record of this chain in the tail of a partition holding offsets [first, end): 100 offsets back,
+   * then 200, 400, … while none is found, within SCAN_MAX_OFFSETS and what is left of `budget` (bytes, shared by
+   * the partitions read). Also how many offsets were read, and how many of the partition's were left unread.
+   */
+  async #tail(
+    reader: Consumer<Buffer, Buffer, Buffer, Buffer>,
+    info: { id: string; partitions: { leader: number }[] },
+    partition: number,
+    range: { first: bigint; end: bigint; budget: { bytes: number } },
+  ): Promise<{ newest?: RecordRef; read: bigint; unread: bigint }> {
+    const { first, end, budget } = range;
+    const leader = info.partitions[partition]?.leader;
+    if (leader === undefined || leader < 0) {
+      throw new DeliveryError(
+        `reading back the end of ${this.#where}: partition ${partition} has no leader`,
+        true,
+      );
+    }
+    let windowEnd = end;
+    let size = SCAN_FIRST_OFFSETS;
+    while (windowEnd > first && end - windowEnd < SCAN_MAX_OFFSETS && budget.bytes > 0) {
+      let from = windowEnd - size;
+      if (from < first) from = first;
+      const scanned = await this.#scan(reader, info.id, leader, partition, from, windowEnd);
+      budget.bytes -= scanned.bytes;
+      if (scanned.newest !== undefined)
+        return { newest: scanned.newest, read: end - from, unread: from - first };
+      windowEnd = from;
+      size *= 2n;
+    }
+    return { read: end - windowEnd, unread: windowEnd - first };
+  }
+
+  /** Fetches offsets [from, to) of a partition; the newest record of this chain among them. */
   async #scan(
     reader: Consumer<Buffer, Buffer, Buffer, Buffer>,
     topicId: string,
     leader: number,
+    partition: number,
     from: bigint,
     to: bigint,
   ): Promise<{ newest?: RecordRef; bytes: number }> {
@@ -606,7 +672,7 @@ export class KafkaDestination implements Destination {
             topicId,
             partitions: [
               {
-                partition: this.#partition,
+                partition,
                 currentLeaderEpoch: -1,
                 fetchOffset: offset,
                 lastFetchedEpoch: -1,

@@ -29,10 +29,23 @@
  * - `group_id`: the group's committed offsets are the source's position, kept by the cluster, not by Vigil.
  *   Changing it (or the name it defaults from) starts over from `start_from`; events already sealed are answered
  *   by their event ids, not sealed twice, as long as they are among the server's recent ids.
- * - `start_from` applies to a partition the group holds no offset for, and to one whose committed offset the topic
- *   no longer holds (retention deleted records Vigil had not read, or the topic was created again): `earliest`
- *   archives everything the topic still holds; `latest` only what is written from then on (its start positions
- *   are committed at once, so what is written while Vigil is stopped before the first new record still counts).
+ * - `start_from` applies only to a partition the group holds no offset for: `earliest` archives everything the
+ *   topic still holds; `latest` only what is written from then on (its start positions are committed at once, so
+ *   what is written while Vigil is stopped before the first new record still counts).
+ * - A committed offset the topic no longer holds (Vigil stopped, or behind, for longer than the topic's
+ *   retention: records deleted before Vigil read them) goes on from the earliest offset the topic still holds,
+ *   whatever `start_from` says, so no record still there is skipped. The offsets lost are logged as a warning
+ *   naming the topic and partition, and counted in the source's status (`expiredOffsets`). Keep the topic's
+ *   retention longer than any outage of Vigil.
+ * - Brokers that give topics no id (Kafka before 2.8; Redpanda before 25.3, whose Metadata answers up to v8): a
+ *   record without an id of its own (Redpanda's OCSF records) gets `kafka:<name>:<partition>:<offset>:t<record
+ *   timestamp>`, so the records of a topic deleted and created again under the same name are not taken for the
+ *   old ones holding the same offsets; and Vigil notices such a topic when it reads a partition from below the
+ *   offset it committed there (Kafka and Redpanda drop a deleted topic's committed offsets, so the partition
+ *   starts again at `start_from`). The one case it cannot notice: the topic deleted, created again and written
+ *   past Vigil's position between two of its fetches (read by name, the new partition looks like the old one
+ *   grown): the new records below that position are not read. With a topic id (Kafka 2.8 and later, Redpanda
+ *   25.3 and later) event ids name the topic's id instead, and a topic created again is always told apart.
  * - The principal needs READ and DESCRIBE on the topic and READ on the group (Redpanda, Kafka ACLs).
  */
 import { readFileSync } from "node:fs";

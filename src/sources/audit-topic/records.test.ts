@@ -43,6 +43,7 @@ function ctx(format: TopicFormat = "auto", limits = DEFAULT_EVENT_LIMITS): Recor
   return {
     format,
     idPrefix: `kafka:${TOPIC_ID}`,
+    timestampInIds: false,
     origin: { source: "kafka-audit-topic", token: "redpanda" },
     limits,
     now: NOW,
@@ -203,6 +204,22 @@ describe("prepareRecord", () => {
     expect(() =>
       prepareUnparsed(record("z"), ctx("auto", { maxDepth: 32, maxEventBytes: 100 }), "why"),
     ).toThrow(ValidationError);
+  });
+
+  it("without a topic id, ends position ids with the record's timestamp, so a topic created again gets new ids", () => {
+    const noId = { ...ctx(), idPrefix: "kafka:redpanda", timestampInIds: true };
+    const ocsf = fixtureLines("redpanda-ocsf-samples.ndjson")[0] as string;
+    const before = only(prepareRecord(record(ocsf, 3n), noId));
+    expect(before.event_id).toBe(`kafka:redpanda:2:3:t${RECORD_TIME}`);
+    // The same record read again: the same id. Another record at the same position (the topic created again): not.
+    expect(only(prepareRecord(record(ocsf, 3n), noId)).event_id).toBe(before.event_id);
+    const again = { ...record(ocsf, 3n), timestamp: RECORD_TIME + 86_400_000n };
+    expect(only(prepareRecord(again, noId)).event_id).toBe(
+      `kafka:redpanda:2:3:t${RECORD_TIME + 86_400_000n}`,
+    );
+    expect(only(prepareRecord(record("not json", 4n), noId)).event_id).toBe(
+      `kafka:redpanda:2:4:t${RECORD_TIME}`,
+    );
   });
 
   it("writes an offset beyond 2^53 as a string", () => {

@@ -9,6 +9,9 @@
  *   again (after a crash, before its offset was committed) is answered by event id and not sealed twice. The
  *   topic id is the UUID Kafka gives a topic at creation: a topic deleted and created again (its offsets start
  *   at 0 again) yields new ids, so its records are not taken for the old ones; and two clusters never share it.
+ *   A broker that reports no topic id (Kafka before 2.8, Redpanda before 25.3) gets
+ *   `kafka:<source name>:<partition>:<offset>:t<record timestamp>` instead: the record's timestamp, fixed when it
+ *   was written, is what tells a record of a topic created again from the one that held its position before.
  * - `timestamp`: the decoder's; when the record has none (a CloudEvent without `time`), the Kafka record's
  *   timestamp rather than the time Vigil read it, which may be days later.
  * - `details.kafka_source`: `{topic, partition, offset, timestamp}` of the record.
@@ -53,8 +56,10 @@ export interface TopicRecord {
 
 export interface RecordContext {
   format: TopicFormat;
-  /** `kafka:<topic id>`, the first part of positional event ids. */
+  /** `kafka:<topic id>` (or `kafka:<source name>`), the first part of positional event ids. */
   idPrefix: string;
+  /** The topic has no id: positional event ids end with the record's timestamp (`:t<ms>`). */
+  timestampInIds: boolean;
   origin: EventOrigin;
   limits: EventLimits;
   /** Receive time stamped on the events. */
@@ -110,8 +115,12 @@ export function describeRecord(record: Pick<TopicRecord, "topic" | "partition" |
 }
 
 /** The record's position as an event id. */
-export function positionId(record: TopicRecord, idPrefix: string): string {
-  return `${idPrefix}:${record.partition}:${record.offset}`;
+export function positionId(
+  record: TopicRecord,
+  ctx: Pick<RecordContext, "idPrefix" | "timestampInIds">,
+): string {
+  const position = `${ctx.idPrefix}:${record.partition}:${record.offset}`;
+  return ctx.timestampInIds ? `${position}:t${record.timestamp}` : position;
 }
 
 /** The decoded events (before validation), or why the record does not decode. */
@@ -149,7 +158,7 @@ function decodeRecord(record: TopicRecord, ctx: RecordContext): InputEvent[] | s
     event_id:
       event.event_id ??
       ownId ??
-      (events.length === 1 ? positionId(record, ctx.idPrefix) : `${positionId(record, ctx.idPrefix)}:${i}`),
+      (events.length === 1 ? positionId(record, ctx) : `${positionId(record, ctx)}:${i}`),
     ...(event.timestamp === undefined && source.timestamp !== undefined
       ? { timestamp: source.timestamp }
       : {}),
@@ -209,7 +218,7 @@ function unparsedEvent(
   }
   return {
     event_type: UNPARSED_EVENT_TYPE,
-    event_id: positionId(record, ctx.idPrefix),
+    event_id: positionId(record, ctx),
     ...(source.timestamp === undefined ? {} : { timestamp: source.timestamp }),
     details,
   };

@@ -10,10 +10,21 @@
  * batch's offsets committed. A crash before the commit delivers the batch again: its events carry the same ids
  * (the source's own, or the record's position), so the server answers them by event id instead of sealing them
  * twice. Within one run, records below the last offset sealed of a partition (delivered again after a reconnect)
- * are only committed, not sealed again. `ingest` refusing for a while (a full queue: `dropped` > 0 under
- * failure_policy permit, or queue_full under reject; a failing journal) is retried with backoff, holding the
- * offsets: nothing is committed past a batch that is not durable. A record the pipeline refuses although
- * records.ts accepted it (redaction making it larger than the limit) is sealed as unparsed without its value.
+ * are only committed, not sealed again — until the partition is read from below the offset this run last
+ * committed there (the topic deleted and created again, or the group's offsets reset): then what was sealed there
+ * is forgotten, and the server's recent event ids answer what really was. `ingest` refusing for a while (a full
+ * queue: `dropped` > 0 under failure_policy permit, or queue_full under reject; a failing journal) is retried
+ * with backoff, holding the offsets, the state `retrying` meanwhile: nothing is committed past a batch that is not
+ * durable. A record the pipeline refuses although records.ts accepted it (redaction making it larger than the
+ * limit) is sealed as unparsed without its value.
+ *
+ * Positions. A partition starts at the group's committed offset. One the group holds no offset for starts at
+ * `start_from`: its earliest offset, or its end offset read before joining (`latest`; committed at once, see
+ * #pinStart). A committed offset the topic no longer holds (retention deleted records before Vigil archived them,
+ * after an outage longer than the retention, or Vigil falling that far behind) goes on from the earliest offset
+ * still held, whatever `start_from` says: the library's fallback is always EARLIEST, so no record still in the
+ * topic is skipped. Such a jump is checked against the partition's earliest offset, logged as a warning naming
+ * the partition and the offsets lost unarchived, and counted in `expiredOffsets`.
  *
  * Sessions: one @platformatic/kafka Consumer joins the group, reads from the committed offsets (or `start_from`),
  * and is closed when anything fails: the stream errors (the broker went away), a commit fails, the consumer
@@ -28,14 +39,16 @@
  * and answered by event id); the stream is closed and the consumer leaves the group.
  *
  * Status: the state, counts (records archived, events sealed, events answered by id, events the policy excluded,
- * unparsed records), the committed offset and lag of each partition (lag from the library's lag monitor, every
- * LAG_INTERVAL_MS), session restarts and the last error. The password never appears in any of it.
+ * unparsed records, offsets expired unarchived), the committed offset and lag of each partition (lag from the
+ * library's lag monitor, every LAG_INTERVAL_MS), session restarts and the last error. The password never appears
+ * in any of it.
  */
 
 import { isIP } from "node:net";
 import {
   Consumer,
   type ConsumerOptions,
+  ListOffsetTimestamps,
   type Message,
   type MessagesStream,
   MessagesStreamFallbackModes,
@@ -47,6 +60,7 @@ import type { EventOrigin, NativeEvent } from "../../event/schema.ts";
 import type { EventLimits } from "../../event/validate.ts";
 import type { IngestResult } from "../../pipeline/pipeline.ts";
 import { type BackoffOptions, backoffDelay, sleep } from "../../pipeline/retry.ts";
+import { unlessAborted } from "../../util/abort.ts";
 import type { AuditTopicSourceConfig } from "./config.ts";
 import { classifyConsumeError, scrub } from "./errors.ts";
 import {
@@ -95,6 +109,8 @@ export interface AuditTopicStatus {
   excluded: number;
   /** Records sealed as kafka.audit_topic_unparsed. */
   unparsed: number;
+  /** Offsets deleted from the topic (retention) before they were archived: records lost to the trail. */
+  expiredOffsets: number;
   partitions: PartitionStatus[];
   /** Sessions started again after a failure. */
   restarts: number;
@@ -120,14 +136,23 @@ type TopicMessage = Message<Buffer, Buffer, Buffer, Buffer>;
 interface Session {
   consumer?: Consumer<Buffer, Buffer, Buffer, Buffer>;
   stream?: MessagesStream<Buffer, Buffer, Buffer, Buffer>;
-  /** `kafka:<topic id>`, the prefix of positional event ids. */
+  /** `kafka:<topic id>` (`kafka:<source name>` without one), the prefix of positional event ids. */
   idPrefix: string;
+  /** The topic has no id: positional event ids end with the record's timestamp (records.ts). */
+  timestampInIds: boolean;
+  /** start_from latest: the end offset, read before joining, of each partition the group held no offset for. */
+  latestStart: Map<number, bigint>;
+  /** The stream's positions when its last fetch answered: where a jump (an out-of-range recovery) started. */
+  fetchedFrom?: Map<string, bigint>;
   /** Why the session cannot go on (set once). */
   failure?: unknown;
   /** Wakes a reader waiting for records or a failure. */
   wake?: () => void;
-  /** start_from latest: the commit of the start positions, which a batch's commit waits for (see #pinStart). */
-  pinning?: Promise<void>;
+  /**
+   * The work the stream's new positions call for (start_from latest's commit of the start positions, the check of
+   * a jump for expired offsets), in order; a batch's commit waits for it (see #positionsSet).
+   */
+  positioning?: Promise<void>;
   closing: boolean;
 }
 
@@ -140,6 +165,13 @@ interface Counts {
   excluded: number;
 }
 
+/** A partition's position moving forward otherwise than by reading records. */
+interface Jump {
+  partition: number;
+  from: bigint;
+  to: bigint;
+}
+
 export class AuditTopicSource {
   readonly #opts: AuditTopicSourceOptions;
   readonly #config: AuditTopicSourceConfig;
@@ -147,7 +179,6 @@ export class AuditTopicSource {
   readonly #secrets: string[];
   readonly #backoff: BackoffOptions;
   readonly #abort = new AbortController();
-  readonly #stopped: Promise<void>;
   #loop: Promise<void> | undefined;
   #stopping: Promise<void> | undefined;
   #state: AuditTopicState = "starting";
@@ -158,11 +189,15 @@ export class AuditTopicSource {
   #duplicates = 0;
   #excluded = 0;
   #unparsed = 0;
+  #expiredOffsets = 0;
   #restarts = 0;
   #sealFailures = 0;
   #lastError: string | undefined;
   /** Per partition: the offset after the last record sealed in this run, under the topic id it belongs to. */
   readonly #sealedUpTo = new Map<string, bigint>();
+  /** Per partition: the offset up to which expired offsets were reported, under the topic id it belongs to. */
+  readonly #expiredUpTo = new Map<string, bigint>();
+  /** Per partition: the offset this run last committed (confirmed by the broker). */
   readonly #committed = new Map<number, bigint>();
   readonly #lag = new Map<number, bigint>();
 
@@ -172,10 +207,6 @@ export class AuditTopicSource {
     this.#origin = { source: ORIGIN_SOURCE, token: opts.config.name };
     this.#secrets = opts.config.sasl === undefined ? [] : [opts.config.sasl.password];
     this.#backoff = opts.backoff ?? BACKOFF;
-    const signal = this.#abort.signal;
-    this.#stopped = new Promise((resolve) =>
-      signal.addEventListener("abort", () => resolve(), { once: true }),
-    );
   }
 
   /** Starts consuming in the background; failures to reach the broker show in status(), never as a rejection. */
@@ -209,6 +240,7 @@ export class AuditTopicSource {
       duplicates: this.#duplicates,
       excluded: this.#excluded,
       unparsed: this.#unparsed,
+      expiredOffsets: this.#expiredOffsets,
       partitions: partitions.map((partition) => {
         const committed = this.#committed.get(partition);
         const lag = this.#lag.get(partition);
@@ -228,7 +260,12 @@ export class AuditTopicSource {
     const signal = this.#abort.signal;
     let attempt = 0;
     while (!signal.aborted) {
-      const session: Session = { idPrefix: "", closing: false };
+      const session: Session = {
+        idPrefix: "",
+        timestampInIds: false,
+        latestStart: new Map(),
+        closing: false,
+      };
       let failure: unknown;
       try {
         if (await this.#open(session)) {
@@ -271,7 +308,7 @@ export class AuditTopicSource {
     }
   }
 
-  /** Joins the group and starts the stream; false when stopped meanwhile. */
+  /** Looks the topic up, joins the group and starts the stream; false when stopped meanwhile. */
   async #open(session: Session): Promise<boolean> {
     const { config } = this.#opts;
     const consumer = new Consumer<Buffer, Buffer, Buffer, Buffer>(this.#consumerOptions());
@@ -279,13 +316,23 @@ export class AuditTopicSource {
     // The consumer reports a failed rejoin as an 'error' event: without a listener it would end the process.
     consumer.on("error", (e) => this.#sessionFailed(session, e));
     consumer.on("consumer:lag", (lag) => this.#recordLag(lag));
+    const metadata = await this.#unlessStopped(consumer.metadata({ topics: [config.topic] }));
+    if (metadata === undefined) return false;
+    const info = metadata.topics.get(config.topic);
+    const topicId = topicIdOf(info?.id, config.topic);
+    session.idPrefix = `kafka:${topicId ?? config.name}`;
+    session.timestampInIds = topicId === undefined;
+    if (config.startFrom === "latest") {
+      const ends = await this.#unlessStopped(this.#unpositioned(consumer, info?.partitionsCount ?? 0));
+      if (ends === undefined) return false;
+      session.latestStart = ends;
+    }
     const consuming = consumer.consume({
       topics: [config.topic],
       mode: MessagesStreamModes.COMMITTED,
-      fallbackMode:
-        config.startFrom === "earliest"
-          ? MessagesStreamFallbackModes.EARLIEST
-          : MessagesStreamFallbackModes.LATEST,
+      // Where a partition without a committed offset starts (start_from latest then moves it, see #positionsSet),
+      // and where an out-of-range committed offset goes on from: never past a record still in the topic.
+      fallbackMode: MessagesStreamFallbackModes.EARLIEST,
       autocommit: false,
       highWaterMark: MAX_BATCH_RECORDS,
       maxBytes: MAX_FETCH_BYTES,
@@ -307,20 +354,124 @@ export class AuditTopicSource {
     stream.on("error", (e) => this.#sessionFailed(session, e));
     stream.on("close", () => this.#sessionFailed(session, new Error("the consumer's stream closed")));
     stream.on("readable", () => session.wake?.());
-    if (config.startFrom === "latest") {
-      stream.on("offsets", () => {
-        // The positions now, before a fetch moves them past records not yet sealed.
-        const positions = new Map(stream.offsetsToFetch);
-        session.pinning = (session.pinning ?? Promise.resolve())
-          .then(() => this.#pinStart(session, positions))
-          .catch((e) => this.#sessionFailed(session, e));
-      });
-    }
-    const metadata = await this.#unlessStopped(consumer.metadata({ topics: [config.topic] }));
-    if (metadata === undefined) return false;
-    session.idPrefix = `kafka:${topicIdOf(metadata.topics.get(config.topic)?.id, config.topic) ?? config.name}`;
+    // Emitted as each fetch answers, before its records move the positions, and before an out-of-range offset is
+    // recovered (the 'offsets' that follows).
+    stream.on("fetch", () => {
+      session.fetchedFrom = new Map(stream.offsetsToFetch);
+    });
+    stream.on("offsets", () => this.#positionsSet(session, stream));
     consumer.startLagMonitoring({ topics: [config.topic] }, LAG_INTERVAL_MS);
     return true;
+  }
+
+  /** start_from latest: the end offset of each partition the group holds no offset for, read before joining. */
+  async #unpositioned(
+    consumer: Consumer<Buffer, Buffer, Buffer, Buffer>,
+    partitionCount: number,
+  ): Promise<Map<number, bigint>> {
+    const { topic } = this.#config;
+    const partitions = Array.from({ length: partitionCount }, (_, i) => i);
+    const committed =
+      (await consumer.listCommittedOffsets({ topics: [{ topic, partitions }] })).get(topic) ?? [];
+    const without = partitions.filter((p) => (committed[p] ?? -1n) < 0n);
+    if (without.length === 0) return new Map();
+    const ends = (await consumer.listOffsets({ topics: [topic], partitions: { [topic]: without } })).get(
+      topic,
+    );
+    return new Map(
+      without.flatMap((p): [number, bigint][] => {
+        const end = ends?.[p];
+        return end === undefined || end < 0n ? [] : [[p, end]];
+      }),
+    );
+  }
+
+  /**
+   * The stream set its positions: joining, joining again, or recovering from an out-of-range offset. At once,
+   * before its next fetch: start_from latest moves a partition the group held no offset for from where the
+   * fallback put it (the start) to its end offset read before joining; a partition read from below the offset
+   * this run committed there forgets what was sealed there (#rewound). Then, in order (a batch's commit waits):
+   * a jump forward is checked for expired offsets, and start_from latest commits the start positions.
+   */
+  #positionsSet(session: Session, stream: MessagesStream<Buffer, Buffer, Buffer, Buffer>): void {
+    const { topic, startFrom } = this.#config;
+    const positions = stream.offsetsToFetch;
+    const jumps: Jump[] = [];
+    for (const [key, at] of positions) {
+      if (!key.startsWith(`${topic}:`)) continue;
+      const partition = Number(key.slice(topic.length + 1));
+      const end = session.latestStart.get(partition);
+      let position = at;
+      if (end !== undefined && position < end) {
+        positions.set(key, end);
+        position = end;
+      }
+      const from = session.fetchedFrom?.get(key);
+      if (from !== undefined && position > from) jumps.push({ partition, from, to: position });
+      const committed = this.#committed.get(partition);
+      if (committed !== undefined && position < committed)
+        this.#rewound(session, partition, position, committed);
+    }
+    session.fetchedFrom = new Map(positions);
+    const pins = startFrom === "latest" ? new Map(positions) : undefined;
+    session.positioning = (session.positioning ?? Promise.resolve())
+      .then(async () => {
+        if (jumps.length > 0) await this.#reportExpired(session, jumps);
+        if (pins !== undefined) await this.#pinStart(session, pins);
+      })
+      .catch((e) => this.#sessionFailed(session, e));
+  }
+
+  /**
+   * A partition is read from below the offset this run committed there: the topic was deleted and created again
+   * (its offsets start over; the broker dropped the group's offsets with the old topic), or the group's offsets
+   * were reset. The offsets this run sealed there no longer say anything about the records now at them.
+   */
+  #rewound(session: Session, partition: number, position: bigint, committed: bigint): void {
+    this.#sealedUpTo.delete(`${session.idPrefix}:${partition}`);
+    this.#expiredUpTo.delete(`${session.idPrefix}:${partition}`);
+    this.#committed.delete(partition);
+    this.#log(
+      `partition ${partition} is read from offset ${position}, below offset ${committed} committed before: the ` +
+        "topic was created again or the group's offsets were reset; records the server already sealed are " +
+        "recognised by their event ids",
+    );
+  }
+
+  /**
+   * Of each jump forward, the offsets the topic no longer holds (below its earliest offset now), not reported
+   * yet: logged as a warning and counted. A jump over offsets still held (another member of the group committed
+   * further) lost nothing.
+   */
+  async #reportExpired(session: Session, jumps: Jump[]): Promise<void> {
+    const consumer = session.consumer as Consumer<Buffer, Buffer, Buffer, Buffer>;
+    const { topic } = this.#config;
+    if (session.closing) return;
+    const earliest = (
+      await consumer.listOffsets({
+        topics: [topic],
+        partitions: { [topic]: jumps.map((j) => j.partition) },
+        timestamp: ListOffsetTimestamps.EARLIEST,
+      })
+    ).get(topic);
+    for (const { partition, from, to } of jumps) {
+      const held = earliest?.[partition];
+      if (held === undefined) continue;
+      const key = `${session.idPrefix}:${partition}`;
+      // Lost: from where the jump started (or the last report) up to the new position or the earliest offset
+      // held, whichever is lower (bigints: no Math.min).
+      const reported = this.#expiredUpTo.get(key);
+      const lostFrom = reported !== undefined && reported > from ? reported : from;
+      let lostTo = to;
+      if (held < lostTo) lostTo = held;
+      if (lostTo <= lostFrom) continue;
+      this.#expiredUpTo.set(key, lostTo);
+      this.#expiredOffsets += Number(lostTo - lostFrom);
+      this.#log(
+        `warning: partition ${partition}: ${lostTo - lostFrom} offsets (${lostFrom} to ${lostTo - 1n}) were ` +
+          `deleted from the topic before they were archived (retention); reading on from offset ${to}`,
+      );
+    }
   }
 
   /**
@@ -339,11 +490,15 @@ export class AuditTopicSource {
     const offsets = assigned.flatMap((partition) => {
       const position = positions.get(`${topic}:${partition}`);
       const has = (committed?.[partition] ?? -1n) >= 0n;
+      if (has) session.latestStart.delete(partition);
       return has || position === undefined ? [] : [{ topic, partition, offset: position, leaderEpoch: -1 }];
     });
     if (offsets.length === 0 || session.closing) return;
     await consumer.commit({ offsets });
-    for (const o of offsets) this.#committed.set(o.partition, o.offset);
+    for (const o of offsets) {
+      this.#committed.set(o.partition, o.offset);
+      session.latestStart.delete(o.partition);
+    }
   }
 
   #consumerOptions(): ConsumerOptions<Buffer, Buffer, Buffer, Buffer> {
@@ -420,6 +575,7 @@ export class AuditTopicSource {
     const ctx: RecordContext = {
       format: this.#config.format,
       idPrefix: session.idPrefix,
+      timestampInIds: session.timestampInIds,
       origin: this.#origin,
       limits: this.#opts.limits,
       now: new Date(),
@@ -452,12 +608,13 @@ export class AuditTopicSource {
       leaderEpoch: m.leaderEpoch,
     }));
     const consumer = session.consumer as Consumer<Buffer, Buffer, Buffer, Buffer>;
-    // The start positions' commit goes first: never after, and so below, this batch's offsets.
-    await this.#unlessStopped(session.pinning ?? Promise.resolve());
+    // The start positions' commit goes first (never after, and so below, this batch's offsets), and so does the
+    // report of offsets a jump skipped (once this batch's offsets are committed past them, nothing would).
+    await this.#unlessStopped(session.positioning ?? Promise.resolve());
     if (this.#abort.signal.aborted) return false;
-    const committing = consumer.commit({ offsets });
-    committing.catch(() => {});
-    if ((await this.#unlessStopped(committing.then(() => true))) === undefined) return false;
+    if (session.failure !== undefined) throw session.failure;
+    if ((await this.#unlessStopped(consumer.commit({ offsets }).then(() => true))) === undefined)
+      return false;
     for (const o of offsets) this.#committed.set(o.partition, o.offset);
     return true;
   }
@@ -506,7 +663,8 @@ export class AuditTopicSource {
 
   /**
    * Ingests until the events are durable, retrying with backoff while the pipeline cannot take them (a full
-   * queue, a failing journal). Undefined when stopped first; throws only invalid_event.
+   * queue, a failing journal), the state `retrying` meanwhile. Undefined when stopped first; throws only
+   * invalid_event.
    */
   async #seal(events: NativeEvent[]): Promise<Counts | undefined> {
     if (events.length === 0) return { events: 0, duplicates: 0, excluded: 0 };
@@ -514,15 +672,14 @@ export class AuditTopicSource {
     for (let attempt = 0; ; attempt++) {
       let problem: string;
       try {
-        const ingesting = this.#opts.ingest(events);
-        // Once stopped, a late rejection of the abandoned ingest is of no interest.
-        ingesting.catch(() => {});
-        const result = await this.#unlessStopped(ingesting);
+        // Once stopped, the abandoned ingest's outcome is of no interest.
+        const result = await this.#unlessStopped(this.#opts.ingest(events));
         if (result === undefined) return undefined;
         if (result.dropped === 0) {
-          if (this.#lastError !== undefined && this.#state === "consuming") {
-            this.#log("sealing again");
+          if (this.#state === "retrying") {
+            this.#state = "consuming";
             this.#lastError = undefined;
+            this.#log("sealing again");
           }
           return {
             events: result.accepted,
@@ -530,21 +687,26 @@ export class AuditTopicSource {
             duplicates: events.length - result.accepted - result.excluded,
           };
         }
-        // failure_policy permit drops events to spare a client waiting on its request; the topic can wait.
-        problem = `${result.dropped} events dropped because the queue is full`;
+        // failure_policy permit drops events to spare a client waiting on its request; the topic can wait. The
+        // pipeline has no way to refuse them instead, so it counts them in vigil_events_dropped_total and logs
+        // them as dropped, although they stay in the topic and are sealed by a later attempt.
+        problem =
+          `the journal queue is full (failure_policy permit: the pipeline counts these ${result.dropped} events ` +
+          "as dropped, but they stay in the topic and are sealed when retried)";
       } catch (e) {
         if (isInvalidEvent(e)) throw e;
         problem = (e as Error).message;
       }
       this.#sealFailures++;
+      this.#state = "retrying";
       this.#error(`sealing failed, retrying (offsets not committed): ${problem}`);
       if (!(await sleep(backoffDelay(attempt, this.#backoff), signal))) return undefined;
     }
   }
 
-  /** The promise's value, or undefined once the source is stopped. */
-  async #unlessStopped<T>(promise: Promise<T>): Promise<T | undefined> {
-    return Promise.race([promise, this.#stopped.then(() => undefined)]);
+  /** The promise's value, or undefined once the source is stopped (see util/abort.ts). */
+  #unlessStopped<T>(promise: Promise<T>): Promise<T | undefined> {
+    return unlessAborted(promise, this.#abort.signal);
   }
 
   #sessionFailed(session: Session, error: unknown): void {
@@ -619,8 +781,9 @@ function topicRecord(m: TopicMessage): TopicRecord {
 }
 
 /**
- * The topic's UUID as the metadata gives it; undefined when the broker has none (before Kafka 2.8 the library
- * reports the name, and the all-zero UUID means "none").
+ * The topic's UUID as the metadata gives it; undefined when the broker has none: the library reports the name
+ * for Metadata before v10 (Kafka before 2.8; Redpanda before 25.3, which answers up to v8), and the all-zero UUID
+ * means "none" (a broker whose topics have no id yet).
  */
 function topicIdOf(id: string | undefined, topic: string): string | undefined {
   if (

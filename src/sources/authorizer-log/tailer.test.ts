@@ -237,6 +237,26 @@ describe("AuthorizerLogTailer", () => {
     await tailer.stop();
   });
 
+  it("abandons a delivery still pending at stop: the position stays, a late failure of it is ignored", async () => {
+    const t = await setup();
+    await writeFile(t.path, line("a"));
+    let fail: ((e: Error) => void) | undefined;
+    const tailer = t.tailer(
+      () =>
+        new Promise<void>((_, reject) => {
+          fail = reject;
+        }),
+    );
+    await tailer.start();
+    await until(() => fail !== undefined, "the delivery");
+    await tailer.stop(); // resolves although the delivery never settles
+    fail?.(new Error("answered after the stop"));
+    await new Promise((r) => setImmediate(r));
+    expect(tailer.status()).toMatchObject({ linesRead: 0, deliveryFailures: 0 });
+    expect(tailer.status().lastError).toBeUndefined();
+    await expect(stat(t.stateFile)).rejects.toMatchObject({ code: "ENOENT" });
+  });
+
   it("keeps unparsed lines as events, and stops safely before start and twice", async () => {
     const t = await setup();
     await writeFile(t.path, "INFO Principal = garbled (kafka.authorizer.logger)\n");

@@ -33,6 +33,7 @@ import { type FileHandle, open, readdir, readFile, stat } from "node:fs/promises
 import { basename, dirname, join } from "node:path";
 import type { InputEvent } from "../../event/schema.ts";
 import { type BackoffOptions, backoffDelay, sleep } from "../../pipeline/retry.ts";
+import { unlessAborted } from "../../util/abort.ts";
 import { writeFileAtomic } from "../../util/fs.ts";
 import { MAX_LINE_CHARS, parseLine, unparsedEvent } from "./parse.ts";
 
@@ -95,7 +96,6 @@ const LINE_BYTES_KEPT = 4 * MAX_LINE_CHARS;
 export class AuthorizerLogTailer {
   readonly #opts: Required<Omit<TailerOptions, "timeZone">> & Pick<TailerOptions, "timeZone">;
   readonly #abort = new AbortController();
-  readonly #stopped: Promise<void>;
   #loop: Promise<void> | undefined;
   #stopping: Promise<void> | undefined;
   #file: TailedFile | undefined;
@@ -111,10 +111,6 @@ export class AuthorizerLogTailer {
     this.#opts = { pollMs: 250, maxBatchLines: 1000, backoff: { initialMs: 100, maxMs: 30_000 }, ...opts };
     // An unknown zone is a configuration error: refuse it here rather than on the first line.
     parseLine("", this.#opts.timeZone === undefined ? undefined : { timeZone: this.#opts.timeZone });
-    const signal = this.#abort.signal;
-    this.#stopped = new Promise((resolve) =>
-      signal.addEventListener("abort", () => resolve(), { once: true }),
-    );
   }
 
   /** Reads the saved position and starts following in the background. */
@@ -331,11 +327,10 @@ export class AuthorizerLogTailer {
     const signal = this.#abort.signal;
     for (let attempt = 0; ; attempt++) {
       try {
+        // Tagged: `deliver` resolves with nothing, as the wait does once stopped.
         const delivery = this.#opts.deliver(events).then(() => "delivered" as const);
-        // Once stopped, a late rejection of the abandoned delivery is of no interest.
-        delivery.catch(() => {});
-        const outcome = await Promise.race([delivery, this.#stopped]);
-        if (outcome !== "delivered") return false;
+        // Once stopped, the abandoned delivery's outcome is of no interest. Nothing of this wait outlives it.
+        if ((await unlessAborted(delivery, signal)) === undefined) return false;
         if (this.#lastError !== undefined) this.#opts.log(`${this.#opts.path}: delivering again`);
         this.#lastError = undefined;
         return true;
