@@ -4,15 +4,22 @@
  * RFC 5424 fields as rsyslog parsed them, the replay window (rsyslog stopped right after a batch, and in the
  * middle of one), and spec/000's block through the real server with the outage scenario.
  *
+ * The replay window's guarantee (at-least-once over TCP and TLS, no gap across breaks and restarts) is tested
+ * through a relay in front of rsyslog that plays a server in trouble, which rsyslog cannot be made to do: one
+ * that stops reading (a hung server), then resets its connections, losing what it had not read (a crash), or
+ * refuses new ones (down). A journal and the real JournalConsumer drive the destination there, as `vigil serve`
+ * does, so the cursor and a restart are part of it.
+ *
  * Each destination sends under its own APP-NAME, so what one test's destination holds is rsyslog's messages with
  * that APP-NAME, MSG parsed back as the record. rsyslog writes what it received a little after it read it, and
  * syslog confirms nothing, so reading back waits until every record the destination reported delivered is there
  * (a record that never arrives fails the check that follows, after the wait).
  */
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { type AddressInfo, connect as connectTcp, createServer, type Socket } from "node:net";
 import { hostname, tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import type { DeliveryPolicy } from "../src/destinations/delivery.ts";
 import { DeliveryError, type Destination, type RecordBatch } from "../src/destinations/destination.ts";
 import {
@@ -20,8 +27,9 @@ import {
   resolveSyslogDestination,
   type SyslogProtocol,
 } from "../src/destinations/syslog/config.ts";
-import { SyslogDestination } from "../src/destinations/syslog/destination.ts";
-import { headerField } from "../src/destinations/syslog/format.ts";
+import { SyslogDestination, type SyslogStatus } from "../src/destinations/syslog/destination.ts";
+import { headerField, SyslogFormatter } from "../src/destinations/syslog/format.ts";
+import { type OutgoingMessage, StreamTransport } from "../src/destinations/syslog/stream.ts";
 import { createEncoder, readSealedRecord } from "../src/formats/encoder.ts";
 import { canonicalize } from "../src/integrity/canonical.ts";
 import { formatRecord, parseRecord, Sealer } from "../src/integrity/chain.ts";
@@ -34,6 +42,23 @@ import { destinationStatuses, waitUntil, writeConfig } from "./support/files.ts"
 import { outageScenario } from "./support/outage.ts";
 import { type ReceivedSyslog, type Rsyslog, startRsyslog } from "./support/rsyslog.ts";
 import { event, ndjson, post, startVigil, tempDir, waitForDelivery } from "./support/vigil-process.ts";
+
+/**
+ * The UDP transport's name lookups, held while `hold` is pending (a DNS server that does not answer); every other
+ * lookup of this file is the real one.
+ */
+const dns = vi.hoisted(() => ({ hold: undefined as Promise<void> | undefined, lookups: 0 }));
+vi.mock("node:dns/promises", async (importOriginal) => {
+  const real = await importOriginal<typeof import("node:dns/promises")>();
+  return {
+    ...real,
+    lookup: async (host: string) => {
+      dns.lookups++;
+      await dns.hold;
+      return real.lookup(host);
+    },
+  };
+});
 
 const BOM = "\uFEFF";
 const key = keyFromSecret(Buffer.alloc(32, 5), "syslog-test");
@@ -122,6 +147,7 @@ const upTo = (n: number) => Array.from({ length: n }, (_, i) => i + 1);
 /** Highest sequence each destination name confirmed, across its instances (a restart is a new instance). */
 const confirmed = new Map<string, number>();
 
+/** The destination as the contract drives it, recording what it confirmed (read() waits for rsyslog to hold it). */
 function tracked(inner: SyslogDestination): Destination {
   return {
     name: inner.name,
@@ -131,6 +157,7 @@ function tracked(inner: SyslogDestination): Destination {
       const last = batch.firstSequence + batch.lines.length - 1;
       confirmed.set(inner.name, Math.max(confirmed.get(inner.name) ?? 0, last));
     },
+    settledSequence: () => inner.settledSequence(),
     status: () => inner.status(),
     stop: () => inner.stop(),
   };
@@ -172,6 +199,113 @@ function events(n: number, from = 1, pad = 100): Record<string, unknown>[] {
 }
 
 const signal = () => new AbortController().signal;
+
+/**
+ * A TCP relay in front of one of rsyslog's inputs, playing a server in trouble: `hang()` stops reading what the
+ * destination sends, so it piles up unread in the kernel's buffers (a hung server); `drop()` then resets every
+ * connection, losing what was not read (a crash); `refuse()` resets new connections at once (a server that is
+ * down); `heal()` relays again, what was left unread included. Bytes pass as they are (TLS too).
+ */
+interface Relay {
+  server: string;
+  hang(): void;
+  drop(): void;
+  refuse(): void;
+  heal(): void;
+  close(): Promise<void>;
+}
+
+async function startRelay(target: { host: string; port: number }): Promise<Relay> {
+  let mode: "relay" | "hang" | "refuse" = "relay";
+  const clients = new Set<Socket>();
+  const relay = createServer((client) => {
+    if (mode === "refuse") {
+      client.resetAndDestroy();
+      return;
+    }
+    clients.add(client);
+    const upstream = connectTcp(target.port, target.host);
+    client.on("data", (d) => upstream.write(d));
+    client.on("end", () => upstream.end());
+    client.on("error", () => {});
+    client.on("close", () => {
+      clients.delete(client);
+      upstream.end();
+    });
+    upstream.on("data", (d) => client.write(d)); // TLS handshakes
+    // rsyslog closes its side once it read our end: passed on, it tells the destination everything arrived.
+    upstream.on("end", () => client.end());
+    upstream.on("error", () => client.destroy());
+    if (mode === "hang") client.pause();
+  });
+  await new Promise<void>((resolve) => relay.listen(0, "127.0.0.1", resolve));
+  return {
+    server: `127.0.0.1:${(relay.address() as AddressInfo).port}`,
+    hang() {
+      mode = "hang";
+      for (const c of clients) c.pause();
+    },
+    drop() {
+      for (const c of clients) c.resetAndDestroy();
+    },
+    refuse() {
+      mode = "refuse";
+    },
+    heal() {
+      mode = "relay";
+      for (const c of clients) c.resume();
+    },
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const c of clients) c.destroy();
+        relay.close(() => resolve());
+      }),
+  };
+}
+
+/** A journal of sealed records (events(n) in order), and consumers reading it as `vigil serve` runs them. */
+async function openJournal() {
+  const data = await tempDir("vigil-syslog-journal-");
+  const dir = join(data, "journal");
+  const { writer } = await JournalWriter.open({ dir, segmentBytes: 1 << 24 });
+  const cursors = new CursorStore(data);
+  const sealer = new Sealer(key, { sequence: 0, signature: `sha256:${"0".repeat(64)}` });
+  let size = 0;
+  return {
+    cursors,
+    get size() {
+      return size;
+    },
+    /** Appends `n` records, durable when this resolves. */
+    async append(n: number, pad = 100) {
+      const lines = events(n, size + 1, pad).map((e) => sealer.seal(canonicalize(e)).line);
+      await writer.append(lines, size + 1);
+      size += n;
+    },
+    consumer(destination: Destination, delivery: Partial<DeliveryPolicy>) {
+      return new JournalConsumer(destination, {
+        journalDir: dir,
+        writer,
+        cursors,
+        log: (m) => logs.push(m),
+        delivery,
+        cursorCommitMs: 0,
+      });
+    },
+    async close() {
+      await writer.close();
+      await rm(data, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Delivery settings for the consumers of the replay tests: prompt retries. */
+function quick(c: { delivery: DeliveryPolicy }, extra: Partial<DeliveryPolicy> = {}): DeliveryPolicy {
+  return { ...c.delivery, backoff: { initialMs: 50, maxMs: 500 }, ...extra };
+}
+
+const loggedBy = (name: string, pattern: RegExp) => async () =>
+  logs.some((l) => l.startsWith(`destination ${name}: `) && pattern.test(l)) ? true : undefined;
 
 describe("syslog destination", () => {
   it("writes RFC 5424 fields rsyslog parses: PRI, timestamp, host, app, pid, msgid, structured data, MSG", async () => {
@@ -372,6 +506,221 @@ describe("syslog destination", () => {
     const records = await recordsOf("replay-mid-write", () => 12_015);
     expect(firstAppearances(records)).toEqual(upTo(12_015));
     await d.stop();
+  });
+});
+
+describe("syslog destination: nothing lost across breaks and restarts", () => {
+  it("re-sends what a hung server never read once the delivery blocked on it is given up, however long it hung", async () => {
+    const relay = await startRelay(rsyslog.tcp);
+    const journal = await openJournal();
+    const c = config("tcp", "hung-server", { server: relay.server, replay_window_secs: 1 });
+    const consumer = journal.consumer(
+      new SyslogDestination(c, context),
+      quick(c, { requestTimeoutMs: 2_000 }),
+    );
+    try {
+      relay.hang();
+      await consumer.start();
+      await journal.append(10);
+      await waitUntil("10 records written", async () =>
+        consumer.status().deliveredSequence === 10 ? true : undefined,
+      );
+      // About 8 MB: more than the kernel holds unread, so a delivery blocks until the consumer gives it up, by
+      // then longer than replay_window_secs after the records written before it.
+      await journal.append(6000, 1000);
+      await waitUntil("a delivery given up", async () => (consumer.status().timeouts > 0 ? true : undefined));
+      relay.drop(); // the server crashes: what it had not read is gone
+      relay.heal();
+      await waitUntil("every record delivered", async () =>
+        consumer.status().deliveredSequence === journal.size ? true : undefined,
+      );
+      const records = await recordsOf("hung-server", () => journal.size);
+      expect(firstAppearances(records)).toEqual(upTo(journal.size));
+      expect((consumer.status().destination as SyslogStatus).replayedMessages).toBeGreaterThanOrEqual(10);
+    } finally {
+      await consumer.stop();
+      await relay.close();
+      await journal.close();
+    }
+  });
+
+  it("keeps the cursor before what a dropped connection may have lost, so a restart sends it again", async () => {
+    const relay = await startRelay(rsyslog.tls);
+    const journal = await openJournal();
+    const c = config("tls", "restart-resend", { server: relay.server });
+    const consumer = () => journal.consumer(new SyslogDestination(c, context), quick(c));
+    const first = consumer();
+    let second: JournalConsumer | undefined;
+    try {
+      await first.start();
+      await journal.append(5);
+      expect(firstAppearances(await recordsOf("restart-resend", () => 5))).toEqual(upTo(5));
+      relay.hang();
+      await journal.append(100);
+      await waitUntil("105 records written", async () =>
+        first.status().deliveredSequence === 105 ? true : undefined,
+      );
+      // The server crashes with the 100 unread, and is still down when Vigil stops before the next record.
+      relay.refuse();
+      relay.drop();
+      await waitUntil("the break noticed", loggedBy("restart-resend", /lost \(/));
+      await first.stop();
+      const cursorAtStop = (await journal.cursors.load("restart-resend"))?.sequence ?? 0;
+      relay.heal();
+      second = consumer();
+      await second.start();
+      await waitUntil("105 records after the restart", async () =>
+        second?.status().deliveredSequence === 105 ? true : undefined,
+      );
+      await second.stop();
+      const records = await recordsOf("restart-resend", () => 105);
+      expect(firstAppearances(records)).toEqual(upTo(105));
+      // The 100 (and the 5 before, written less than replay_window_secs before them) were never settled.
+      expect(cursorAtStop).toBeLessThan(6);
+      expect(logs).toContainEqual(
+        expect.stringMatching(
+          /^destination restart-resend: stopped without knowing .* sent again after a restart/,
+        ),
+      );
+    } finally {
+      await first.stop();
+      await second?.stop();
+      await relay.close();
+      await journal.close();
+    }
+  });
+
+  it("re-sends at stop, on a fresh connection, what a dropped connection may have lost", async () => {
+    const relay = await startRelay(rsyslog.tcp);
+    const journal = await openJournal();
+    const c = config("tcp", "stop-resend", { server: relay.server });
+    const consumer = journal.consumer(new SyslogDestination(c, context), quick(c));
+    try {
+      await consumer.start();
+      await journal.append(5);
+      expect(firstAppearances(await recordsOf("stop-resend", () => 5))).toEqual(upTo(5));
+      relay.hang();
+      await journal.append(100);
+      await waitUntil("105 records written", async () =>
+        consumer.status().deliveredSequence === 105 ? true : undefined,
+      );
+      relay.drop();
+      relay.heal();
+      await waitUntil("the break noticed", loggedBy("stop-resend", /lost \(/));
+      await consumer.stop();
+      const records = await recordsOf("stop-resend", () => 105);
+      expect(firstAppearances(records)).toEqual(upTo(105));
+      expect(logs).toContainEqual(expect.stringMatching(/^destination stop-resend: re-sent \d+ messages/));
+      expect(logs.filter((l) => l.startsWith("destination stop-resend: stopped without knowing"))).toEqual(
+        [],
+      );
+    } finally {
+      await consumer.stop();
+      await relay.close();
+      await journal.close();
+    }
+  });
+
+  it("makes a delivery wait rather than let a full replay window drop what a hung server has not read", async () => {
+    const relay = await startRelay(rsyslog.tcp);
+    const formatter = new SyslogFormatter({
+      facility: 16,
+      hostname: "h",
+      appName: "window-cap",
+      procId: "1",
+    });
+    const messages = (batch: RecordBatch): OutgoingMessage[] =>
+      batch.lines.map((line) => {
+        const { event, integrity } = readSealedRecord(line);
+        return {
+          sequence: integrity.sequence_number,
+          message: formatter.format(event, integrity, line.toString()),
+        };
+      });
+    // A window of 64 KiB and a minute: the second 50 KB batch does not fit before the first ages out.
+    const transport = new StreamTransport({
+      host: "127.0.0.1",
+      port: Number(relay.server.split(":")[1]),
+      tls: undefined,
+      framing: "octet_counting",
+      replayWindowMs: 60_000,
+      replayWindowBytes: 64 * 1024,
+      socketBufferBytes: 0,
+      shown: "relay",
+      log: (m) => logs.push(`destination window-cap: ${m}`),
+    });
+    try {
+      relay.hang();
+      await transport.send(messages(sealed(events(20, 1, 2000))), signal());
+      let second: "pending" | "sent" = "pending";
+      const sending = transport.send(messages(sealed(events(20, 21, 2000), 21)), signal()).then(() => {
+        second = "sent";
+      });
+      await waitUntil("the second batch to wait for room (or be sent)", async () =>
+        transport.counters().replayWindowWaits > 0 || second === "sent" ? true : undefined,
+      );
+      const waitedForRoom = second === "pending";
+      const unsettledWhileWaiting = transport.oldestUnsettled();
+      relay.drop(); // the server crashes with both batches unread
+      relay.heal();
+      await waitUntil("the break noticed", loggedBy("window-cap", /lost \(/));
+      await sending; // the break emptied the window: both go out on the next connection
+      await transport.close(); // what is still to be re-sent goes first, then everything is known received
+      const records = await recordsOf("window-cap", () => 40);
+      expect(firstAppearances(records)).toEqual(upTo(40));
+      expect(waitedForRoom).toBe(true);
+      expect(unsettledWhileWaiting).toBe(1);
+      expect(transport.counters()).toMatchObject({ replayWindowWaits: 1, replayedMessages: 20 });
+      expect(transport.oldestUnsettled()).toBeUndefined();
+    } finally {
+      await transport.close();
+      await relay.close();
+    }
+  });
+
+  it("over UDP, gives a delivery up at once while the server's name is looked up, and sends it only once", async () => {
+    const udpSockets = () => process.getActiveResourcesInfo().filter((r) => r === "UDPWrap").length;
+    const socketsBefore = udpSockets();
+    const lookupsBefore = dns.lookups;
+    let answer = () => {};
+    dns.hold = new Promise((resolve) => {
+      answer = resolve;
+    });
+    const d = destination("udp", "udp-lookup");
+    try {
+      const abandon = new AbortController();
+      const first = d.deliver(sealed(events(3)), abandon.signal).then(
+        () => "delivered",
+        (e: unknown) => e,
+      );
+      await waitUntil("the lookup", async () => (dns.lookups > lookupsBefore ? true : undefined));
+      abandon.abort(); // the consumer's request timeout
+      let timer: NodeJS.Timeout | undefined;
+      const outcome = await Promise.race([
+        first,
+        new Promise((resolve) => {
+          timer = setTimeout(() => resolve("still waiting for the lookup"), 5_000);
+        }),
+      ]);
+      clearTimeout(timer);
+      expect(outcome).toMatchObject({ retryable: true, message: expect.stringMatching(/abandoned/) });
+      const retry = d.deliver(sealed(events(3)), signal()); // the consumer's retry, while the lookup hangs on
+      answer();
+      await retry;
+      await d.deliver(sealed(events(2, 4), 4), signal());
+      const records = await recordsOf("udp-lookup", () => 5);
+      expect(records.map((r) => r.sequence)).toEqual(upTo(5));
+      expect(dns.lookups - lookupsBefore).toBe(1);
+    } finally {
+      dns.hold = undefined;
+      answer();
+      await d.stop();
+    }
+    await waitUntil(
+      "no UDP socket left open",
+      async () => (udpSockets() === socketsBefore ? true : undefined),
+      5_000,
+    );
   });
 });
 

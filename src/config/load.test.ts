@@ -415,7 +415,7 @@ describe("spec/000 enterprise.audit blocks", () => {
         hostname: hostname(),
         maxMessageBytes: 8192,
         framing: "octet_counting",
-        replayWindowMs: 5000,
+        replayWindowMs: 1000,
         tls: { insecureSkipVerify: false },
         delivery: DEFAULT_DELIVERY,
       },

@@ -518,12 +518,17 @@ export class JournalConsumer {
       this.#abort.abort();
       await this.#loop;
       // What the destination confirmed is committed even when it parked part-way through a batch.
-      if (this.#state !== "starting") await this.#commit(false).catch(() => {});
+      const started = this.#state !== "starting";
+      if (started) await this.#commit(false).catch(() => {});
       // A destination that is down would only make the shutdown wait for a checkpoint it cannot take.
       if (this.#state === "running") await this.#publishCheckpoint();
       if (this.#state !== "parked") this.#state = "stopped";
       await this.#reader?.close();
       await this.#dest.stop();
+      // Stopping may settle what a destination without acknowledgements held back (syslog's graceful close).
+      if (started && this.#dest.settledSequence !== undefined) {
+        await this.#commit(false).catch(() => {});
+      }
     })();
     return this.#stopping;
   }

@@ -53,7 +53,7 @@ describe("syslog destination config", () => {
       hostname: hostname(),
       maxMessageBytes: 8192,
       framing: "octet_counting",
-      replayWindowMs: 5000,
+      replayWindowMs: 1000,
       tls: { insecureSkipVerify: false },
       delivery: DEFAULT_DELIVERY,
     });

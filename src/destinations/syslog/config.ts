@@ -11,7 +11,9 @@
  *   hostname: node-7                 # HOSTNAME, 1-255 printable ASCII characters; default the machine's name
  *   max_message_bytes: 8192          # largest message sent (header, structured data and record); see below
  *   framing: octet_counting          # tcp, tls: octet_counting (RFC 6587 §3.4.1, RFC 5425) | non_transparent (LF)
- *   replay_window_secs: 5            # tcp, tls: what is re-sent after a broken connection; 0 turns it off
+ *   replay_window_secs: 1            # tcp, tls: how long writes must go on after a message before it is
+ *                                    # presumed received (until then re-sent if the connection breaks, and
+ *                                    # sent again after a restart); 0 turns this off
  *   tls:                             # tls only
  *     ca_file: /etc/vigil/syslog-ca.pem      # CAs trusted instead of the system's
  *     cert_file: /etc/vigil/client.pem       # client certificate and key, for servers that ask for one
@@ -25,6 +27,14 @@
  * large, and `on_oversize` applies (truncate: the record without its details; park). At most 65,507 over UDP (the
  * largest IPv4 datagram) and 200,000 over TCP and TLS (rsyslog's imtcp MaxFrameSize default: a longer frame
  * breaks the connection's framing).
+ *
+ * Delivery is at-least-once with no gap over TCP and TLS, across broken connections and restarts: syslog
+ * acknowledges nothing, so a message is presumed received only once later writes on its connection kept
+ * completing for `replay_window_secs`; until then it is re-sent if the connection breaks, and the cursor stays
+ * before it, so a restart sends it again (a receiver may see repeats, never a gap). A longer window covers a
+ * server that holds more unread for longer, but holds more in memory (up to REPLAY_WINDOW_BYTES, destination.ts) and
+ * bounds the sustained rate to that per window. `replay_window_secs: 0` gives this up: a message counts as
+ * received once written. Over UDP delivery is best effort: nothing is confirmed, a dropped datagram is lost.
  *
  * The shared delivery keys (batch, request_timeout_secs, on_oversize, retry, format) apply as everywhere.
  */
@@ -55,7 +65,7 @@ export const DEFAULT_MAX_MESSAGE_BYTES = 8192;
 export const MAX_UDP_MESSAGE_BYTES = 65_507;
 /** rsyslog's imtcp MaxFrameSize default: a longer octet-counted frame throws its framing off. */
 export const MAX_STREAM_MESSAGE_BYTES = 200_000;
-export const DEFAULT_REPLAY_WINDOW_SECS = 5;
+export const DEFAULT_REPLAY_WINDOW_SECS = 1;
 
 export interface SyslogTlsConfig {
   /** PEM CA certificates trusted instead of the system's. */
@@ -80,7 +90,10 @@ export interface SyslogDestinationConfig extends BaseDestinationConfig {
   maxMessageBytes: number;
   /** TCP and TLS only. */
   framing: SyslogFraming;
-  /** TCP and TLS only: how long written messages are kept to be re-sent after the connection broke (0: never). */
+  /**
+   * TCP and TLS only: how long writes must keep completing after a message before it is presumed received (until
+   * then it is re-sent after a break, and not settled); 0: presumed received once written.
+   */
   replayWindowMs: number;
   /** TLS only. */
   tls: SyslogTlsConfig;
