@@ -19,6 +19,7 @@ import {
 } from "../destinations/registry.ts";
 import { type FieldProblem, formatProblem, ValidationError, VigilError } from "../errors.ts";
 import { DEFAULT_EVENT_LIMITS } from "../event/validate.ts";
+import { displayBroker } from "../kafka/connection.ts";
 import { type KubernetesPolicy, parseKubernetesPolicy } from "../policy/kubernetes.ts";
 import { compileRedaction } from "../policy/redact.ts";
 import { compileRedpandaFilters, type RedpandaFilterConfig } from "../policy/redpanda.ts";
@@ -26,7 +27,6 @@ import {
   AuditTopicSourceSchema,
   auditTopicTarget,
   checkAuditTopicSource,
-  displayServer,
   type RawAuditTopicSource,
   resolveAuditTopicSource,
 } from "../sources/audit-topic/config.ts";
@@ -406,10 +406,10 @@ function sourceTarget(source: SourceConfig): { target: string; key: string; same
  */
 function feedsItself(source: SourceConfig, destinations: DestinationConfig[]): DestinationConfig | undefined {
   if (source.type !== "audit_topic") return undefined;
-  const servers = new Set(source.brokers.map(displayServer));
+  const servers = new Set(source.brokers.map(displayBroker));
   return destinations.find(
     (d) =>
-      d.type === "kafka" && d.topic === source.topic && d.brokers.some((b) => servers.has(displayServer(b))),
+      d.type === "kafka" && d.topic === source.topic && d.brokers.some((b) => servers.has(displayBroker(b))),
   );
 }
 

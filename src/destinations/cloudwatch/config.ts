@@ -27,6 +27,7 @@
  */
 import Type from "typebox";
 import type { PathProblem } from "../../config/schema.ts";
+import { type AwsClientConfig, checkAwsKeys, resolveAwsKeys } from "../aws.ts";
 import { type BaseDestinationConfig, DeliveryFields, resolveDelivery } from "../delivery.ts";
 import { EVENT_OVERHEAD_BYTES, MAX_REQUEST_BYTES, MAX_REQUEST_EVENTS } from "./batch.ts";
 
@@ -41,20 +42,15 @@ const MAX_NAME_LENGTH = 512;
 /** CloudWatch's log group name characters. */
 const LOG_GROUP_NAME = /^[.\-_/#A-Za-z0-9]+$/;
 
-export interface CloudWatchDestinationConfig extends BaseDestinationConfig {
+/** `region`, `endpoint` and `credentials`: see aws.ts. */
+export interface CloudWatchDestinationConfig extends BaseDestinationConfig, AwsClientConfig {
   type: "cloudwatch";
   logGroup: string;
   logStream: string;
-  /** Undefined: the SDK's default (AWS_REGION, AWS_DEFAULT_REGION, the profile's region). */
-  region?: string;
-  /** Undefined: AWS's endpoint for the region. */
-  endpoint?: string;
   createLogGroup: boolean;
   createLogStream: boolean;
   /** Set with PutRetentionPolicy on a group Vigil creates; undefined leaves the group's (never expire). */
   retentionInDays?: number;
-  /** Undefined: the SDK's default credential chain (environment, profile, SSO, container or instance role). */
-  credentials?: { accessKeyId: string; secretAccessKey: string };
 }
 
 export const CLOUDWATCH_DELIVERY_DEFAULTS = {
@@ -115,31 +111,7 @@ export function checkCloudWatchDestination(raw: RawCloudWatchDestination): PathP
   if (raw.region !== undefined && !/^[a-z0-9-]+$/.test(raw.region)) {
     problems.push({ path: ["region"], message: "must be an AWS region name such as us-west-2" });
   }
-  if (raw.endpoint !== undefined) {
-    let url: URL | undefined;
-    try {
-      url = new URL(raw.endpoint);
-    } catch {
-      problems.push({ path: ["endpoint"], message: "must be an absolute http:// or https:// URL" });
-    }
-    if (url && url.protocol !== "http:" && url.protocol !== "https:") {
-      problems.push({ path: ["endpoint"], message: "must be an http:// or https:// URL" });
-    } else if (url && (url.username !== "" || url.password !== "")) {
-      problems.push({
-        path: ["endpoint"],
-        message: "must not hold credentials; use access_key_id and secret_access_key",
-      });
-    } else if (url && (url.search !== "" || url.hash !== "")) {
-      problems.push({ path: ["endpoint"], message: "must not have a query string or fragment" });
-    }
-  }
-  if ((raw.access_key_id === undefined) !== (raw.secret_access_key === undefined)) {
-    problems.push({
-      path: [raw.access_key_id === undefined ? "secret_access_key" : "access_key_id"],
-      message:
-        "access_key_id and secret_access_key go together (leave both out to use the SDK's credential chain)",
-    });
-  }
+  problems.push(...checkAwsKeys(raw));
   return problems;
 }
 
@@ -153,13 +125,9 @@ export function resolveCloudWatchDestination(raw: RawCloudWatchDestination): Clo
     logStream: raw.log_stream,
     createLogGroup: raw.create_log_group ?? true,
     createLogStream: raw.create_log_stream ?? true,
+    ...resolveAwsKeys(raw),
   };
-  if (raw.region !== undefined) config.region = raw.region;
-  if (raw.endpoint !== undefined) config.endpoint = raw.endpoint;
   if (raw.retention_in_days !== undefined) config.retentionInDays = raw.retention_in_days;
-  if (raw.access_key_id !== undefined && raw.secret_access_key !== undefined) {
-    config.credentials = { accessKeyId: raw.access_key_id, secretAccessKey: raw.secret_access_key };
-  }
   return config;
 }
 

@@ -39,7 +39,6 @@
  */
 import {
   CloudWatchLogsClient,
-  type CloudWatchLogsClientConfig,
   CreateLogGroupCommand,
   CreateLogStreamCommand,
   DescribeLogGroupsCommand,
@@ -50,7 +49,7 @@ import {
 } from "@aws-sdk/client-cloudwatch-logs";
 import type { NativeEvent } from "../../event/schema.ts";
 import { integrityOfEncodedLine } from "../../formats/encoder.ts";
-import { VIGIL_VERSION } from "../../version.ts";
+import { awsClientOptions } from "../aws.ts";
 import {
   DeliveryError,
   type Destination,
@@ -134,16 +133,7 @@ export class CloudWatchDestination implements Destination {
       ? [config.credentials.secretAccessKey, config.credentials.accessKeyId]
       : [];
     this.#retentionDays = config.retentionInDays;
-    const timeout = config.delivery.requestTimeoutMs;
-    const options: CloudWatchLogsClientConfig = {
-      maxAttempts: 1,
-      requestHandler: { requestTimeout: timeout, connectionTimeout: timeout, throwOnRequestTimeout: true },
-      customUserAgent: `vigil/${VIGIL_VERSION}`,
-    };
-    if (config.region !== undefined) options.region = config.region;
-    if (config.endpoint !== undefined) options.endpoint = config.endpoint;
-    if (config.credentials !== undefined) options.credentials = config.credentials;
-    this.#client = new CloudWatchLogsClient(options);
+    this.#client = new CloudWatchLogsClient(awsClientOptions(config, config.delivery.requestTimeoutMs, 1));
   }
 
   status(): CloudWatchStatus {

@@ -25,8 +25,8 @@
  *   publish_checkpoints: false           # signed checkpoints as messages of the topic (default false)
  * ```
  *
- * The SASL keys are spec/000's `sasl_username`/`sasl_password` only: `username`/`password` aliases would give a
- * second spelling to document and check against the first, for no gain (an unknown key is refused, naming it).
+ * `bootstrap_servers` and `security:` are the keys every Kafka client of Vigil shares: kafka/connection.ts checks
+ * and resolves them.
  *
  * Topic creation (`create_topic`). The topic is created with `cleanup.policy=delete` and `retention.ms`:
  * - `retention_ms` 7 days by default, Kafka's own default retention and Confluent's: the topic is a feed that
@@ -54,59 +54,32 @@
  * batch stays under the topic's `max.message.bytes` (1 MiB by default), so these only bound how much one
  * delivery holds.
  */
-import { readFileSync } from "node:fs";
-import { isIP } from "node:net";
-import { resolve } from "node:path";
 import Type from "typebox";
 import type { PathProblem } from "../../config/schema.ts";
+import {
+  BootstrapServersSchema,
+  checkBootstrapServers,
+  checkKafkaSecurity,
+  checkTopicName,
+  type KafkaConnectionConfig,
+  KafkaSecuritySchema,
+  kafkaTopicTarget,
+  resolveKafkaConnection,
+} from "../../kafka/connection.ts";
 import { type BaseDestinationConfig, DeliveryFields, resolveDelivery } from "../delivery.ts";
 
-export const SECURITY_PROTOCOLS = ["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] as const;
-export type SecurityProtocol = (typeof SECURITY_PROTOCOLS)[number];
-export const SASL_MECHANISMS = ["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] as const;
-export type SaslMechanism = (typeof SASL_MECHANISMS)[number];
 /** What @platformatic/kafka can compress record batches with. */
 export const COMPRESSIONS = ["none", "gzip", "snappy", "lz4", "zstd"] as const;
 export type Compression = (typeof COMPRESSIONS)[number];
 
 export const DEFAULT_RETENTION_MS = 7 * 24 * 3600 * 1000;
 export const DEFAULT_CLIENT_ID = "vigil";
-/** Kafka's longest topic name. */
-const MAX_TOPIC_LENGTH = 249;
 
 export const KAFKA_DELIVERY_DEFAULTS = { maxRecords: 5000, maxBytes: 1024 * 1024, maxWaitMs: 0 };
 
-export interface KafkaBroker {
-  /** Host name or IP address (IPv6 without brackets). */
-  host: string;
-  port: number;
-}
-
-export interface KafkaTlsConfig {
-  /** PEM CA certificates trusted instead of the system's. */
-  ca?: string;
-  /** PEM client certificate and key (mutual TLS). */
-  cert?: string;
-  key?: string;
-  /** Skip certificate verification: only for tests; logged as a warning at start. */
-  insecureSkipVerify: boolean;
-}
-
-export interface KafkaSaslConfig {
-  mechanism: SaslMechanism;
-  username: string;
-  password: string;
-}
-
-export interface KafkaDestinationConfig extends BaseDestinationConfig {
+export interface KafkaDestinationConfig extends BaseDestinationConfig, KafkaConnectionConfig {
   type: "kafka";
-  brokers: KafkaBroker[];
   topic: string;
-  securityProtocol: SecurityProtocol;
-  /** SASL_PLAINTEXT and SASL_SSL only. */
-  sasl?: KafkaSaslConfig;
-  /** SSL and SASL_SSL only. */
-  tls?: KafkaTlsConfig;
   createTopic: boolean;
   /** Of a topic Vigil creates. */
   partitions: number;
@@ -125,23 +98,9 @@ export const KafkaDestinationSchema = Type.Object(
   {
     type: Type.Literal("kafka"),
     ...DeliveryFields,
-    bootstrap_servers: Type.Array(Type.String({ minLength: 1 }), { minItems: 1 }),
+    bootstrap_servers: BootstrapServersSchema,
     topic: Type.String({ minLength: 1 }),
-    security: Type.Optional(
-      Type.Object(
-        {
-          security_protocol: Type.Optional(Type.Enum(SECURITY_PROTOCOLS)),
-          sasl_mechanism: Type.Optional(Type.Enum(SASL_MECHANISMS)),
-          sasl_username: Type.Optional(Type.String({ minLength: 1 })),
-          sasl_password: Type.Optional(Type.String({ minLength: 1 })),
-          ssl_ca_file: Type.Optional(Type.String({ minLength: 1 })),
-          ssl_cert_file: Type.Optional(Type.String({ minLength: 1 })),
-          ssl_key_file: Type.Optional(Type.String({ minLength: 1 })),
-          ssl_insecure_skip_verify: Type.Optional(Type.Boolean()),
-        },
-        strict,
-      ),
-    ),
+    security: KafkaSecuritySchema,
     create_topic: Type.Optional(Type.Boolean()),
     partitions: Type.Optional(Type.Integer({ minimum: 1, maximum: 10_000 })),
     replication_factor: Type.Optional(Type.Integer({ minimum: -1, maximum: 32_767 })),
@@ -155,57 +114,9 @@ export const KafkaDestinationSchema = Type.Object(
 
 export type RawKafkaDestination = Type.Static<typeof KafkaDestinationSchema>;
 
-/** `host:port` or `[v6]:port`; a reason when it is neither. */
-export function parseBootstrapServer(server: string): KafkaBroker | { problem: string } {
-  const example = "must be host:port, e.g. kafka-1.example.com:9092";
-  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(server)) {
-    return { problem: `${example}, without a scheme (the protocol goes in security.security_protocol)` };
-  }
-  let host: string;
-  let portText: string | undefined;
-  const bracketed = /^\[([^\]]*)\](?::(.*))?$/.exec(server);
-  if (bracketed) {
-    host = bracketed[1] as string;
-    portText = bracketed[2];
-    if (isIP(host) !== 6) return { problem: "must hold an IPv6 address between the brackets" };
-  } else {
-    const colon = server.lastIndexOf(":");
-    if (colon >= 0 && server.indexOf(":") !== colon) {
-      return { problem: "must put an IPv6 address in brackets: [2001:db8::1]:9092" };
-    }
-    host = colon < 0 ? server : server.slice(0, colon);
-    portText = colon < 0 ? undefined : server.slice(colon + 1);
-  }
-  if (host === "" || /[\s/@?#,]/.test(host)) return { problem: example };
-  if (portText === undefined) return { problem: `${example} (the port is required)` };
-  const port = /^\d{1,5}$/.test(portText) ? Number(portText) : Number.NaN;
-  if (!(port >= 1 && port <= 65535)) return { problem: "has an invalid port: it must be 1 to 65535" };
-  return { host, port };
-}
-
-/** `host:port`, with an IPv6 address in brackets. */
-export function displayBroker(broker: KafkaBroker): string {
-  return `${isIP(broker.host) === 6 ? `[${broker.host}]` : broker.host}:${broker.port}`;
-}
-
-const usesSasl = (protocol: SecurityProtocol) => protocol === "SASL_PLAINTEXT" || protocol === "SASL_SSL";
-const usesTls = (protocol: SecurityProtocol) => protocol === "SSL" || protocol === "SASL_SSL";
-
 /** Checks the schema cannot express: the servers, the topic name, keys that fit only some protocols, files. */
 export function checkKafkaDestination(raw: RawKafkaDestination, baseDir: string): PathProblem[] {
-  const problems: PathProblem[] = [];
-  raw.bootstrap_servers.forEach((server, i) => {
-    const parsed = parseBootstrapServer(server);
-    if ("problem" in parsed) problems.push({ path: ["bootstrap_servers", i], message: parsed.problem });
-  });
-  if (raw.topic.length > MAX_TOPIC_LENGTH || !/^[A-Za-z0-9._-]+$/.test(raw.topic)) {
-    problems.push({
-      path: ["topic"],
-      message: `must be 1 to ${MAX_TOPIC_LENGTH} letters, digits and the characters . _ -`,
-    });
-  } else if (raw.topic === "." || raw.topic === "..") {
-    problems.push({ path: ["topic"], message: 'cannot be "." or ".."' });
-  }
+  const problems = [...checkBootstrapServers(raw.bootstrap_servers), ...checkTopicName(raw.topic)];
   if (raw.create_topic === false) {
     for (const key of ["partitions", "replication_factor", "retention_ms"] as const) {
       if (raw[key] !== undefined) {
@@ -225,69 +136,23 @@ export function checkKafkaDestination(raw: RawKafkaDestination, baseDir: string)
   if (raw.retention_ms === 0) {
     problems.push({ path: ["retention_ms"], message: "must be a positive number of milliseconds, or -1" });
   }
-  const security = raw.security ?? {};
-  const protocol = security.security_protocol ?? "PLAINTEXT";
-  for (const key of ["sasl_mechanism", "sasl_username", "sasl_password"] as const) {
-    if (usesSasl(protocol) && security[key] === undefined) {
-      problems.push({ path: ["security", key], message: `is required with security_protocol ${protocol}` });
-    } else if (!usesSasl(protocol) && security[key] !== undefined) {
-      problems.push({
-        path: ["security", key],
-        message: `applies only with security_protocol SASL_PLAINTEXT or SASL_SSL (it is ${protocol})`,
-      });
-    }
-  }
-  const sslKeys = ["ssl_ca_file", "ssl_cert_file", "ssl_key_file", "ssl_insecure_skip_verify"] as const;
-  if (!usesTls(protocol)) {
-    for (const key of sslKeys) {
-      if (security[key] !== undefined) {
-        problems.push({
-          path: ["security", key],
-          message: `applies only with security_protocol SSL or SASL_SSL (it is ${protocol})`,
-        });
-      }
-    }
-    return problems;
-  }
-  if ((security.ssl_cert_file === undefined) !== (security.ssl_key_file === undefined)) {
-    problems.push({ path: ["security"], message: "ssl_cert_file and ssl_key_file go together" });
-  }
-  for (const key of ["ssl_ca_file", "ssl_cert_file", "ssl_key_file"] as const) {
-    const file = security[key];
-    if (file === undefined) continue;
-    try {
-      readFileSync(resolve(baseDir, file));
-    } catch (e) {
-      const reason = (e as NodeJS.ErrnoException).code === "ENOENT" ? "no such file" : (e as Error).message;
-      problems.push({ path: ["security", key], message: `cannot read ${file}: ${reason}` });
-    }
-  }
+  problems.push(...checkKafkaSecurity(raw, baseDir));
   return problems;
 }
 
 /** Where the destination writes: two entries with the same target would write to the same topic. */
 export function kafkaTarget(config: KafkaDestinationConfig): string {
-  const servers = config.brokers.map(displayBroker).sort();
-  return `kafka:${servers.join(",")}/${config.topic}`;
+  return kafkaTopicTarget(config.brokers, config.topic);
 }
 
 export function resolveKafkaDestination(raw: RawKafkaDestination, baseDir: string): KafkaDestinationConfig {
-  const brokers = raw.bootstrap_servers.map((server) => {
-    const parsed = parseBootstrapServer(server);
-    // checkKafkaDestination reports it first.
-    if ("problem" in parsed) throw new Error(`bootstrap server ${server} ${parsed.problem}`);
-    return parsed;
-  });
-  const security = raw.security ?? {};
-  const protocol = security.security_protocol ?? "PLAINTEXT";
   const config: KafkaDestinationConfig = {
     type: "kafka",
     name: raw.name ?? `kafka:${raw.topic}`,
     format: raw.format ?? "native",
     delivery: resolveDelivery(raw, KAFKA_DELIVERY_DEFAULTS),
-    brokers,
+    ...resolveKafkaConnection(raw, baseDir),
     topic: raw.topic,
-    securityProtocol: protocol,
     createTopic: raw.create_topic ?? true,
     partitions: raw.partitions ?? 1,
     retentionMs: raw.retention_ms ?? DEFAULT_RETENTION_MS,
@@ -296,24 +161,5 @@ export function resolveKafkaDestination(raw: RawKafkaDestination, baseDir: strin
     publishCheckpoints: raw.publish_checkpoints ?? false,
   };
   if (raw.replication_factor !== undefined) config.replicationFactor = raw.replication_factor;
-  if (usesSasl(protocol)) {
-    config.sasl = {
-      mechanism: security.sasl_mechanism as SaslMechanism,
-      username: security.sasl_username as string,
-      password: security.sasl_password as string,
-    };
-  }
-  if (usesTls(protocol)) {
-    const read = (file: string | undefined) =>
-      file === undefined ? undefined : readFileSync(resolve(baseDir, file), "utf8");
-    const tls: KafkaTlsConfig = { insecureSkipVerify: security.ssl_insecure_skip_verify ?? false };
-    const ca = read(security.ssl_ca_file);
-    const cert = read(security.ssl_cert_file);
-    const key = read(security.ssl_key_file);
-    if (ca !== undefined) tls.ca = ca;
-    if (cert !== undefined) tls.cert = cert;
-    if (key !== undefined) tls.key = key;
-    config.tls = tls;
-  }
   return config;
 }

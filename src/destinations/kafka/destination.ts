@@ -68,6 +68,13 @@ import {
 import type { SealedRecord } from "../../formats/encoder.ts";
 import { parseRecord } from "../../integrity/chain.ts";
 import {
+  connectionSecrets,
+  connectionWarnings,
+  displayBroker,
+  kafkaConnectionOptions,
+} from "../../kafka/connection.ts";
+import { findApiError, isUnknownTopic } from "../../kafka/errors.ts";
+import {
   DeliveryError,
   type Destination,
   type DestinationStatus,
@@ -77,8 +84,8 @@ import {
 } from "../destination.ts";
 import { RecordEncoding } from "../encoding.ts";
 import type { DestinationContext } from "../registry.ts";
-import { displayBroker, type KafkaDestinationConfig } from "./config.ts";
-import { findApiError, isUnknownTopic, type KafkaCallContext, kafkaError } from "./errors.ts";
+import type { KafkaDestinationConfig } from "./config.ts";
+import { type KafkaCallContext, kafkaError } from "./errors.ts";
 
 /** Kafka's default `max.message.bytes`, used when the topic's cannot be read. */
 export const DEFAULT_MAX_MESSAGE_BYTES = 1_048_588;
@@ -201,7 +208,7 @@ export class KafkaDestination implements Destination {
     this.#chainKey = Buffer.from(context.logOrigin);
     this.#checkpointKey = Buffer.from(`${context.logOrigin}/checkpoint`);
     this.#contentType = Buffer.from(this.#encoding.encoder?.mediaType ?? "application/json");
-    this.#secrets = config.sasl === undefined ? [] : [config.sasl.password];
+    this.#secrets = connectionSecrets(config);
     this.#where = `topic ${config.topic} (${config.brokers.map(displayBroker).join(",")})`;
   }
 
@@ -217,14 +224,7 @@ export class KafkaDestination implements Destination {
 
   async start(from: StartFrom): Promise<{ last?: RecordRef }> {
     const signal = from.signal ?? new AbortController().signal;
-    if (this.#config.tls?.insecureSkipVerify) {
-      this.#log("security.ssl_insecure_skip_verify is on: the brokers' certificates are not checked");
-    }
-    if (this.#config.securityProtocol === "SASL_PLAINTEXT") {
-      this.#log(
-        "security_protocol SASL_PLAINTEXT: the credentials (with PLAIN) and every record go unencrypted",
-      );
-    }
+    for (const warning of connectionWarnings(this.#config)) this.#log(warning);
     const created = await this.#prepareTopic(signal);
     const hashed = partitionOf(this.#chainKey, this.#partitionCount);
     this.#partition = hashed;
@@ -303,10 +303,10 @@ export class KafkaDestination implements Destination {
 
   /** The connection settings every client of this destination shares. */
   #connection(): BaseOptions {
-    const { delivery, tls, sasl } = this.#config;
-    const options: BaseOptions = {
+    const { delivery } = this.#config;
+    return {
       clientId: this.#config.clientId,
-      bootstrapBrokers: this.#config.brokers.map((b) => ({ host: b.host, port: b.port })),
+      ...kafkaConnectionOptions(this.#config),
       connectTimeout: Math.min(10_000, delivery.requestTimeoutMs),
       requestTimeout: delivery.requestTimeoutMs,
       timeout: delivery.requestTimeoutMs,
@@ -314,17 +314,6 @@ export class KafkaDestination implements Destination {
       retryDelay: LIBRARY_RETRY_DELAY_MS,
       autocreateTopics: false,
     };
-    if (tls !== undefined) {
-      options.tls = {
-        ...(tls.ca === undefined ? {} : { ca: tls.ca }),
-        ...(tls.cert === undefined ? {} : { cert: tls.cert, key: tls.key }),
-        rejectUnauthorized: !tls.insecureSkipVerify,
-      };
-    }
-    if (sasl !== undefined) {
-      options.sasl = { mechanism: sasl.mechanism, username: sasl.username, password: sasl.password };
-    }
-    return options;
   }
 
   #context(action: string, grant: string): KafkaCallContext {

@@ -168,12 +168,13 @@ describe("s3 destination config", () => {
       {
         field: "audit.destination.endpoint",
         line: 6,
-        message: "must not hold credentials or a query string; use access_key_id and secret_access_key",
+        message: "must not hold credentials; use access_key_id and secret_access_key",
       },
       {
         field: "audit.destination.access_key_id",
         line: 7,
-        message: "access_key_id and secret_access_key go together",
+        message:
+          "access_key_id and secret_access_key go together (leave both out to use the SDK's credential chain)",
       },
       {
         field: "audit.destination.object_lock_retain_days",
@@ -196,6 +197,9 @@ describe("s3 destination config", () => {
         message: "must be an absolute http:// or https:// URL",
       },
     ]);
+    expect(problems(yaml("bucket: b-1", "endpoint: https://minio:9000/?X-Amz-Signature=abc"))).toEqual([
+      { field: "audit.destination.endpoint", line: 5, message: "must not have a query string or fragment" },
+    ]);
   });
 
   it("never quotes a credential in a problem", () => {
@@ -206,7 +210,8 @@ describe("s3 destination config", () => {
       {
         field: "audit.destination.secret_access_key",
         line: 5,
-        message: "access_key_id and secret_access_key go together",
+        message:
+          "access_key_id and secret_access_key go together (leave both out to use the SDK's credential chain)",
       },
     ]);
     expect(JSON.stringify(found)).not.toContain("hunter2");

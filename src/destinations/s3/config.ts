@@ -27,6 +27,7 @@
  */
 import Type from "typebox";
 import type { PathProblem } from "../../config/schema.ts";
+import { type AwsClientConfig, checkAwsKeys, resolveAwsKeys } from "../aws.ts";
 import { type BaseDestinationConfig, DeliveryFields, resolveDelivery } from "../delivery.ts";
 
 export const OBJECT_LOCK_MODES = ["compliance", "governance"] as const;
@@ -52,18 +53,13 @@ export interface S3ObjectLockConfig {
   retainDays: number;
 }
 
-export interface S3DestinationConfig extends BaseDestinationConfig {
+/** `region`, `endpoint` (an S3-compatible store's URL) and `credentials`: see aws.ts. */
+export interface S3DestinationConfig extends BaseDestinationConfig, AwsClientConfig {
   type: "s3";
   bucket: string;
   /** Prepended as written to every key ("" for the bucket's root). */
   prefix: string;
-  /** Undefined: the SDK's region chain (AWS_REGION, the profile). */
-  region?: string;
-  /** An S3-compatible store's URL; undefined: AWS (or the SDK's AWS_ENDPOINT_URL). */
-  endpoint?: string;
   forcePathStyle: boolean;
-  /** Static credentials; undefined: the SDK's default credential chain. */
-  credentials?: { accessKeyId: string; secretAccessKey: string };
   /** Undefined: objects are not locked. */
   objectLock?: S3ObjectLockConfig;
   /** Undefined: the bucket's default (STANDARD). */
@@ -116,29 +112,7 @@ export function checkS3Destination(raw: RawS3Destination): PathProblem[] {
   if (Buffer.byteLength(prefix) > MAX_PREFIX_BYTES) {
     problems.push({ path: ["prefix"], message: `must be at most ${MAX_PREFIX_BYTES} bytes` });
   }
-  if (raw.endpoint !== undefined) {
-    let url: URL | undefined;
-    try {
-      url = new URL(raw.endpoint);
-    } catch {
-      problems.push({ path: ["endpoint"], message: "must be an absolute http:// or https:// URL" });
-    }
-    if (url && url.protocol !== "http:" && url.protocol !== "https:") {
-      problems.push({ path: ["endpoint"], message: "must be an http:// or https:// URL" });
-    }
-    if (url && (url.username !== "" || url.password !== "" || url.search !== "")) {
-      problems.push({
-        path: ["endpoint"],
-        message: "must not hold credentials or a query string; use access_key_id and secret_access_key",
-      });
-    }
-  }
-  if ((raw.access_key_id === undefined) !== (raw.secret_access_key === undefined)) {
-    problems.push({
-      path: [raw.access_key_id === undefined ? "secret_access_key" : "access_key_id"],
-      message: "access_key_id and secret_access_key go together",
-    });
-  }
+  problems.push(...checkAwsKeys(raw));
   if (raw.object_lock !== true) {
     for (const key of ["object_lock_mode", "object_lock_retain_days"] as const) {
       if (raw[key] !== undefined)
@@ -178,12 +152,8 @@ export function resolveS3Destination(raw: RawS3Destination): S3DestinationConfig
     bucket: raw.bucket,
     prefix,
     forcePathStyle: raw.force_path_style ?? raw.endpoint !== undefined,
+    ...resolveAwsKeys(raw),
   };
-  if (raw.region !== undefined) config.region = raw.region;
-  if (raw.endpoint !== undefined) config.endpoint = raw.endpoint;
-  if (raw.access_key_id !== undefined && raw.secret_access_key !== undefined) {
-    config.credentials = { accessKeyId: raw.access_key_id, secretAccessKey: raw.secret_access_key };
-  }
   if (raw.object_lock === true) {
     config.objectLock = {
       mode: raw.object_lock_mode === "governance" ? "GOVERNANCE" : "COMPLIANCE",

@@ -56,6 +56,7 @@ import {
   S3Client,
 } from "@aws-sdk/client-s3";
 import { FORMAT_NAMES, integrityOfEncodedLine, readSealedRecord } from "../../formats/encoder.ts";
+import { awsClientOptions } from "../aws.ts";
 import {
   DeliveryError,
   type Destination,
@@ -162,18 +163,9 @@ export class S3Destination implements Destination {
       { productVersion: context.productVersion, logOrigin: context.logOrigin },
       this.#log,
     );
-    const timeoutMs = config.delivery.requestTimeoutMs;
     this.#s3 = new S3Client({
-      ...(config.region === undefined ? {} : { region: config.region }),
-      ...(config.endpoint === undefined ? {} : { endpoint: config.endpoint }),
-      ...(config.credentials === undefined ? {} : { credentials: config.credentials }),
+      ...awsClientOptions(config, config.delivery.requestTimeoutMs, SDK_ATTEMPTS),
       forcePathStyle: config.forcePathStyle,
-      maxAttempts: SDK_ATTEMPTS,
-      requestHandler: {
-        requestTimeout: timeoutMs,
-        connectionTimeout: Math.min(timeoutMs, 10_000),
-        throwOnRequestTimeout: true,
-      },
     });
   }
 

@@ -4,24 +4,13 @@
  * `retry_attempts` times before the failure is reported (the consumer then keeps trying at its own slower pace:
  * Vigil never drops a record), and TLS options for a private CA or client certificates.
  */
-import { readFileSync } from "node:fs";
-import { resolve } from "node:path";
 import Type from "typebox";
 import type { PathProblem } from "../../config/schema.ts";
 import { type BaseDestinationConfig, DeliveryFields, resolveDelivery } from "../delivery.ts";
+import { checkTlsFiles, readTlsFiles, type TlsClientConfig, TlsSchema } from "../tls.ts";
 
 export const WEBHOOK_BODIES = ["json", "ndjson"] as const;
 export type WebhookBody = (typeof WEBHOOK_BODIES)[number];
-
-export interface WebhookTlsConfig {
-  /** PEM CA certificates trusted instead of the system's. */
-  ca?: string;
-  /** PEM client certificate and key, for servers that ask for one. */
-  cert?: string;
-  key?: string;
-  /** Skip certificate verification: only for tests; logged as a warning at start. */
-  insecureSkipVerify: boolean;
-}
 
 export interface WebhookDestinationConfig extends BaseDestinationConfig {
   type: "webhook";
@@ -31,7 +20,7 @@ export interface WebhookDestinationConfig extends BaseDestinationConfig {
   retryAttempts: number;
   /** How a batch is sent for formats without a batch form of their own (native, ocsf). */
   body: WebhookBody;
-  tls: WebhookTlsConfig;
+  tls: TlsClientConfig;
 }
 
 export const DEFAULT_WEBHOOK_BATCH_SIZE = 100;
@@ -46,17 +35,7 @@ export const WebhookDestinationSchema = Type.Object(
     batch_size: Type.Optional(Type.Integer({ minimum: 1, maximum: 100_000 })),
     retry_attempts: Type.Optional(Type.Integer({ minimum: 1, maximum: 100 })),
     body: Type.Optional(Type.Enum(WEBHOOK_BODIES)),
-    tls: Type.Optional(
-      Type.Object(
-        {
-          ca_file: Type.Optional(Type.String({ minLength: 1 })),
-          cert_file: Type.Optional(Type.String({ minLength: 1 })),
-          key_file: Type.Optional(Type.String({ minLength: 1 })),
-          insecure_skip_verify: Type.Optional(Type.Boolean()),
-        },
-        { additionalProperties: false },
-      ),
-    ),
+    tls: TlsSchema,
   },
   { additionalProperties: false },
 );
@@ -108,20 +87,7 @@ export function checkWebhookDestination(raw: RawWebhookDestination, baseDir: str
   if (raw.batch_size !== undefined && raw.batch?.max_events !== undefined) {
     problems.push({ path: ["batch_size"], message: "use either batch_size or batch.max_events, not both" });
   }
-  const tls = raw.tls ?? {};
-  if ((tls.cert_file === undefined) !== (tls.key_file === undefined)) {
-    problems.push({ path: ["tls"], message: "cert_file and key_file go together" });
-  }
-  for (const key of ["ca_file", "cert_file", "key_file"] as const) {
-    const file = tls[key];
-    if (file === undefined) continue;
-    try {
-      readFileSync(resolve(baseDir, file));
-    } catch (e) {
-      const reason = (e as NodeJS.ErrnoException).code === "ENOENT" ? "no such file" : (e as Error).message;
-      problems.push({ path: ["tls", key], message: `cannot read ${file}: ${reason}` });
-    }
-  }
+  problems.push(...checkTlsFiles(raw.tls ?? {}, "", ["tls"], baseDir));
   return problems;
 }
 
@@ -150,15 +116,6 @@ export function resolveWebhookDestination(
   raw: RawWebhookDestination,
   baseDir: string,
 ): WebhookDestinationConfig {
-  const read = (file: string | undefined) =>
-    file === undefined ? undefined : readFileSync(resolve(baseDir, file), "utf8");
-  const tls: WebhookTlsConfig = { insecureSkipVerify: raw.tls?.insecure_skip_verify ?? false };
-  const ca = read(raw.tls?.ca_file);
-  const cert = read(raw.tls?.cert_file);
-  const key = read(raw.tls?.key_file);
-  if (ca !== undefined) tls.ca = ca;
-  if (cert !== undefined) tls.cert = cert;
-  if (key !== undefined) tls.key = key;
   return {
     type: "webhook",
     name: raw.name ?? `webhook:${displayUrl(raw.url)}`,
@@ -172,6 +129,6 @@ export function resolveWebhookDestination(
     headers: raw.headers ?? {},
     retryAttempts: raw.retry_attempts ?? DEFAULT_WEBHOOK_RETRY_ATTEMPTS,
     body: raw.body ?? "json",
-    tls,
+    tls: readTlsFiles(raw.tls ?? {}, "", baseDir),
   };
 }

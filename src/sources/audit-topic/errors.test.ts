@@ -1,3 +1,8 @@
+/**
+ * What the source decides itself (kafka/errors.test.ts covers the classification every Kafka client shares):
+ * messages without an action (the source's log and status name the topic), the ACLs a consumer group needs,
+ * a fenced static member, the group protocol's "start over" answers and a topic that does not exist yet.
+ */
 import {
   AuthenticationError,
   MultipleErrors,
@@ -35,11 +40,6 @@ describe("classifyConsumeError", () => {
       /^authentication failed \(bad password \[redacted\]\); check security\.sasl_username, sasl_password and sasl_mechanism$/,
     ],
     [
-      "an unsupported SASL mechanism",
-      asLibraryReports(new ProtocolError("UNSUPPORTED_SASL_MECHANISM")),
-      /^the broker does not accept this SASL mechanism/,
-    ],
-    [
       "a missing topic ACL",
       new ProtocolError("TOPIC_AUTHORIZATION_FAILED"),
       /^not authorized \(TOPIC_AUTHORIZATION_FAILED\); grant READ and DESCRIBE on topic _redpanda\.audit_log and READ on group vigil-redpanda$/,
@@ -48,18 +48,6 @@ describe("classifyConsumeError", () => {
       "a missing group ACL",
       asLibraryReports(new ProtocolError("GROUP_AUTHORIZATION_FAILED")),
       /^not authorized \(GROUP_AUTHORIZATION_FAILED\)/,
-    ],
-    [
-      "an untrusted certificate",
-      asLibraryReports(
-        systemError("UNABLE_TO_VERIFY_LEAF_SIGNATURE", "unable to verify the first certificate"),
-      ),
-      /^TLS failed \(UNABLE_TO_VERIFY_LEAF_SIGNATURE: unable to verify the first certificate\); set security\.ssl_ca_file/,
-    ],
-    [
-      "a plaintext client at a TLS listener",
-      asLibraryReports(new UserError("Broker requires TLS.")),
-      /^the broker's listener requires TLS/,
     ],
     [
       "another consumer with the same instance id",
@@ -91,15 +79,11 @@ describe("classifyConsumeError", () => {
       "COORDINATOR_LOAD_IN_PROGRESS",
     ],
     ["a rebalance", new ProtocolError("REBALANCE_IN_PROGRESS"), "REBALANCE_IN_PROGRESS"],
+    ["a member the group forgot", new ProtocolError("UNKNOWN_MEMBER_ID"), "UNKNOWN_MEMBER_ID"],
     [
       "a missing topic",
       new UserError("Unknown topic _redpanda.audit_log."),
       "topic _redpanda.audit_log does not exist (yet)",
-    ],
-    [
-      "a closed TLS handshake",
-      new UserError("TLS handshake failed: the connection closed"),
-      /^the connection closed during the TLS handshake/,
     ],
     ["an error of Vigil's own", new Error("the consumer's stream closed"), "the consumer's stream closed"],
   ])("retries on %s", (_what, error, message) => {

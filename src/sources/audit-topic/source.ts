@@ -44,7 +44,6 @@
  * in any of it.
  */
 
-import { isIP } from "node:net";
 import {
   Consumer,
   type ConsumerOptions,
@@ -58,11 +57,13 @@ import {
 import { VigilError } from "../../errors.ts";
 import type { EventOrigin, NativeEvent } from "../../event/schema.ts";
 import type { EventLimits } from "../../event/validate.ts";
+import { connectionSecrets, connectionWarnings, kafkaConnectionOptions } from "../../kafka/connection.ts";
+import { scrub } from "../../kafka/errors.ts";
 import type { IngestResult } from "../../pipeline/pipeline.ts";
 import { type BackoffOptions, backoffDelay, sleep } from "../../pipeline/retry.ts";
 import { unlessAborted } from "../../util/abort.ts";
 import type { AuditTopicSourceConfig } from "./config.ts";
-import { classifyConsumeError, scrub } from "./errors.ts";
+import { classifyConsumeError } from "./errors.ts";
 import {
   describeRecord,
   type PreparedRecord,
@@ -205,16 +206,14 @@ export class AuditTopicSource {
     this.#opts = opts;
     this.#config = opts.config;
     this.#origin = { source: ORIGIN_SOURCE, token: opts.config.name };
-    this.#secrets = opts.config.sasl === undefined ? [] : [opts.config.sasl.password];
+    this.#secrets = connectionSecrets(opts.config);
     this.#backoff = opts.backoff ?? BACKOFF;
   }
 
   /** Starts consuming in the background; failures to reach the broker show in status(), never as a rejection. */
   async start(): Promise<void> {
     if (this.#loop || this.#stopping) return;
-    if (this.#config.tls?.insecureSkipVerify) {
-      this.#log("security.ssl_insecure_skip_verify is on: the brokers' certificates are not checked");
-    }
+    for (const warning of connectionWarnings(this.#config)) this.#log(warning);
     this.#loop = this.#run();
   }
 
@@ -503,11 +502,11 @@ export class AuditTopicSource {
 
   #consumerOptions(): ConsumerOptions<Buffer, Buffer, Buffer, Buffer> {
     const { config, instanceId } = this.#opts;
-    const options: ConsumerOptions<Buffer, Buffer, Buffer, Buffer> = {
+    return {
       clientId: `vigil-${config.name}`,
       groupId: config.groupId,
       groupInstanceId: instanceId,
-      bootstrapBrokers: config.brokers.map(({ host, port }) => ({ host, port })),
+      ...kafkaConnectionOptions(config),
       // Few, quick retries inside the library: the session loop does the long retrying, with its status.
       retries: 2,
       retryDelay: 250,
@@ -515,21 +514,6 @@ export class AuditTopicSource {
       rebalanceTimeout: 60_000,
       heartbeatInterval: 3000,
     };
-    if (config.tls !== undefined) {
-      const { tls } = config;
-      options.tls = {
-        ...(tls.ca === undefined ? {} : { ca: tls.ca }),
-        ...(tls.cert === undefined ? {} : { cert: tls.cert, key: tls.key }),
-        rejectUnauthorized: !tls.insecureSkipVerify,
-      };
-      // SNI (managed clusters route by it) when the cluster is addressed by names; RFC 6066 forbids an address.
-      if (config.brokers.every((b) => isIP(b.host) === 0)) options.tlsServerName = true;
-    }
-    if (config.sasl !== undefined) {
-      const { mechanism, username, password } = config.sasl;
-      options.sasl = { mechanism, username, password };
-    }
-    return options;
   }
 
   /** Reads, seals and commits batches until stopped; throws what ends the session. */
