@@ -38,13 +38,12 @@
  *
  * The shared delivery keys (batch, request_timeout_secs, on_oversize, retry, format) apply as everywhere.
  */
-import { readFileSync } from "node:fs";
 import { isIP } from "node:net";
 import { hostname as machineName } from "node:os";
-import { resolve } from "node:path";
 import Type from "typebox";
 import type { PathProblem } from "../../config/schema.ts";
 import { type BaseDestinationConfig, DeliveryFields, resolveDelivery } from "../delivery.ts";
+import { checkTlsFiles, readTlsFiles, type TlsClientConfig, TlsSchema } from "../tls.ts";
 import { FACILITIES, facilityCode, MAX_APP_NAME, MAX_HOSTNAME } from "./format.ts";
 
 export const SYSLOG_PROTOCOLS = ["tcp", "udp", "tls"] as const;
@@ -67,15 +66,7 @@ export const MAX_UDP_MESSAGE_BYTES = 65_507;
 export const MAX_STREAM_MESSAGE_BYTES = 200_000;
 export const DEFAULT_REPLAY_WINDOW_SECS = 1;
 
-export interface SyslogTlsConfig {
-  /** PEM CA certificates trusted instead of the system's. */
-  ca?: string;
-  /** PEM client certificate and key, for servers that ask for one. */
-  cert?: string;
-  key?: string;
-  /** Skip certificate verification: only for tests; logged as a warning at start. */
-  insecureSkipVerify: boolean;
-}
+export type SyslogTlsConfig = TlsClientConfig;
 
 export interface SyslogDestinationConfig extends BaseDestinationConfig {
   type: "syslog";
@@ -112,17 +103,7 @@ export const SyslogDestinationSchema = Type.Object(
     max_message_bytes: Type.Optional(Type.Integer({ minimum: 1024, maximum: MAX_STREAM_MESSAGE_BYTES })),
     framing: Type.Optional(Type.Enum(SYSLOG_FRAMINGS)),
     replay_window_secs: Type.Optional(Type.Number({ minimum: 0, maximum: 3600 })),
-    tls: Type.Optional(
-      Type.Object(
-        {
-          ca_file: Type.Optional(Type.String({ minLength: 1 })),
-          cert_file: Type.Optional(Type.String({ minLength: 1 })),
-          key_file: Type.Optional(Type.String({ minLength: 1 })),
-          insecure_skip_verify: Type.Optional(Type.Boolean()),
-        },
-        { additionalProperties: false },
-      ),
-    ),
+    tls: TlsSchema,
   },
   { additionalProperties: false },
 );
@@ -205,20 +186,7 @@ export function checkSyslogDestination(raw: RawSyslogDestination, baseDir: strin
     problems.push({ path: ["tls"], message: "applies only with protocol: tls" });
     return problems;
   }
-  const tls = raw.tls ?? {};
-  if ((tls.cert_file === undefined) !== (tls.key_file === undefined)) {
-    problems.push({ path: ["tls"], message: "cert_file and key_file go together" });
-  }
-  for (const key of ["ca_file", "cert_file", "key_file"] as const) {
-    const file = tls[key];
-    if (file === undefined) continue;
-    try {
-      readFileSync(resolve(baseDir, file));
-    } catch (e) {
-      const reason = (e as NodeJS.ErrnoException).code === "ENOENT" ? "no such file" : (e as Error).message;
-      problems.push({ path: ["tls", key], message: `cannot read ${file}: ${reason}` });
-    }
-  }
+  problems.push(...checkTlsFiles(raw.tls ?? {}, "", ["tls"], baseDir));
   return problems;
 }
 
@@ -238,15 +206,7 @@ export function resolveSyslogDestination(
   const protocol = raw.protocol ?? "tcp";
   const server = parseServer(raw.server, protocol);
   if ("problem" in server) throw new Error(`server ${server.problem}`); // checkSyslogDestination reports it first
-  const read = (file: string | undefined) =>
-    file === undefined ? undefined : readFileSync(resolve(baseDir, file), "utf8");
-  const tls: SyslogTlsConfig = { insecureSkipVerify: raw.tls?.insecure_skip_verify ?? false };
-  const ca = read(raw.tls?.ca_file);
-  const cert = read(raw.tls?.cert_file);
-  const key = read(raw.tls?.key_file);
-  if (ca !== undefined) tls.ca = ca;
-  if (cert !== undefined) tls.cert = cert;
-  if (key !== undefined) tls.key = key;
+  const tls = readTlsFiles(raw.tls ?? {}, "", baseDir);
   return {
     type: "syslog",
     name: raw.name ?? `syslog:${displayServer(server.host, server.port)}`,
