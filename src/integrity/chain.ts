@@ -331,3 +331,23 @@ export function checkRecordSignature(record: ParsedRecord, secret: KeyObject): S
   );
   return sameSignature(again, integrity.signature) ? "valid" : "invalid";
 }
+
+const RECEIVED_AT = '"received_at":"';
+
+/**
+ * The `received_at` of a sealed record line (the server's time of receipt), in ms since the epoch, without
+ * parsing the record: undefined when it has none. Records are canonical JSON (members sorted), so the event's
+ * own `received_at` is the last one in the line: a nested one (inside `details`, `actor`, `context`, `origin`)
+ * sorts before it, `resource`, `timestamp` and `version` hold none, and the integrity block comes after, without
+ * one; inside a JSON string the quotes of such a text would be escaped.
+ */
+export function recordReceivedAt(line: string | Buffer): number | undefined {
+  const text = typeof line === "string" ? line : line.toString("latin1");
+  const at = text.lastIndexOf(RECEIVED_AT);
+  if (at < 0) return undefined;
+  const start = at + RECEIVED_AT.length;
+  const end = text.indexOf('"', start);
+  if (end < 0 || end - start > 40) return undefined;
+  const ms = Date.parse(text.slice(start, end));
+  return Number.isNaN(ms) ? undefined : ms;
+}

@@ -23,7 +23,7 @@ import {
   type RecordBatch,
   type RecordRef,
 } from "../destinations/destination.ts";
-import { parseRecord } from "../integrity/chain.ts";
+import { parseRecord, recordReceivedAt } from "../integrity/chain.ts";
 import type { CursorStore } from "../journal/cursor.ts";
 import { type JournalPosition, JournalReader } from "../journal/reader.ts";
 import type { JournalWriter } from "../journal/writer.ts";
@@ -266,7 +266,7 @@ export class JournalConsumer {
           this.#wake = undefined;
           continue;
         }
-        this.#pendingSince = receivedAt(batch.lines[0]);
+        this.#pendingSince = batch.lines[0] === undefined ? undefined : recordReceivedAt(batch.lines[0]);
         const position = reader.position;
         if (!(await this.#deliverSplitting(batch, signal))) {
           await this.#commit(false); // what was confirmed before a stop or park part-way through the batch
@@ -532,12 +532,4 @@ export class JournalConsumer {
     })();
     return this.#stopping;
   }
-}
-
-/** The record's `received_at` in ms since the epoch, undefined when it has none (or is not a record). */
-function receivedAt(line: Buffer | undefined): number | undefined {
-  if (line === undefined) return undefined;
-  const m = /"received_at":"([^"]{1,40})"/.exec(line.toString("latin1", 0, Math.min(line.length, 4096)));
-  const at = m?.[1] === undefined ? Number.NaN : Date.parse(m[1]);
-  return Number.isNaN(at) ? undefined : at;
 }

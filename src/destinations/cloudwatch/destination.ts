@@ -49,6 +49,7 @@ import {
 } from "@aws-sdk/client-cloudwatch-logs";
 import type { NativeEvent } from "../../event/schema.ts";
 import { integrityOfEncodedLine } from "../../formats/encoder.ts";
+import { recordReceivedAt } from "../../integrity/chain.ts";
 import { awsClientOptions } from "../aws.ts";
 import {
   DeliveryError,
@@ -83,6 +84,11 @@ function errorName(e: unknown): string | undefined {
 
 /** The record's server time (`received_at`), else its own `timestamp`, in ms; undefined when neither parses. */
 function recordTime(record: EncodedRecord): number | undefined {
+  if (record.sealed === undefined) {
+    // A native line: read received_at without parsing the whole record (the common case, and the costly one).
+    const at = recordReceivedAt(record.text);
+    if (at !== undefined) return at;
+  }
   const event =
     record.sealed?.event ?? (JSON.parse(record.text) as { event?: Partial<NativeEvent> } | undefined)?.event;
   const at = event?.received_at ?? event?.timestamp;
