@@ -207,3 +207,61 @@ describe("vigil policy test: Vigil filters", () => {
     expect(r2.err).toContain(`${notEvent}: line 3: not a Kubernetes, OCSF or CloudEvents record`);
   });
 });
+
+describe("vigil policy test: redaction", () => {
+  /** A Secret created through the API, with its values in the request and response bodies. */
+  const secretEvent = (stage: string) =>
+    JSON.stringify({
+      kind: "Event",
+      apiVersion: "audit.k8s.io/v1",
+      level: "RequestResponse",
+      auditID: `a-${stage}`,
+      stage,
+      requestURI: "/api/v1/namespaces/prod/secrets",
+      verb: "create",
+      user: { username: "alice", groups: ["system:authenticated"] },
+      objectRef: { resource: "secrets", namespace: "prod", name: "db", apiVersion: "v1" },
+      requestObject: { kind: "Secret", apiVersion: "v1", data: { password: "aHVudGVyMg==" } },
+      responseObject: { kind: "Secret", apiVersion: "v1", data: { password: "aHVudGVyMg==" } },
+      requestReceivedTimestamp: "2026-11-22T10:00:00.000000Z",
+      stageTimestamp: "2026-11-22T10:00:00.100000Z",
+    });
+  const policy = (level: string) =>
+    write("p.yaml", `apiVersion: audit.k8s.io/v1\nkind: Policy\nrules:\n  - level: ${level}\n`);
+
+  it("shows the Secret values the server would redact, only in the bodies the level keeps", async () => {
+    const events = await write("s.ndjson", `${secretEvent("ResponseComplete")}\n`);
+    const full = await run([await policy("RequestResponse"), events, "--json"]);
+    expect(JSON.parse(full.out)).toMatchObject({
+      keep: true,
+      redacted: [
+        "details.kubernetes.requestObject.data.password",
+        "details.kubernetes.responseObject.data.password",
+      ],
+    });
+    const request = JSON.parse((await run([await policy("Request"), events, "--json"])).out);
+    expect(request.redacted).toEqual(["details.kubernetes.requestObject.data.password"]);
+    const metadata = JSON.parse((await run([await policy("Metadata"), events, "--json"])).out);
+    expect(metadata).not.toHaveProperty("redacted");
+    const off = await run([await policy("RequestResponse"), events, "--json", "--no-kubernetes-secrets"]);
+    expect(JSON.parse(off.out)).not.toHaveProperty("redacted");
+  });
+
+  it("applies a fragment's redaction fields and --redact paths, and refuses a bad path with exit 2", async () => {
+    const events = await write(
+      "e.ndjson",
+      '{"event_type":"backup.started","details":{"password":"x","token":"y"}}\n',
+    );
+    const fragment = await write(
+      "f.yaml",
+      'events: ["backup.*"]\nredaction:\n  fields: [details.password]\n',
+    );
+    const r = await run([fragment, events, "--redact", "details.token"]);
+    expect(r.out).toBe(
+      "line 1: - backup.started — events backup.*: keep (whole event; redacted details.password, details.token)\n",
+    );
+    const bad = await run([fragment, events, "--redact", "details..x"]);
+    expect(bad.code).toBe(2);
+    expect(bad.err).toMatch(/redaction fields\[1\]/);
+  });
+});

@@ -20,6 +20,7 @@ import {
   type KubernetesPolicy,
   parseKubernetesPolicy,
 } from "../../policy/kubernetes.ts";
+import { compileRedaction, REDACTED, type Redaction, type RedactionConfig } from "../../policy/redact.ts";
 import { compileRedpandaFilters, type RedpandaFilters } from "../../policy/redpanda.ts";
 import { compilePolicy, type Policy } from "../../policy/rules.ts";
 import { CliExit, EXIT } from "../common.ts";
@@ -35,6 +36,15 @@ const FragmentSchema = Type.Object(
     enabled_event_types: Type.Optional(StringList),
     excluded_topics: Type.Optional(StringList),
     excluded_principals: Type.Optional(StringList),
+    redaction: Type.Optional(
+      Type.Object(
+        {
+          fields: Type.Optional(Type.Array(Type.String({ minLength: 1 }))),
+          kubernetes_secrets: Type.Optional(Type.Boolean()),
+        },
+        { additionalProperties: false },
+      ),
+    ),
   },
   { additionalProperties: false },
 );
@@ -53,6 +63,8 @@ export interface Verdict {
   /** What of the event would be recorded, or why it would not be. */
   detail: string;
   omitted_stages?: string[];
+  /** Paths whose values would be recorded as `<redacted>` (redaction), for a kept event. */
+  redacted?: string[];
 }
 
 type Tester = (event: InputEvent, line: number) => Verdict;
@@ -150,7 +162,11 @@ function vigilTester(fragment: Fragment, filters: RedpandaFilters): Tester {
   };
 }
 
-function parseFragment(text: string, file: string, auditTopic: string): Tester {
+function parseFragment(
+  text: string,
+  file: string,
+  auditTopic: string,
+): { test: Tester; redaction?: RedactionConfig } {
   const lineCounter = new LineCounter();
   const doc = parseDocument(text, { lineCounter, prettyErrors: false });
   if (doc.errors.length > 0) {
@@ -176,8 +192,17 @@ function parseFragment(text: string, file: string, auditTopic: string): Tester {
     );
   }
   const fragment = value as Fragment;
+  const redaction =
+    fragment.redaction === undefined
+      ? {}
+      : {
+          redaction: {
+            fields: fragment.redaction.fields ?? [],
+            kubernetesSecrets: fragment.redaction.kubernetes_secrets ?? true,
+          },
+        };
   try {
-    return vigilTester(fragment, compileRedpandaFilters(fragment, { auditTopic }));
+    return { test: vigilTester(fragment, compileRedpandaFilters(fragment, { auditTopic })), ...redaction };
   } catch (e) {
     if (!(e instanceof ValidationError)) throw e;
     throw invalidPolicy(
@@ -192,8 +217,56 @@ function parseFragment(text: string, file: string, auditTopic: string): Tester {
   }
 }
 
+/** Where a value differs from its redacted copy by being `<redacted>`, as dotted paths (array indices as numbers). */
+function redactedPaths(before: unknown, after: unknown, path: string, out: string[]): string[] {
+  if (after === REDACTED && before !== REDACTED) {
+    out.push(path);
+  } else if (
+    after !== before &&
+    after !== null &&
+    typeof after === "object" &&
+    before !== null &&
+    typeof before === "object"
+  ) {
+    for (const [key, value] of Object.entries(after)) {
+      redactedPaths(
+        (before as Record<string, unknown>)[key],
+        value,
+        path === "" ? key : `${path}.${key}`,
+        out,
+      );
+    }
+  }
+  return out;
+}
+
+/** The bodies a Kubernetes level records: paths under the others are stripped before redaction matters. */
+function recordedAtLevel(path: string, level: KubernetesLevel | undefined): boolean {
+  if (path.startsWith("details.kubernetes.requestObject"))
+    return level === "Request" || level === "RequestResponse";
+  if (path.startsWith("details.kubernetes.responseObject")) return level === "RequestResponse";
+  return true;
+}
+
+/** Adds to each kept event's verdict what redaction would replace, as the server does before sealing. */
+function withRedaction(test: Tester, redaction: Redaction): Tester {
+  return (event, line) => {
+    const verdict = test(event, line);
+    if (!verdict.keep || !redaction.applies(event)) return verdict;
+    const paths = redactedPaths(event, redaction.redact(event), "", []).filter((p) =>
+      recordedAtLevel(p, verdict.level),
+    );
+    if (paths.length === 0) return verdict;
+    return { ...verdict, detail: `${verdict.detail}; redacted ${paths.join(", ")}`, redacted: paths };
+  };
+}
+
 /** A Kubernetes Policy is told apart by its header; anything else is a Vigil fragment. */
-function loadPolicy(text: string, file: string, auditTopic: string): Tester {
+function loadPolicy(
+  text: string,
+  file: string,
+  auditTopic: string,
+): { test: Tester; redaction?: RedactionConfig } {
   const doc = parseDocument(text, { prettyErrors: false });
   const header =
     doc.errors.length === 0 && isMap(doc.contents) ? (doc.toJS() as Record<string, unknown>) : {};
@@ -204,13 +277,31 @@ function loadPolicy(text: string, file: string, auditTopic: string): Tester {
     (typeof apiVersion === "string" && apiVersion.startsWith("audit.k8s.io/"))
   ) {
     try {
-      return kubernetesTester(parseKubernetesPolicy(text, file));
+      return { test: kubernetesTester(parseKubernetesPolicy(text, file)) };
     } catch (e) {
       if (e instanceof ValidationError) throw invalidPolicy(file, e.problems);
       throw e;
     }
   }
   return parseFragment(text, file, auditTopic);
+}
+
+/** Redaction as the server would apply it: the policy file's `redaction:`, plus `--redact` paths and flags. */
+function redactionFor(
+  fromFile: RedactionConfig | undefined,
+  flags: { redact: string[]; kubernetesSecrets: boolean },
+): Redaction {
+  try {
+    return compileRedaction({
+      fields: [...(fromFile?.fields ?? []), ...flags.redact],
+      kubernetesSecrets: flags.kubernetesSecrets && (fromFile?.kubernetesSecrets ?? true),
+    });
+  } catch (e) {
+    if (e instanceof ValidationError) {
+      throw new CliExit(EXIT.usage, e.problems.map((p) => `redaction ${formatProblem(p)}`).join("\n"));
+    }
+    throw e;
+  }
 }
 
 /** The events of one input line; a line that is neither a known format nor a native event is refused. */
@@ -265,6 +356,13 @@ export function policyCommand(): Command {
     .argument("<events>", "NDJSON: Kubernetes audit events, OCSF records, CloudEvents or native events")
     .option("--json", "one JSON object per event")
     .option(
+      "--redact <path>",
+      "a field path redaction replaces (as audit.redaction.fields), e.g. details.password; repeatable",
+      (value: string, previous: string[]) => [...previous, value],
+      [] as string[],
+    )
+    .option("--no-kubernetes-secrets", "do not redact Secret data in Kubernetes bodies (on by default)")
+    .option(
       "--audit-topic <topic>",
       "Vigil's own audit topic, which excluded_topics may not name",
       DEFAULT_AUDIT_TOPIC,
@@ -273,11 +371,12 @@ export function policyCommand(): Command {
       async (
         policyFile: string,
         eventsFile: string,
-        flags: { json?: boolean; auditTopic: string },
+        flags: { json?: boolean; auditTopic: string; redact: string[]; kubernetesSecrets: boolean },
         cmd: Command,
       ) => {
         const writeOut = cmd.configureOutput().writeOut ?? ((s: string) => process.stdout.write(s));
-        const test = loadPolicy(await readFile(policyFile, "utf8"), policyFile, flags.auditTopic);
+        const loaded = loadPolicy(await readFile(policyFile, "utf8"), policyFile, flags.auditTopic);
+        const test = withRedaction(loaded.test, redactionFor(loaded.redaction, flags));
         const lines = (await readFile(eventsFile, "utf8")).split("\n");
         // Every line is read before anything is printed, so a bad line gives exit 2 and no partial report.
         const verdicts: Verdict[] = [];
