@@ -443,7 +443,7 @@ describe("spec/000 enterprise.audit blocks", () => {
         delivery: { ...DEFAULT_DELIVERY, maxRecords: 5000, maxBytes: MIB, maxWaitMs: 0 },
       },
     ]);
-    expect(config.audit.policy.auditTopic).toBe("audit-events");
+    expect(config.audit.policy.auditTopics).toEqual(["audit-events"]);
     expect(problemsOf(SPEC.kafka, {})).toEqual([
       {
         field: "enterprise.audit.destination.security.sasl_password",
@@ -1131,7 +1131,7 @@ describe("audit block", () => {
         excluded_topics: ["tmp"],
         excluded_principals: ["User:bob"],
       });
-      expect(config.audit.policy.auditTopic).toBeUndefined();
+      expect(config.audit.policy.auditTopics).toBeUndefined();
       expect(config.audit.redaction).toEqual({ fields: ["details.password"], kubernetesSecrets: false });
     }
     expect(defaultConfig().audit.policy.redpanda).toBeUndefined();
@@ -1193,6 +1193,23 @@ describe("audit block", () => {
           "(Redpanda refuses _redpanda.audit_log here likewise)",
       },
     ]);
+  });
+
+  it("refuses to exclude the topic of any kafka destination, not only the first", () => {
+    const problems = problemsOf(
+      lines(
+        "audit:",
+        "  destinations:",
+        "    - type: kafka",
+        "      bootstrap_servers: [kafka:9092]",
+        "      topic: audit-events",
+        "    - type: kafka",
+        "      bootstrap_servers: [kafka:9092]",
+        "      topic: audit-copy",
+        "  excluded_topics: [audit-copy]",
+      ),
+    );
+    expect(problems).toEqual([expect.objectContaining({ field: "audit.excluded_topics[0]", line: 10 })]);
   });
 
   it("loads policy_file relative to the config file and reports its problems with its own lines", async () => {

@@ -490,15 +490,14 @@ const isStringList = (value: unknown): value is string[] =>
   Array.isArray(value) && value.every((item) => typeof item === "string");
 
 /**
- * The topic Vigil's own records go to, which `excluded_topics` may not name, as Redpanda refuses to exclude its
- * audit log topic: the `topic` of a `kafka` destination (the first one, when there are several).
+ * The topics Vigil's own records go to, which `excluded_topics` may not name, as Redpanda refuses to exclude its
+ * audit log topic: the `topic` of every `kafka` destination.
  */
-function auditTopicOf(audit: Mapping): string | undefined {
+function auditTopicsOf(audit: Mapping): string[] {
   const entries = Array.isArray(audit.destinations) ? audit.destinations : [audit.destination];
-  for (const entry of entries) {
-    if (isMapping(entry) && entry.type === "kafka" && typeof entry.topic === "string") return entry.topic;
-  }
-  return undefined;
+  return entries.flatMap((entry) =>
+    isMapping(entry) && entry.type === "kafka" && typeof entry.topic === "string" ? [entry.topic] : [],
+  );
 }
 
 /**
@@ -521,7 +520,7 @@ function checkFilters(audit: Mapping, auditPath: Path, findings: Findings): void
     if (isStringList(value)) lists[key] = value;
   }
   try {
-    compileRedpandaFilters(lists, { auditTopic: auditTopicOf(audit) });
+    compileRedpandaFilters(lists, { auditTopics: auditTopicsOf(audit) });
   } catch (e) {
     moved(e, auditPath);
   }
@@ -601,7 +600,7 @@ function build(
         ? resolve(DEFAULT_DATA_DIR)
         : resolve(baseDir, raw.data_dir);
   const listen = overrides.listen ?? raw.server?.listen;
-  const auditTopic = auditTopicOf(audit);
+  const auditTopics = auditTopicsOf(audit);
   return {
     source,
     dataDir,
@@ -632,7 +631,7 @@ function build(
                 excluded_principals: audit.excluded_principals,
               },
             }),
-        ...(auditTopic === undefined ? {} : { auditTopic }),
+        ...(auditTopics.length === 0 ? {} : { auditTopics }),
       },
       ...(kubernetesPolicy === undefined ? {} : { kubernetesPolicy }),
       ...(audit.redaction === undefined

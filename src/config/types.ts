@@ -53,11 +53,8 @@ export interface PolicyConfig {
   excludeEvents: string[];
   /** Redpanda's `enabled_event_types`, `excluded_topics`, `excluded_principals`, applied after the globs. */
   redpanda?: RedpandaFilterConfig;
-  /**
-   * The topic Vigil writes its records to, which `excluded_topics` may not name: a `kafka` destination's `topic`.
-   * Undefined while there is none (kafka destinations arrive with issue 5).
-   */
-  auditTopic?: string;
+  /** The topics Vigil writes its records to (its kafka destinations'), which `excluded_topics` may not name. */
+  auditTopics?: string[];
 }
 
 export interface CheckpointConfig {

@@ -104,13 +104,16 @@ describe("compileRedpandaFilters", () => {
   });
 
   it("keeps everything when nothing is configured", () => {
-    const f = compileRedpandaFilters({}, { auditTopic });
+    const f = compileRedpandaFilters({}, { auditTopics: [auditTopic] });
     expect(f.decide(produce())).toEqual({ keep: true, eventType: "produce" });
     expect(f.decide({ event_type: "k8s.get" })).toEqual({ keep: true });
   });
 
   it("drops types that are not enabled and leaves events of no Kafka type alone", () => {
-    const f = compileRedpandaFilters({ enabled_event_types: ["management", "authenticate"] }, { auditTopic });
+    const f = compileRedpandaFilters(
+      { enabled_event_types: ["management", "authenticate"] },
+      { auditTopics: [auditTopic] },
+    );
     expect(f.decide(produce())).toEqual({
       keep: false,
       reason: "event_type_disabled",
@@ -120,14 +123,15 @@ describe("compileRedpandaFilters", () => {
     expect(f.decide({ event_type: "kafka.createtopics" }).keep).toBe(true);
     expect(f.decide({ event_type: "auth.login" }).keep).toBe(true);
     expect(f.decide({ event_type: "backup.completed" })).toEqual({ keep: true });
-    expect(compileRedpandaFilters({ enabled_event_types: [] }, { auditTopic }).decide(produce()).keep).toBe(
-      false,
-    );
+    expect(
+      compileRedpandaFilters({ enabled_event_types: [] }, { auditTopics: [auditTopic] }).decide(produce())
+        .keep,
+    ).toBe(false);
   });
 
   it("matches principals with or without User:", () => {
     for (const configured of ["alice", "User:alice"]) {
-      const f = compileRedpandaFilters({ excluded_principals: [configured] }, { auditTopic });
+      const f = compileRedpandaFilters({ excluded_principals: [configured] }, { auditTopics: [auditTopic] });
       for (const actor of ["alice", "User:alice"]) {
         expect(f.decide(produce({ actor: { id: actor } }))).toMatchObject({
           keep: false,
@@ -141,7 +145,7 @@ describe("compileRedpandaFilters", () => {
   });
 
   it("drops an event only when every topic it names is excluded", () => {
-    const f = compileRedpandaFilters({ excluded_topics: ["orders", "tmp"] }, { auditTopic });
+    const f = compileRedpandaFilters({ excluded_topics: ["orders", "tmp"] }, { auditTopics: [auditTopic] });
     expect(f.decide(produce())).toMatchObject({ keep: false, reason: "excluded_topic", match: "orders" });
     expect(f.decide(produce({ resource: { type: "topic", id: "payments" } })).keep).toBe(true);
     expect(f.decide(produce({ resource: undefined, details: { topics: ["orders", "tmp"] } })).keep).toBe(
@@ -157,7 +161,7 @@ describe("compileRedpandaFilters", () => {
   it("applies the settings to the Redpanda OCSF fixture", async () => {
     const f = compileRedpandaFilters(
       { enabled_event_types: ["produce", "authenticate"], excluded_principals: ["admin"] },
-      { auditTopic },
+      { auditTopics: [auditTopic] },
     );
     const kept = (await fixture("redpanda-ocsf-samples.ndjson")).filter((e) => f.decide(e).keep);
     expect(kept.map((e) => `${e.event_type} ${e.actor?.id}`)).toEqual([
@@ -169,7 +173,10 @@ describe("compileRedpandaFilters", () => {
 
   it("refuses unknown event types, naming the entry", () => {
     try {
-      compileRedpandaFilters({ enabled_event_types: ["produce", "consumer", "audit"] }, { auditTopic });
+      compileRedpandaFilters(
+        { enabled_event_types: ["produce", "consumer", "audit"] },
+        { auditTopics: [auditTopic] },
+      );
       expect.unreachable();
     } catch (e) {
       expect(e).toBeInstanceOf(ValidationError);
@@ -181,10 +188,10 @@ describe("compileRedpandaFilters", () => {
 
   it("refuses a configuration that excludes the audit topic itself", () => {
     expect(() =>
-      compileRedpandaFilters({ excluded_topics: ["tmp", "audit-events"] }, { auditTopic }),
+      compileRedpandaFilters({ excluded_topics: ["tmp", "audit-events"] }, { auditTopics: [auditTopic] }),
     ).toThrow(/excluded_topics\[1\]: cannot exclude the audit topic "audit-events"/);
     expect(() =>
-      compileRedpandaFilters({ excluded_topics: ["audit-events"] }, { auditTopic: "_redpanda.audit_log" }),
+      compileRedpandaFilters({ excluded_topics: ["audit-events"] }, { auditTopics: ["_redpanda.audit_log"] }),
     ).not.toThrow();
   });
 });

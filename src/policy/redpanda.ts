@@ -56,10 +56,10 @@ export interface RedpandaFilterConfig {
 
 export interface RedpandaFilterOptions {
   /**
-   * The topic Vigil writes its own audit records to; excluding it is refused, as Redpanda refuses its own.
-   * Undefined when Vigil writes to no topic.
+   * The topics Vigil writes its own audit records to (its kafka destinations'); excluding one is refused, as
+   * Redpanda refuses excluding its own.
    */
-  auditTopic?: string;
+  auditTopics?: readonly string[];
 }
 
 /** What the filters look at; native and input events both fit. */
@@ -212,7 +212,7 @@ export function compileRedpandaFilters(
     });
   });
   config.excluded_topics?.forEach((topic, i) => {
-    if (options.auditTopic === undefined || topic !== options.auditTopic) return;
+    if (!options.auditTopics?.includes(topic)) return;
     problems.push({
       field: `excluded_topics[${i}]`,
       message: `cannot exclude the audit topic "${topic}" itself: changes to it must always be audited (Redpanda refuses _redpanda.audit_log here likewise)`,

@@ -50,7 +50,7 @@ export function compilePolicy(config: PolicyConfig, enabled = true): Policy {
     (redpanda.enabled_event_types !== undefined ||
       (redpanda.excluded_topics?.length ?? 0) > 0 ||
       (redpanda.excluded_principals?.length ?? 0) > 0)
-      ? compileRedpandaFilters(redpanda, { auditTopic: config.auditTopic })
+      ? compileRedpandaFilters(redpanda, { auditTopics: config.auditTopics ?? [] })
       : undefined;
   return {
     decide(event) {

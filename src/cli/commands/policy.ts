@@ -202,7 +202,10 @@ function parseFragment(
           },
         };
   try {
-    return { test: vigilTester(fragment, compileRedpandaFilters(fragment, { auditTopic })), ...redaction };
+    return {
+      test: vigilTester(fragment, compileRedpandaFilters(fragment, { auditTopics: [auditTopic] })),
+      ...redaction,
+    };
   } catch (e) {
     if (!(e instanceof ValidationError)) throw e;
     throw invalidPolicy(
