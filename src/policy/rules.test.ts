@@ -57,7 +57,7 @@ describe("policy v1 (spec/000 events / exclude_events)", () => {
 
   it("refuses to exclude the audit topic", () => {
     expect(() =>
-      compilePolicy({ excludeEvents: [], redpanda: { excluded_topics: ["audit"] }, auditTopic: "audit" }),
+      compilePolicy({ excludeEvents: [], redpanda: { excluded_topics: ["audit"] }, auditTopics: ["audit"] }),
     ).toThrow(/cannot exclude the audit topic/);
   });
 });
