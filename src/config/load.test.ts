@@ -1209,7 +1209,7 @@ describe("audit block", () => {
         "  excluded_topics: [audit-copy]",
       ),
     );
-    expect(problems).toEqual([expect.objectContaining({ field: "audit.excluded_topics[0]", line: 10 })]);
+    expect(problems).toEqual([expect.objectContaining({ field: "audit.excluded_topics[0]", line: 9 })]);
   });
 
   it("loads policy_file relative to the config file and reports its problems with its own lines", async () => {
