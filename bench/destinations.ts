@@ -37,6 +37,7 @@ import { startKafka } from "../test/support/kafka.ts";
 import { startMoto } from "../test/support/moto.ts";
 import { startRsyslog } from "../test/support/rsyslog.ts";
 import { startWebhookReceiver } from "../test/support/webhook-receiver.ts";
+import { sampleEvent } from "./sample.ts";
 
 const BACKLOG = Number(process.env.BENCH_DEST_BACKLOG ?? 100_000);
 const RATE = Number(process.env.BENCH_DEST_RATE ?? 50_000);
@@ -55,33 +56,13 @@ interface Setup {
   close(): Promise<void>;
 }
 
-/** A spec/000 event of about 600 bytes sealed, as bench/run.ts uses. */
-function sampleEvent(i: number): Record<string, unknown> {
-  return {
-    event_type: i % 10 === 0 ? "access.denied" : "backup.completed",
-    event_id: `evt_bench_${i}`,
-    timestamp: "2024-12-01T10:15:30.123Z",
-    received_at: new Date().toISOString(),
-    actor: {
-      type: "user",
-      id: `user${i % 50}@company.com`,
-      roles: ["backup-operator"],
-      ip_address: "10.0.0.50",
-    },
-    resource: { type: "backup", id: `production-backup-${i}`, path: "s3://kafka-backups/production/" },
-    action: { operation: "backup", result: "success", duration_ms: 45000 },
-    context: { cluster_id: "prod-us-west-2", environment: "production", correlation_id: `req_${i}` },
-    details: {
-      records_backed_up: 1500000,
-      bytes_backed_up: 524288000,
-      topics: ["orders", "payments", "users"],
-    },
-  };
-}
-
 function sealAll(n: number): string[] {
   const sealer = new Sealer(keyFromSecret(Buffer.alloc(32, 1), "bench"), { sequence: 0, signature: "" });
-  return Array.from({ length: n }, (_, i) => sealer.seal(canonicalize(sampleEvent(i + 1))).line);
+  return Array.from(
+    { length: n },
+    (_, i) =>
+      sealer.seal(canonicalize({ ...sampleEvent(i + 1), received_at: new Date().toISOString() })).line,
+  );
 }
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;

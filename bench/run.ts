@@ -28,6 +28,7 @@ import { Pipeline } from "../src/pipeline/pipeline.ts";
 import { RecentIds } from "../src/pipeline/recent-ids.ts";
 import { compileRedaction } from "../src/policy/redact.ts";
 import { compilePolicy } from "../src/policy/rules.ts";
+import { sampleEvent } from "./sample.ts";
 import { startServer } from "./server.ts";
 
 const ROOT = resolve(import.meta.dirname, "..");
@@ -37,29 +38,6 @@ const CLIENTS = Number(process.env.BENCH_CLIENTS ?? 8);
 const BATCH = Number(process.env.BENCH_BATCH ?? 500);
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
 const VERIFY_RECORDS = Number(process.env.BENCH_VERIFY_RECORDS ?? 1_000_000);
-
-/** A spec/000 backup.completed event, about 600 bytes sealed. */
-function sampleEvent(i: number): Record<string, unknown> {
-  return {
-    event_type: i % 10 === 0 ? "access.denied" : "backup.completed",
-    event_id: `evt_bench_${i}`,
-    timestamp: "2024-12-01T10:15:30.123Z",
-    actor: {
-      type: "user",
-      id: `user${i % 50}@company.com`,
-      roles: ["backup-operator"],
-      ip_address: "10.0.0.50",
-    },
-    resource: { type: "backup", id: `production-backup-${i}`, path: "s3://kafka-backups/production/" },
-    action: { operation: "backup", result: "success", duration_ms: 45000 },
-    context: { cluster_id: "prod-us-west-2", environment: "production", correlation_id: `req_${i}` },
-    details: {
-      records_backed_up: 1500000,
-      bytes_backed_up: 524288000,
-      topics: ["orders", "payments", "users"],
-    },
-  };
-}
 
 const median = (xs: number[]) => {
   const s = [...xs].sort((a, b) => a - b);

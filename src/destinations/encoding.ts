@@ -12,7 +12,9 @@ import {
   readSealedRecord,
   type SealedRecord,
 } from "../formats/encoder.ts";
+import type { BaseDestinationConfig } from "./delivery.ts";
 import type { RecordBatch } from "./destination.ts";
+import type { DestinationContext } from "./registry.ts";
 
 export interface EncodedRecord {
   sequence: number;
@@ -63,4 +65,14 @@ export class RecordEncoding {
     }
     return out;
   }
+}
+
+/** What a destination that sends encoded records sets up first: its log (lines named after it) and its encoding. */
+export function destinationOutput(
+  config: Pick<BaseDestinationConfig, "name" | "format">,
+  context: DestinationContext,
+): { log: (msg: string) => void; encoding: RecordEncoding } {
+  const log = (msg: string) => context.log(`destination ${config.name}: ${msg}`);
+  const options = { productVersion: context.productVersion, logOrigin: context.logOrigin };
+  return { log, encoding: new RecordEncoding(config.format, options, log) };
 }

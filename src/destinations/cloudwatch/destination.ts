@@ -58,7 +58,7 @@ import {
   type RecordBatch,
   type RecordRef,
 } from "../destination.ts";
-import { type EncodedRecord, RecordEncoding } from "../encoding.ts";
+import { destinationOutput, type EncodedRecord, type RecordEncoding } from "../encoding.ts";
 import type { DestinationContext } from "../registry.ts";
 import {
   acceptanceWindow,
@@ -128,12 +128,7 @@ export class CloudWatchDestination implements Destination {
     this.name = config.name;
     this.#config = config;
     this.#now = now;
-    this.#log = (msg) => context.log(`destination ${config.name}: ${msg}`);
-    this.#encoding = new RecordEncoding(
-      config.format,
-      { productVersion: context.productVersion, logOrigin: context.logOrigin },
-      this.#log,
-    );
+    ({ log: this.#log, encoding: this.#encoding } = destinationOutput(config, context));
     this.#checkpointStream = `${config.logStream}${CHECKPOINT_STREAM_SUFFIX}`;
     this.#secrets = config.credentials
       ? [config.credentials.secretAccessKey, config.credentials.accessKeyId]

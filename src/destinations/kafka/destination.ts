@@ -82,7 +82,7 @@ import {
   type RecordRef,
   type StartFrom,
 } from "../destination.ts";
-import { RecordEncoding } from "../encoding.ts";
+import { destinationOutput, type RecordEncoding } from "../encoding.ts";
 import type { DestinationContext } from "../registry.ts";
 import type { KafkaDestinationConfig } from "./config.ts";
 import { type KafkaCallContext, kafkaError } from "./errors.ts";
@@ -199,12 +199,7 @@ export class KafkaDestination implements Destination {
   constructor(config: KafkaDestinationConfig, context: DestinationContext) {
     this.name = config.name;
     this.#config = config;
-    this.#log = (msg) => context.log(`destination ${config.name}: ${msg}`);
-    this.#encoding = new RecordEncoding(
-      config.format,
-      { productVersion: context.productVersion, logOrigin: context.logOrigin },
-      this.#log,
-    );
+    ({ log: this.#log, encoding: this.#encoding } = destinationOutput(config, context));
     this.#chainKey = Buffer.from(context.logOrigin);
     this.#checkpointKey = Buffer.from(`${context.logOrigin}/checkpoint`);
     this.#contentType = Buffer.from(this.#encoding.encoder?.mediaType ?? "application/json");

@@ -64,7 +64,7 @@ import {
   type RecordBatch,
   type RecordRef,
 } from "../destination.ts";
-import { RecordEncoding } from "../encoding.ts";
+import { destinationOutput, type RecordEncoding } from "../encoding.ts";
 import type { DestinationContext } from "../registry.ts";
 import { displayEndpoint, type S3DestinationConfig } from "./config.ts";
 
@@ -157,12 +157,7 @@ export class S3Destination implements Destination {
   constructor(config: S3DestinationConfig, context: DestinationContext) {
     this.name = config.name;
     this.#config = config;
-    this.#log = (msg) => context.log(`destination ${config.name}: ${msg}`);
-    this.#encoding = new RecordEncoding(
-      config.format,
-      { productVersion: context.productVersion, logOrigin: context.logOrigin },
-      this.#log,
-    );
+    ({ log: this.#log, encoding: this.#encoding } = destinationOutput(config, context));
     this.#s3 = new S3Client({
       ...awsClientOptions(config, config.delivery.requestTimeoutMs, SDK_ATTEMPTS),
       forcePathStyle: config.forcePathStyle,

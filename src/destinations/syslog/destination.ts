@@ -27,7 +27,7 @@
  */
 import { readSealedRecord } from "../../formats/encoder.ts";
 import { DeliveryError, type Destination, type DestinationStatus, type RecordBatch } from "../destination.ts";
-import { RecordEncoding } from "../encoding.ts";
+import { destinationOutput, type RecordEncoding } from "../encoding.ts";
 import type { DestinationContext } from "../registry.ts";
 import { displayServer, type SyslogDestinationConfig } from "./config.ts";
 import { SyslogFormatter } from "./format.ts";
@@ -62,12 +62,7 @@ export class SyslogDestination implements Destination {
   constructor(config: SyslogDestinationConfig, context: DestinationContext) {
     this.name = config.name;
     this.#config = config;
-    this.#log = (msg) => context.log(`destination ${config.name}: ${msg}`);
-    this.#encoding = new RecordEncoding(
-      config.format,
-      { productVersion: context.productVersion, logOrigin: context.logOrigin },
-      this.#log,
-    );
+    ({ log: this.#log, encoding: this.#encoding } = destinationOutput(config, context));
     this.#formatter = new SyslogFormatter({
       facility: config.facility,
       hostname: config.hostname,

@@ -23,7 +23,7 @@ import { Agent as HttpsAgent, request as httpsRequest } from "node:https";
 import { backoffDelay, sleep } from "../../pipeline/retry.ts";
 import { VIGIL_VERSION } from "../../version.ts";
 import { DeliveryError, type Destination, type DestinationStatus, type RecordBatch } from "../destination.ts";
-import { type EncodedRecord, RecordEncoding } from "../encoding.ts";
+import { destinationOutput, type EncodedRecord, type RecordEncoding } from "../encoding.ts";
 import type { DestinationContext } from "../registry.ts";
 import { isTrustError } from "../tls.ts";
 import { displayUrl, isSecretLike, type WebhookDestinationConfig } from "./config.ts";
@@ -80,12 +80,7 @@ export class WebhookDestination implements Destination {
     this.#url = new URL(config.url);
     this.#shownUrl = displayUrl(config.url);
     this.#secrets = secretsOf(config);
-    this.#log = (msg) => context.log(`destination ${config.name}: ${msg}`);
-    this.#encoding = new RecordEncoding(
-      config.format,
-      { productVersion: context.productVersion, logOrigin: context.logOrigin },
-      this.#log,
-    );
+    ({ log: this.#log, encoding: this.#encoding } = destinationOutput(config, context));
     const tls = config.tls;
     this.#agent =
       this.#url.protocol === "https:"
