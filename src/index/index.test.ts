@@ -1,0 +1,207 @@
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { canonicalize } from "../integrity/canonical.ts";
+import { Sealer } from "../integrity/chain.ts";
+import { keyFromSecret } from "../integrity/keys.ts";
+import { CursorStore } from "../journal/cursor.ts";
+import { JournalWriter } from "../journal/writer.ts";
+import { JournalConsumer } from "../pipeline/consumer.ts";
+import { IndexDestination } from "./destination.ts";
+import { reindex } from "./reindex.ts";
+import { EVENT_COLUMNS, EventIndex } from "./store.ts";
+
+const key = keyFromSecret(Buffer.alloc(32, 7), "test");
+
+function event(i: number): Record<string, unknown> {
+  const failed = i % 3 === 0;
+  return {
+    event_id: `evt-${i}`,
+    event_type: failed ? "backup.failed" : "backup.completed",
+    timestamp: `2024-03-01T10:00:${String(i % 60).padStart(2, "0")}.123456Z`,
+    received_at: "2024-03-01T10:01:00.5Z",
+    version: "1.0",
+    origin: { source: "http", address: "10.0.0.1", token: "ci" },
+    actor: { type: "service", id: `svc-${i % 2}`, roles: ["backup", `r${i % 2}`], ip_address: "10.1.1.1" },
+    resource: { type: "database", id: "db-1", path: "/db/1" },
+    action: { operation: "backup", result: failed ? "failure" : "success", duration_ms: i + 0.5 },
+    context: { cluster_id: "c1", environment: "production", correlation_id: `corr-${i}` },
+    details: { size_bytes: i * 10, target: { bucket: "b" }, note: 'é "quoted"' },
+  };
+}
+
+async function journal(records: number) {
+  const dataDir = await mkdtemp(join(tmpdir(), "vigil-index-"));
+  const dir = join(dataDir, "journal");
+  const { writer, recovery } = await JournalWriter.open({ dir, segmentBytes: 16 * 1024 });
+  const sealer = new Sealer(key, recovery.head);
+  const append = async (from: number, n: number) => {
+    const lines = Array.from({ length: n }, (_, i) => sealer.seal(canonicalize(event(from + i))).line);
+    await writer.append(lines, from);
+  };
+  await append(1, records);
+  return {
+    dataDir,
+    dir,
+    writer,
+    append,
+    cursors: new CursorStore(dataDir),
+    indexPath: join(dataDir, "index.duckdb"),
+  };
+}
+
+type Journal = Awaited<ReturnType<typeof journal>>;
+
+async function until(check: () => Promise<boolean>, why: () => string): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out: ${why()}`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+/** Runs a consumer feeding an IndexDestination until the index holds `upTo`, then stops it. */
+async function feed(j: Journal, upTo: number, dest = new IndexDestination(j.indexPath)): Promise<void> {
+  const consumer = new JournalConsumer(dest, {
+    journalDir: j.dir,
+    writer: j.writer,
+    cursors: j.cursors,
+    log: () => {},
+    delivery: { maxRecords: 7 },
+  });
+  await consumer.start();
+  await until(
+    async () => consumer.status().deliveredSequence >= upTo,
+    () => JSON.stringify(consumer.status()),
+  );
+  await consumer.stop();
+}
+
+const ORDERED = `SELECT ${EVENT_COLUMNS.map((c) => `CAST("${c.name}" AS VARCHAR) AS "${c.name}"`).join(", ")} FROM events ORDER BY sequence`;
+
+describe("IndexDestination", () => {
+  it("indexes every record with typed columns", async () => {
+    const j = await journal(30);
+    await feed(j, 30);
+    const index = await EventIndex.open(j.indexPath);
+    try {
+      expect(await index.count()).toBe(30);
+      expect(await index.lastSequence()).toBe(30);
+      expect(index.last?.sequence).toBe(30);
+      expect(await index.countBy("event_type")).toEqual([
+        { value: "backup.completed", count: 20 },
+        { value: "backup.failed", count: 10 },
+      ]);
+      const types = await index.query(
+        "SELECT column_name AS name, data_type AS type FROM information_schema.columns WHERE table_name = 'events' ORDER BY ordinal_position",
+      );
+      expect(types.map((t) => t.name)).toEqual(EVENT_COLUMNS.map((c) => c.name));
+      expect(types.find((t) => t.name === "timestamp")?.type).toBe("TIMESTAMP WITH TIME ZONE");
+      expect(types.find((t) => t.name === "actor_roles")?.type).toBe("VARCHAR[]");
+      expect(types.find((t) => t.name === "details")?.type).toBe("JSON");
+
+      const [row] = await index.query(
+        "SELECT sequence, event_id, epoch_us(timestamp) AS ts, epoch_ms(received_at) AS rx, actor_roles, " +
+          "len(actor_roles) AS nroles, action_duration_ms, context_environment, origin_token, " +
+          "json_extract_string(details, '$.target.bucket') AS bucket, json_extract_string(details, '$.note') AS note, " +
+          "CAST(json_extract(details, '$.size_bytes') AS INTEGER) AS size, json_extract_string(event, '$.event_id') AS eid, " +
+          "key_id, starts_with(signature, 'sha256:') AS signed FROM events WHERE sequence = 4",
+      );
+      expect(row).toMatchObject({
+        event_id: "evt-4",
+        ts: BigInt(Date.parse("2024-03-01T10:00:04Z")) * 1000n + 123456n,
+        rx: BigInt(Date.parse("2024-03-01T10:01:00.5Z")),
+        actor_roles: ["backup", "r0"],
+        nroles: 2n,
+        action_duration_ms: 4.5,
+        context_environment: "production",
+        origin_token: "ci",
+        bucket: "b",
+        note: 'é "quoted"',
+        size: 40,
+        eid: "evt-4",
+        key_id: expect.stringMatching(/^hmac-/),
+        signed: true,
+      });
+      const since = await index.query(
+        "SELECT count(*) AS n FROM events WHERE timestamp >= TIMESTAMPTZ '2024-03-01 10:00:20+00' AND list_contains(actor_roles, 'r1')",
+      );
+      expect(Number(since[0]?.n)).toBe(5);
+    } finally {
+      index.close();
+      await j.writer.close();
+      await rm(j.dataDir, { recursive: true, force: true });
+    }
+  });
+
+  it("does not index a record twice after a crash, and keeps everything across reopening", async () => {
+    const j = await journal(20);
+    await feed(j, 20);
+    // A crash after the index committed but before the cursor did: the cursor is gone.
+    await rm(join(j.dataDir, "cursors"), { recursive: true, force: true });
+    await j.append(21, 5);
+    await feed(j, 25);
+    const index = await EventIndex.open(j.indexPath);
+    try {
+      expect(await index.count()).toBe(25);
+      const dup = await index.query("SELECT count(DISTINCT sequence) AS n, min(sequence) AS lo FROM events");
+      expect(dup[0]).toMatchObject({ n: 25n, lo: 1n });
+      expect(index.last?.sequence).toBe(25);
+      // A batch delivered again directly is skipped whole.
+      const dest = new IndexDestination(join(j.dataDir, "other.duckdb"));
+      expect(await dest.start({ committedSequence: 0 })).toEqual({});
+      await dest.stop();
+    } finally {
+      index.close();
+      await j.writer.close();
+      await rm(j.dataDir, { recursive: true, force: true });
+    }
+  });
+
+  it("skips the already indexed part of a batch delivered again", async () => {
+    const j = await journal(10);
+    await feed(j, 10);
+    const index = await EventIndex.open(j.indexPath);
+    try {
+      const { JournalReader } = await import("../journal/reader.ts");
+      const reader = new JournalReader(j.dir, 5);
+      const batch = await reader.readAvailable(100, 1 << 20);
+      await reader.close();
+      expect(await index.append(batch)).toBe(0);
+      expect(await index.count()).toBe(10);
+    } finally {
+      index.close();
+      await j.writer.close();
+      await rm(j.dataDir, { recursive: true, force: true });
+    }
+  });
+
+  it("reindex builds the same rows as incremental indexing", async () => {
+    const j = await journal(40);
+    await feed(j, 40);
+    const incremental = await EventIndex.open(j.indexPath);
+    const before = await incremental.query(ORDERED);
+    const last = incremental.last;
+    incremental.close();
+
+    const rebuilt = join(j.dataDir, "rebuilt.duckdb");
+    expect(await reindex(j.dir, rebuilt, { batchRecords: 9 })).toEqual({ records: 40, lastSequence: 40 });
+    // Over an existing index too.
+    expect(await reindex(j.dir, j.indexPath)).toEqual({ records: 40, lastSequence: 40 });
+    try {
+      for (const path of [rebuilt, j.indexPath]) {
+        const index = await EventIndex.open(path);
+        try {
+          expect(await index.query(ORDERED)).toEqual(before);
+          expect(index.last).toEqual(last);
+        } finally {
+          index.close();
+        }
+      }
+    } finally {
+      await j.writer.close();
+      await rm(j.dataDir, { recursive: true, force: true });
+    }
+  });
+});

@@ -1,0 +1,375 @@
+/**
+ * The search index (issue 6, point 1): an embedded DuckDB database holding one row per sealed record of the
+ * journal. It is derived data only: fed from the journal by its own consumer (IndexDestination, destination.ts)
+ * and rebuilt from the journal by `reindex` (reindex.ts) whenever in doubt.
+ *
+ * Table `events`, one row per record (columns in EVENT_COLUMNS, in this order; the query engine writes SQL
+ * against these names):
+ *
+ * | column                   | type         | from the sealed record                                  |
+ * |--------------------------|--------------|---------------------------------------------------------|
+ * | `sequence`               | BIGINT PK    | integrity.sequence_number                               |
+ * | `event_id`               | VARCHAR      | event.event_id                                          |
+ * | `event_type`             | VARCHAR      | event.event_type                                        |
+ * | `timestamp`              | TIMESTAMPTZ  | event.timestamp (NULL when not a parsable date)         |
+ * | `received_at`            | TIMESTAMPTZ  | event.received_at (NULL when not a parsable date)       |
+ * | `version`                | VARCHAR      | event.version                                           |
+ * | `origin_source`          | VARCHAR      | event.origin.source                                     |
+ * | `origin_address`         | VARCHAR      | event.origin.address                                    |
+ * | `origin_token`           | VARCHAR      | event.origin.token                                      |
+ * | `actor_type`             | VARCHAR      | event.actor.type                                        |
+ * | `actor_id`               | VARCHAR      | event.actor.id                                          |
+ * | `actor_roles`            | VARCHAR[]    | event.actor.roles (non-strings dropped)                 |
+ * | `actor_ip_address`       | VARCHAR      | event.actor.ip_address                                  |
+ * | `actor_user_agent`       | VARCHAR      | event.actor.user_agent                                  |
+ * | `resource_type`          | VARCHAR      | event.resource.type                                     |
+ * | `resource_id`            | VARCHAR      | event.resource.id                                       |
+ * | `resource_path`          | VARCHAR      | event.resource.path                                     |
+ * | `action_operation`       | VARCHAR      | event.action.operation                                  |
+ * | `action_result`          | VARCHAR      | event.action.result                                     |
+ * | `action_duration_ms`     | DOUBLE       | event.action.duration_ms                                |
+ * | `context_cluster_id`     | VARCHAR      | event.context.cluster_id                                |
+ * | `context_environment`    | VARCHAR      | event.context.environment                               |
+ * | `context_correlation_id` | VARCHAR      | event.context.correlation_id                            |
+ * | `details`                | JSON         | event.details                                           |
+ * | `event`                  | JSON         | the whole event, bytes as sealed (any other member: here) |
+ * | `key_id`                 | VARCHAR      | integrity.key_id                                        |
+ * | `signature`              | VARCHAR      | integrity.signature                                     |
+ *
+ * An absent field is NULL. A standard field holding a number or boolean (the native schema admits only
+ * strings) is stored as its text; one holding an object or array is NULL (still in `event`).
+ *
+ * Table `index_meta`, one row: `schema_version INTEGER` (INDEX_SCHEMA_VERSION), `last_sequence BIGINT` and
+ * `last_signature VARCHAR` of the newest record indexed (0 / NULL: none), updated in the transaction that
+ * appends the rows, so after a crash the index knows exactly what it holds.
+ *
+ * Rows are bulk loaded through DuckDB's Appender, a batch per transaction. Queries run on a second connection,
+ * so they only ever see committed batches.
+ */
+
+import {
+  type DuckDBAppender,
+  type DuckDBConnection,
+  DuckDBInstance,
+  DuckDBTimestampTZValue,
+  LIST,
+  listValue,
+  VARCHAR,
+} from "@duckdb/node-api";
+import type { RecordBatch, RecordRef } from "../destinations/destination.ts";
+import { VigilError } from "../errors.ts";
+import { parseRecord } from "../integrity/chain.ts";
+
+/** Bumped whenever the tables change; an index of another version is rebuilt (`vigil reindex`). */
+export const INDEX_SCHEMA_VERSION = 1;
+
+/** The columns of table `events`, in table order, with their SQL types (see the module header). */
+export const EVENT_COLUMNS = [
+  { name: "sequence", type: "BIGINT" },
+  { name: "event_id", type: "VARCHAR" },
+  { name: "event_type", type: "VARCHAR" },
+  { name: "timestamp", type: "TIMESTAMPTZ" },
+  { name: "received_at", type: "TIMESTAMPTZ" },
+  { name: "version", type: "VARCHAR" },
+  { name: "origin_source", type: "VARCHAR" },
+  { name: "origin_address", type: "VARCHAR" },
+  { name: "origin_token", type: "VARCHAR" },
+  { name: "actor_type", type: "VARCHAR" },
+  { name: "actor_id", type: "VARCHAR" },
+  { name: "actor_roles", type: "VARCHAR[]" },
+  { name: "actor_ip_address", type: "VARCHAR" },
+  { name: "actor_user_agent", type: "VARCHAR" },
+  { name: "resource_type", type: "VARCHAR" },
+  { name: "resource_id", type: "VARCHAR" },
+  { name: "resource_path", type: "VARCHAR" },
+  { name: "action_operation", type: "VARCHAR" },
+  { name: "action_result", type: "VARCHAR" },
+  { name: "action_duration_ms", type: "DOUBLE" },
+  { name: "context_cluster_id", type: "VARCHAR" },
+  { name: "context_environment", type: "VARCHAR" },
+  { name: "context_correlation_id", type: "VARCHAR" },
+  { name: "details", type: "JSON" },
+  { name: "event", type: "JSON" },
+  { name: "key_id", type: "VARCHAR" },
+  { name: "signature", type: "VARCHAR" },
+] as const;
+
+export type EventColumn = (typeof EVENT_COLUMNS)[number]["name"];
+
+const COLUMN_NAMES: ReadonlySet<string> = new Set(EVENT_COLUMNS.map((c) => c.name));
+
+export function isEventColumn(name: string): name is EventColumn {
+  return COLUMN_NAMES.has(name);
+}
+
+const quote = (name: string) => `"${name}"`;
+
+const CREATE_EVENTS = `CREATE TABLE IF NOT EXISTS events (${EVENT_COLUMNS.map(
+  (c) => `${quote(c.name)} ${c.type}${c.name === "sequence" ? " PRIMARY KEY" : ""}`,
+).join(", ")})`;
+
+const CREATE_META =
+  "CREATE TABLE IF NOT EXISTS index_meta (schema_version INTEGER NOT NULL, last_sequence BIGINT NOT NULL, " +
+  "last_signature VARCHAR)";
+
+const ROLES_TYPE = LIST(VARCHAR);
+
+type Json = Record<string, unknown>;
+
+/** Counts of one column's values, most frequent first (ties by value); `value` null for NULL. */
+export interface ValueCount {
+  value: string | null;
+  count: number;
+}
+
+export class EventIndex {
+  readonly path: string;
+  readonly #db: DuckDBInstance;
+  readonly #write: DuckDBConnection;
+  readonly #read: DuckDBConnection;
+  #last: RecordRef | undefined;
+  #closed = false;
+
+  private constructor(
+    path: string,
+    db: DuckDBInstance,
+    write: DuckDBConnection,
+    read: DuckDBConnection,
+    last: RecordRef | undefined,
+  ) {
+    this.path = path;
+    this.#db = db;
+    this.#write = write;
+    this.#read = read;
+    this.#last = last;
+  }
+
+  /**
+   * Opens the index at `path` (a DuckDB database file), creating it when absent. Throws `invalid_config` for an
+   * index of another schema version: it is derived data, rebuild it with `vigil reindex`.
+   */
+  static async open(path: string): Promise<EventIndex> {
+    const db = await DuckDBInstance.create(path);
+    const conns: DuckDBConnection[] = [];
+    try {
+      const write = await db.connect();
+      conns.push(write);
+      await write.run(CREATE_EVENTS);
+      await write.run(CREATE_META);
+      const rows = (
+        await write.runAndReadAll("SELECT schema_version, last_sequence, last_signature FROM index_meta")
+      ).getRowObjectsJS();
+      let last: RecordRef | undefined;
+      const meta = rows[0];
+      if (!meta) {
+        await write.run(
+          `INSERT INTO index_meta (schema_version, last_sequence, last_signature) VALUES (${INDEX_SCHEMA_VERSION}, 0, NULL)`,
+        );
+      } else if (meta.schema_version !== INDEX_SCHEMA_VERSION) {
+        throw new VigilError(
+          "invalid_config",
+          `index ${path} has schema version ${String(meta.schema_version)}, not ${INDEX_SCHEMA_VERSION}: ` +
+            "rebuild it with vigil reindex",
+        );
+      } else if (Number(meta.last_sequence) > 0 && typeof meta.last_signature === "string") {
+        last = { sequence: Number(meta.last_sequence), signature: meta.last_signature };
+      }
+      const read = await db.connect();
+      conns.push(read);
+      return new EventIndex(path, db, write, read, last);
+    } catch (e) {
+      for (const c of conns) c.closeSync();
+      db.closeSync();
+      throw e;
+    }
+  }
+
+  /** The newest record indexed, or undefined for an empty index. */
+  get last(): RecordRef | undefined {
+    return this.#last;
+  }
+
+  /**
+   * Appends the batch's records in one transaction together with the meta update, and resolves once it is
+   * committed. Records at or below the last indexed sequence are skipped (a batch delivered again after a
+   * crash); the rest must follow it without a gap. Returns the number of rows appended.
+   */
+  async append(batch: RecordBatch): Promise<number> {
+    this.#checkOpen();
+    const after = this.#last?.sequence ?? 0;
+    const skip = Math.max(0, after + 1 - batch.firstSequence);
+    if (skip >= batch.lines.length) return 0;
+    if (batch.firstSequence + skip !== after + 1 && after !== 0) {
+      throw new VigilError(
+        "internal",
+        `index holds records up to ${after}; a batch starting at ${batch.firstSequence + skip} would leave a gap`,
+      );
+    }
+    await this.#write.run("BEGIN TRANSACTION");
+    let appender: DuckDBAppender | undefined;
+    try {
+      appender = await this.#write.createAppender("events");
+      let last: RecordRef | undefined;
+      for (let i = skip; i < batch.lines.length; i++) {
+        last = appendRow(appender, batch.lines[i] as Buffer, batch.firstSequence + i);
+      }
+      appender.closeSync();
+      appender = undefined;
+      const ref = last as RecordRef;
+      await this.#write.run("UPDATE index_meta SET last_sequence = $seq, last_signature = $sig", {
+        seq: BigInt(ref.sequence),
+        sig: ref.signature,
+      });
+      await this.#write.run("COMMIT");
+      this.#last = ref;
+      return batch.lines.length - skip;
+    } catch (e) {
+      try {
+        appender?.closeSync();
+      } catch {
+        // The appender's rows are discarded with the transaction.
+      }
+      await this.#write.run("ROLLBACK").catch(() => {});
+      throw e;
+    }
+  }
+
+  /** Number of rows. */
+  async count(): Promise<number> {
+    const rows = await this.#query("SELECT count(*) AS n FROM events");
+    return Number(rows[0]?.n ?? 0);
+  }
+
+  /** Counts by the values of one column (`actor_roles`: by the whole list, as its JSON text). */
+  async countBy(column: EventColumn): Promise<ValueCount[]> {
+    if (!isEventColumn(column))
+      throw new VigilError("usage", `no column ${JSON.stringify(column)} in the index`);
+    const rows = await this.#query(
+      `SELECT CAST(${quote(column)} AS VARCHAR) AS v, count(*) AS n FROM events GROUP BY v ORDER BY n DESC, v NULLS LAST`,
+    );
+    return rows.map((r) => ({ value: r.v === null ? null : String(r.v), count: Number(r.n) }));
+  }
+
+  /** Sequence of the newest row committed (0: none), read from the table. */
+  async lastSequence(): Promise<number> {
+    const rows = await this.#query("SELECT coalesce(max(sequence), 0) AS s FROM events");
+    return Number(rows[0]?.s ?? 0);
+  }
+
+  /** Runs a read-only query on the reading connection (committed data only); values as plain JS. */
+  async query(sql: string, params?: Record<string, string | number | boolean | null>): Promise<Json[]> {
+    return this.#query(sql, params);
+  }
+
+  /** Writes everything to the database file (no WAL left behind). */
+  async checkpoint(): Promise<void> {
+    this.#checkOpen();
+    await this.#write.run("CHECKPOINT");
+  }
+
+  /** Closes the database; safe twice. */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#read.closeSync();
+    this.#write.closeSync();
+    this.#db.closeSync();
+  }
+
+  async #query(sql: string, params?: Record<string, string | number | boolean | null>): Promise<Json[]> {
+    this.#checkOpen();
+    const reader = await this.#read.runAndReadAll(sql, params);
+    return reader.getRowObjectsJS() as Json[];
+  }
+
+  #checkOpen(): void {
+    if (this.#closed) throw new VigilError("internal", `index ${this.path} is closed`);
+  }
+}
+
+/** Appends one record's row; returns its ref. The event JSON is parsed once, the integrity block not at all. */
+function appendRow(a: DuckDBAppender, line: Buffer, sequence: number): RecordRef {
+  const parsed = parseRecord(line);
+  if (!parsed.ok)
+    throw new VigilError("journal_corrupt", `record ${sequence} is not a sealed record: ${parsed.reason}`);
+  const { integrity, event: bytes } = parsed.record;
+  if (integrity.sequence_number !== sequence) {
+    throw new VigilError(
+      "journal_corrupt",
+      `record ${sequence} carries sequence ${integrity.sequence_number}`,
+    );
+  }
+  const text = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("utf8");
+  const ev = JSON.parse(text) as Json;
+  const origin = asObject(ev.origin);
+  const actor = asObject(ev.actor);
+  const resource = asObject(ev.resource);
+  const action = asObject(ev.action);
+  const context = asObject(ev.context);
+  a.appendBigInt(BigInt(sequence));
+  str(a, ev.event_id);
+  str(a, ev.event_type);
+  time(a, ev.timestamp);
+  time(a, ev.received_at);
+  str(a, ev.version);
+  str(a, origin?.source);
+  str(a, origin?.address);
+  str(a, origin?.token);
+  str(a, actor?.type);
+  str(a, actor?.id);
+  const roles = actor?.roles;
+  if (Array.isArray(roles)) {
+    a.appendList(listValue(roles.filter((r): r is string => typeof r === "string")), ROLES_TYPE);
+  } else {
+    a.appendNull();
+  }
+  str(a, actor?.ip_address);
+  str(a, actor?.user_agent);
+  str(a, resource?.type);
+  str(a, resource?.id);
+  str(a, resource?.path);
+  str(a, action?.operation);
+  str(a, action?.result);
+  const duration = action?.duration_ms;
+  if (typeof duration === "number") a.appendDouble(duration);
+  else a.appendNull();
+  str(a, context?.cluster_id);
+  str(a, context?.environment);
+  str(a, context?.correlation_id);
+  if (ev.details === undefined) a.appendNull();
+  else a.appendVarchar(JSON.stringify(ev.details));
+  a.appendVarchar(text);
+  a.appendVarchar(integrity.key_id);
+  a.appendVarchar(integrity.signature);
+  a.endRow();
+  return { sequence, signature: integrity.signature };
+}
+
+function asObject(v: unknown): Json | undefined {
+  return v !== null && typeof v === "object" && !Array.isArray(v) ? (v as Json) : undefined;
+}
+
+function str(a: DuckDBAppender, v: unknown): void {
+  if (typeof v === "string") a.appendVarchar(v);
+  else if (typeof v === "number" || typeof v === "boolean") a.appendVarchar(String(v));
+  else a.appendNull();
+}
+
+const FRACTION = /\.(\d+)/;
+
+/** An RFC 3339 time as TIMESTAMPTZ, to the microsecond; NULL when it is not one. */
+function time(a: DuckDBAppender, v: unknown): void {
+  const micros = typeof v === "string" ? parseMicros(v) : undefined;
+  if (micros === undefined) a.appendNull();
+  else a.appendTimestampTZ(new DuckDBTimestampTZValue(micros));
+}
+
+export function parseMicros(text: string): bigint | undefined {
+  const ms = Date.parse(text);
+  if (Number.isNaN(ms)) return undefined;
+  const seconds = Math.floor(ms / 1000);
+  const fraction = FRACTION.exec(text)?.[1];
+  const sub =
+    fraction === undefined ? (ms - seconds * 1000) * 1000 : Number(fraction.slice(0, 6).padEnd(6, "0"));
+  return BigInt(seconds) * 1_000_000n + BigInt(sub);
+}
