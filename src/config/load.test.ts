@@ -53,6 +53,7 @@ function defaults(): VigilConfig {
       integrity: { checkpoints: { everyRecords: 1000, everySeconds: 10, idleSeconds: 1 } },
       failurePolicy: "reject",
       queueMaxEvents: 100_000,
+      index: { enabled: true, path: `${dataDir}/index.duckdb` },
     },
     journal: { segmentBytes: 64 * MIB },
     limits: { maxDepth: 32, maxEventBytes: 256 * 1024 },
@@ -767,10 +768,41 @@ describe("audit block", () => {
   it.each([
     ["alerts", "alerting arrives in a later release"],
     ["kafka_proxy", "the Kafka proxy arrives with issue 7 (sources)"],
-    ["index", "the search index arrives with issue 6 (index and query)"],
+    ["search", "search arrives with issue 6 (index and query)"],
   ])("refuses %s as not supported yet", (key, reason) => {
     expect(problemsOf(lines("audit:", "  enabled: true", `  ${key}:`, "    anything: ${UNSET}"))).toEqual([
       { field: `audit.${key}`, line: 3, message: `not supported yet: ${reason}` },
+    ]);
+  });
+
+  it("reads the index block: enabled, path relative to data_dir", () => {
+    const config = parseConfig(
+      lines(
+        "data_dir: /var/lib/vigil",
+        "audit:",
+        "  index:",
+        "    enabled: false",
+        "    path: idx/search.duckdb",
+      ),
+      undefined,
+      {},
+    );
+    expect(config.audit.index).toEqual({ enabled: false, path: "/var/lib/vigil/idx/search.duckdb" });
+    expect(parseConfig(lines("data_dir: /d", "audit:", "  index: {}"), undefined, {}).audit.index).toEqual({
+      enabled: true,
+      path: "/d/index.duckdb",
+    });
+  });
+
+  it("reports bad index keys with their line", () => {
+    expect(
+      problemsOf(lines("audit:", "  index:", "    enabled: maybe", "    path: ''", "    size: 3")).map(
+        formatProblem,
+      ),
+    ).toEqual([
+      "line 3: audit.index.enabled: must be true or false",
+      "line 4: audit.index.path: must not be empty",
+      "line 5: audit.index.size: unknown key (known: enabled, path)",
     ]);
   });
 

@@ -51,6 +51,7 @@ import {
 import {
   DEFAULT_CHECKPOINTS,
   DEFAULT_DATA_DIR,
+  DEFAULT_INDEX_FILE,
   DEFAULT_LISTEN,
   DEFAULT_MAX_BODY_BYTES,
   DEFAULT_QUEUE_MAX_EVENTS,
@@ -657,6 +658,10 @@ function build(
       },
       failurePolicy: audit.failure_policy ?? "reject",
       queueMaxEvents: audit.queue?.max_events ?? DEFAULT_QUEUE_MAX_EVENTS,
+      index: {
+        enabled: audit.index?.enabled ?? true,
+        path: resolve(dataDir, audit.index?.path ?? DEFAULT_INDEX_FILE),
+      },
     },
     journal: {
       segmentBytes:

@@ -147,7 +147,20 @@ export const AuditSchema = Type.Object(
     ),
     sources: Type.Optional(Type.Array(SourceSchema)),
     kafka_proxy: Later,
-    index: Later,
+    /**
+     * The search index (issue 6): an embedded DuckDB database fed from the journal by its own consumer (cursor
+     * "index"), derived data only (`vigil reindex` rebuilds it). `enabled` (default true): false serves no search
+     * (`GET /v1/events` answers 503). `path` (default `index.duckdb`): the database file, relative to data_dir.
+     */
+    index: Type.Optional(
+      Type.Object(
+        {
+          enabled: Type.Optional(Type.Boolean()),
+          path: Type.Optional(Type.String({ minLength: 1 })),
+        },
+        strict,
+      ),
+    ),
     search: Later,
   },
   strict,
@@ -175,7 +188,6 @@ export const LATER_AUDIT_KEYS = {
   lifecycle: "lifecycle rules arrive with retention policies in a later release",
   alerts: "alerting arrives in a later release",
   kafka_proxy: "the Kafka proxy arrives with issue 7 (sources)",
-  index: "the search index arrives with issue 6 (index and query)",
   search: "search arrives with issue 6 (index and query)",
 } as const satisfies Partial<Record<keyof RawAudit, string>>;
 

@@ -79,6 +79,15 @@ export interface IntegrityConfig {
   checkpoints: CheckpointConfig;
 }
 
+export interface IndexConfig {
+  /** false: no index is kept and the search endpoints answer 503. */
+  enabled: boolean;
+  /** Absolute path of the DuckDB database file (`path`, relative to data_dir; default index.duckdb). */
+  path: string;
+}
+
+export const DEFAULT_INDEX_FILE = "index.duckdb";
+
 export interface VigilConfig {
   /** The file this came from, if any (for messages). */
   source?: string;
@@ -108,6 +117,8 @@ export interface VigilConfig {
     failurePolicy: FailurePolicy;
     /** Events accepted but not yet durable, beyond which ingest is refused (or dropped, with permit). */
     queueMaxEvents: number;
+    /** The search index (audit.index): fed from the journal, queried by `GET /v1/events`. */
+    index: IndexConfig;
   };
   journal: {
     /** A new segment file starts once the current one reaches this size. */

@@ -7,6 +7,12 @@ import type { Destination, RecordBatch, RecordRef, StartFrom } from "../destinat
 import { DeliveryError } from "../destinations/destination.ts";
 import { EventIndex } from "./store.ts";
 
+/**
+ * Recommended delivery batch for the index's JournalConsumer: each batch is one DuckDB transaction (WAL write
+ * and commit), so larger batches index markedly faster (about 1.5x at 5,000 records than at 1,000).
+ */
+export const INDEX_DELIVERY = { maxRecords: 5_000 } as const;
+
 export class IndexDestination implements Destination {
   readonly name: string;
   readonly #path: string;

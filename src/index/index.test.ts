@@ -1,9 +1,17 @@
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import {
+  type DuckDBAppender,
+  DuckDBInstance,
+  DuckDBTimestampTZValue,
+  LIST,
+  listValue,
+  VARCHAR,
+} from "@duckdb/node-api";
 import { describe, expect, it } from "vitest";
 import { canonicalize } from "../integrity/canonical.ts";
-import { Sealer } from "../integrity/chain.ts";
+import { parseRecord, Sealer } from "../integrity/chain.ts";
 import { keyFromSecret } from "../integrity/keys.ts";
 import { CursorStore } from "../journal/cursor.ts";
 import { JournalWriter } from "../journal/writer.ts";
@@ -110,7 +118,8 @@ describe("IndexDestination", () => {
       );
       expect(row).toMatchObject({
         event_id: "evt-4",
-        ts: BigInt(Date.parse("2024-03-01T10:00:04Z")) * 1000n + 123456n,
+        // Truncated to the millisecond, as the in-process evaluator sees it (store.ts).
+        ts: BigInt(Date.parse("2024-03-01T10:00:04Z")) * 1000n + 123000n,
         rx: BigInt(Date.parse("2024-03-01T10:01:00.5Z")),
         actor_roles: ["backup", "r0"],
         nroles: 2n,
@@ -202,6 +211,173 @@ describe("IndexDestination", () => {
     } finally {
       await j.writer.close();
       await rm(j.dataDir, { recursive: true, force: true });
+    }
+  });
+});
+
+/**
+ * The previous loader, one Appender call per value straight into `events` (with the times truncated to the
+ * millisecond, as now documented): the reference the staged bulk load must reproduce exactly.
+ */
+function appendRowPerValue(a: DuckDBAppender, line: Buffer, sequence: number): void {
+  const parsed = parseRecord(line);
+  if (!parsed.ok) throw new Error(parsed.reason);
+  const { integrity, event: bytes } = parsed.record;
+  const text = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("utf8");
+  const ev = JSON.parse(text) as Record<string, unknown>;
+  const obj = (v: unknown) =>
+    v !== null && typeof v === "object" && !Array.isArray(v) ? (v as Record<string, unknown>) : undefined;
+  const str = (v: unknown) => {
+    if (typeof v === "string") a.appendVarchar(v);
+    else if (typeof v === "number" || typeof v === "boolean") a.appendVarchar(String(v));
+    else a.appendNull();
+  };
+  const time = (v: unknown) => {
+    const ms = typeof v === "string" ? Date.parse(v) : Number.NaN;
+    if (Number.isNaN(ms)) a.appendNull();
+    else a.appendTimestampTZ(new DuckDBTimestampTZValue(BigInt(ms) * 1000n));
+  };
+  const [origin, actor, resource, action, context] = [
+    ev.origin,
+    ev.actor,
+    ev.resource,
+    ev.action,
+    ev.context,
+  ].map(obj);
+  a.appendBigInt(BigInt(sequence));
+  str(ev.event_id);
+  str(ev.event_type);
+  time(ev.timestamp);
+  time(ev.received_at);
+  str(ev.version);
+  str(origin?.source);
+  str(origin?.address);
+  str(origin?.token);
+  str(actor?.type);
+  str(actor?.id);
+  const roles = actor?.roles;
+  if (Array.isArray(roles))
+    a.appendList(listValue(roles.filter((r): r is string => typeof r === "string")), LIST(VARCHAR));
+  else a.appendNull();
+  str(actor?.ip_address);
+  str(actor?.user_agent);
+  str(resource?.type);
+  str(resource?.id);
+  str(resource?.path);
+  str(action?.operation);
+  str(action?.result);
+  const duration = action?.duration_ms;
+  if (typeof duration === "number") a.appendDouble(duration);
+  else a.appendNull();
+  str(context?.cluster_id);
+  str(context?.environment);
+  str(context?.correlation_id);
+  if (ev.details === undefined) a.appendNull();
+  else a.appendVarchar(JSON.stringify(ev.details));
+  a.appendVarchar(text);
+  a.appendVarchar(integrity.key_id);
+  a.appendVarchar(integrity.signature);
+  a.endRow();
+}
+
+const TRICKY: Record<string, unknown>[] = [
+  event(1),
+  {},
+  { event_id: 42, event_type: true, version: 1.5, timestamp: "not a time", received_at: 1709287200 },
+  {
+    event_id: { nested: 1 },
+    event_type: ["a"],
+    version: null,
+    timestamp: "2024-03-01T10:00:00.999999Z",
+    received_at: "2024-03-01T12:00:00.1234567+02:00",
+    origin: "http",
+    actor: { type: false, id: 1e21, roles: ["a", 1, null, { r: 1 }, "", "null", '["x"]'], ip_address: -0.5 },
+    resource: [],
+    action: { operation: 0, result: 123456789012345680000, duration_ms: 1e-7 },
+    context: {
+      cluster_id: 0.1,
+      environment: "prod\u0000uction",
+      correlation_id: "😀 ünïcødé \u202e \\ \" '",
+    },
+    details: null,
+  },
+  {
+    event_id: "é\u00e9\ud83d\ude00",
+    timestamp: "1969-12-31T23:59:59.9995Z",
+    received_at: "2024-03-01",
+    actor: { roles: [], user_agent: 'Mozilla/5.0 (X11; Linux x86_64) "quoted"' },
+    action: { duration_ms: 12345678901234567000 },
+    details: ["x", 1, { y: [true, null] }],
+  },
+  {
+    timestamp: "Fri, 01 Mar 2024 10:00:00 GMT",
+    received_at: "0001-01-01T00:00:00Z",
+    actor: { roles: "admin" },
+    action: { duration_ms: "12" },
+    details: "just a string",
+    extra: { anything: 1 },
+  },
+  { timestamp: "+275760-09-13T00:00:00.000Z", received_at: "2024-02-30T00:00:00Z", details: 0 },
+];
+
+describe("staged bulk load", () => {
+  it("stores exactly the rows of the per-value Appender", async () => {
+    const dataDir = await mkdtemp(join(tmpdir(), "vigil-index-"));
+    try {
+      const { writer, recovery } = await JournalWriter.open({
+        dir: join(dataDir, "journal"),
+        segmentBytes: 1 << 20,
+      });
+      await writer.close();
+      const sealer = new Sealer(key, recovery.head);
+      const lines = TRICKY.map((e) => Buffer.from(sealer.seal(canonicalize(e)).line));
+      const index = await EventIndex.open(join(dataDir, "staged.duckdb"));
+      let staged: Record<string, unknown>[];
+      let stagedTyped: Record<string, unknown>[];
+      try {
+        // In two batches, the second one partly delivered again.
+        await index.append({ firstSequence: 1, lines: lines.slice(0, 3) });
+        await index.append({ firstSequence: 2, lines: lines.slice(1) });
+        staged = await index.query(ORDERED);
+        stagedTyped = await index.query("SELECT * FROM events ORDER BY sequence");
+      } finally {
+        index.close();
+      }
+
+      const db = await DuckDBInstance.create(join(dataDir, "reference.duckdb"));
+      const conn = await db.connect();
+      try {
+        await conn.run(
+          `CREATE TABLE events (${EVENT_COLUMNS.map((c) => `"${c.name}" ${c.type}`).join(", ")})`,
+        );
+        const a = await conn.createAppender("events");
+        lines.forEach((line, i) => {
+          appendRowPerValue(a, line, i + 1);
+        });
+        a.closeSync();
+        const reference = (await conn.runAndReadAll(ORDERED)).getRowObjectsJS();
+        const referenceTyped = (
+          await conn.runAndReadAll("SELECT * FROM events ORDER BY sequence")
+        ).getRowObjectsJS();
+        expect(staged).toHaveLength(TRICKY.length);
+        expect(staged).toEqual(reference);
+        expect(stagedTyped).toEqual(referenceTyped);
+        // The cases the test is about did occur.
+        expect(staged[2]).toMatchObject({
+          event_id: "42",
+          event_type: "true",
+          version: "1.5",
+          timestamp: null,
+        });
+        expect(staged[3]).toMatchObject({ event_id: null, actor_id: "1e+21" });
+        expect(stagedTyped[3]?.actor_roles).toEqual(["a", "", "null", '["x"]']);
+        expect(stagedTyped[4]?.timestamp).toBeTruthy();
+      } finally {
+        conn.closeSync();
+        db.closeSync();
+      }
+    } finally {
+      await rm(dataDir, { recursive: true, force: true });
     }
   });
 });

@@ -11,8 +11,8 @@
  * | `sequence`               | BIGINT PK    | integrity.sequence_number                               |
  * | `event_id`               | VARCHAR      | event.event_id                                          |
  * | `event_type`             | VARCHAR      | event.event_type                                        |
- * | `timestamp`              | TIMESTAMPTZ  | event.timestamp (NULL when not a parsable date)         |
- * | `received_at`            | TIMESTAMPTZ  | event.received_at (NULL when not a parsable date)       |
+ * | `timestamp`              | TIMESTAMPTZ  | event.timestamp, to the millisecond (NULL: not a date)  |
+ * | `received_at`            | TIMESTAMPTZ  | event.received_at, to the millisecond (NULL: not a date) |
  * | `version`                | VARCHAR      | event.version                                           |
  * | `origin_source`          | VARCHAR      | event.origin.source                                     |
  * | `origin_address`         | VARCHAR      | event.origin.address                                    |
@@ -39,23 +39,27 @@
  * An absent field is NULL. A standard field holding a number or boolean (the native schema admits only
  * strings) is stored as its text; one holding an object or array is NULL (still in `event`).
  *
+ * `timestamp` and `received_at` are stored truncated to the millisecond: the instant `new Date(text)` gives
+ * (Date.parse, so also what it accepts as a date), which is what the in-process query evaluator compares
+ * (src/query/fields.ts). A time given to the microsecond keeps its full text in `event`; the columns drop the
+ * digits past the millisecond so that a query answers the same in SQL and in process at sub-millisecond
+ * boundaries (`timestamp > '…T10:00:00.1234Z'`).
+ *
  * Table `index_meta`, one row: `schema_version INTEGER` (INDEX_SCHEMA_VERSION), `last_sequence BIGINT` and
  * `last_signature VARCHAR` of the newest record indexed (0 / NULL: none), updated in the transaction that
  * appends the rows, so after a crash the index knows exactly what it holds.
  *
- * Rows are bulk loaded through DuckDB's Appender, a batch per transaction. Queries run on a second connection,
- * so they only ever see committed batches.
+ * Rows are bulk loaded a batch per transaction. DuckDB's Appender costs one native call per value, which at 27
+ * values a row capped indexing near 20k records/s; so each record is staged through the Appender as four values
+ * into a TEMP table (sequence, the other derived columns packed as one JSON array of strings, `details`, the
+ * event text), then `INSERT INTO events SELECT …` unpacks the array (one JSON parse per row, in DuckDB) and the
+ * staging table is emptied, in the same transaction. Every value is still derived in JS (stageRow): DuckDB's
+ * own JSON and time parsing (number text, objects, time formats) differ from JSON.parse / Date.parse, so SQL
+ * only turns strings back into their types. Queries run on a second connection, so they only ever see
+ * committed batches.
  */
 
-import {
-  type DuckDBAppender,
-  type DuckDBConnection,
-  DuckDBInstance,
-  DuckDBTimestampTZValue,
-  LIST,
-  listValue,
-  VARCHAR,
-} from "@duckdb/node-api";
+import { type DuckDBAppender, type DuckDBConnection, DuckDBInstance } from "@duckdb/node-api";
 import type { RecordBatch, RecordRef } from "../destinations/destination.ts";
 import { VigilError } from "../errors.ts";
 import { parseRecord } from "../integrity/chain.ts";
@@ -112,7 +116,77 @@ const CREATE_META =
   "CREATE TABLE IF NOT EXISTS index_meta (schema_version INTEGER NOT NULL, last_sequence BIGINT NOT NULL, " +
   "last_signature VARCHAR)";
 
-const ROLES_TYPE = LIST(VARCHAR);
+/**
+ * The staging table of the bulk load (see the module header): per row the sequence, the other derived columns
+ * packed as one JSON array of strings (STAGED_FIELDS, in this order), `details` and the event text.
+ */
+const STAGING = "index_staging";
+
+/** The columns carried in the staging row's `fields` array, in array order. */
+const STAGED_FIELDS = [
+  "event_id",
+  "event_type",
+  "timestamp",
+  "received_at",
+  "version",
+  "origin_source",
+  "origin_address",
+  "origin_token",
+  "actor_type",
+  "actor_id",
+  "actor_roles",
+  "actor_ip_address",
+  "actor_user_agent",
+  "resource_type",
+  "resource_id",
+  "resource_path",
+  "action_operation",
+  "action_result",
+  "action_duration_ms",
+  "context_cluster_id",
+  "context_environment",
+  "context_correlation_id",
+  "key_id",
+  "signature",
+] as const satisfies readonly EventColumn[];
+
+/**
+ * WAL size that triggers DuckDB's automatic checkpoint (its default: 16 MB). A checkpoint rewrites the table's
+ * open row group and the whole primary-key index, so with the default it ran every ~15k rows and took most of
+ * the indexing time; at 256 MB it runs every ~250k rows. The price: a crash leaves up to that much WAL to replay
+ * on the next open (a few seconds). `checkpoint()` (reindex) still writes everything out.
+ */
+const CHECKPOINT_THRESHOLD = "256MB";
+
+const CREATE_STAGING = `CREATE TEMP TABLE IF NOT EXISTS ${STAGING} (sequence BIGINT, fields VARCHAR, details JSON, event JSON)`;
+
+/** Moves the staged rows into `events`, turning each packed text back into its column's type. */
+const INSERT_STAGED = (() => {
+  const paths = STAGED_FIELDS.map((_, i) => `'$[${i}]'`).join(", ");
+  const field = (name: EventColumn): string => `f[${STAGED_FIELDS.indexOf(name as never) + 1}]`;
+  const value = (c: (typeof EVENT_COLUMNS)[number]): string => {
+    switch (c.name) {
+      case "sequence":
+      case "details":
+      case "event":
+        return quote(c.name);
+      case "timestamp":
+      case "received_at":
+        return `make_timestamptz(CAST(${field(c.name)} AS BIGINT) * 1000)`;
+      case "actor_roles":
+        return `CAST(CAST(${field(c.name)} AS JSON) AS VARCHAR[])`;
+      case "action_duration_ms":
+        return `CAST(${field(c.name)} AS DOUBLE)`;
+      default:
+        return field(c.name);
+    }
+  };
+  return (
+    `INSERT INTO events (${EVENT_COLUMNS.map((c) => quote(c.name)).join(", ")}) ` +
+    `SELECT ${EVENT_COLUMNS.map(value).join(", ")} ` +
+    `FROM (SELECT sequence, details, event, json_extract_string(fields, [${paths}]) AS f FROM ${STAGING})`
+  );
+})();
 
 type Json = Record<string, unknown>;
 
@@ -156,6 +230,8 @@ export class EventIndex {
       conns.push(write);
       await write.run(CREATE_EVENTS);
       await write.run(CREATE_META);
+      await write.run(CREATE_STAGING);
+      await write.run(`SET checkpoint_threshold = '${CHECKPOINT_THRESHOLD}'`);
       const rows = (
         await write.runAndReadAll("SELECT schema_version, last_sequence, last_signature FROM index_meta")
       ).getRowObjectsJS();
@@ -208,13 +284,15 @@ export class EventIndex {
     await this.#write.run("BEGIN TRANSACTION");
     let appender: DuckDBAppender | undefined;
     try {
-      appender = await this.#write.createAppender("events");
+      appender = await this.#write.createAppender(STAGING, "main", "temp");
       let last: RecordRef | undefined;
       for (let i = skip; i < batch.lines.length; i++) {
-        last = appendRow(appender, batch.lines[i] as Buffer, batch.firstSequence + i);
+        last = stageRow(appender, batch.lines[i] as Buffer, batch.firstSequence + i);
       }
       appender.closeSync();
       appender = undefined;
+      await this.#write.run(INSERT_STAGED);
+      await this.#write.run(`DELETE FROM ${STAGING}`);
       const ref = last as RecordRef;
       await this.#write.run("UPDATE index_meta SET last_sequence = $seq, last_signature = $sig", {
         seq: BigInt(ref.sequence),
@@ -287,8 +365,12 @@ export class EventIndex {
   }
 }
 
-/** Appends one record's row; returns its ref. The event JSON is parsed once, the integrity block not at all. */
-function appendRow(a: DuckDBAppender, line: Buffer, sequence: number): RecordRef {
+/**
+ * Stages one record's row (four values: see STAGING); returns its ref. The event JSON is parsed once, the
+ * integrity block not at all. Every derived value is computed here, in JS, so its meaning does not depend on
+ * DuckDB's JSON functions: the SQL side only unpacks strings.
+ */
+function stageRow(a: DuckDBAppender, line: Buffer, sequence: number): RecordRef {
   const parsed = parseRecord(line);
   if (!parsed.ok)
     throw new VigilError("journal_corrupt", `record ${sequence} is not a sealed record: ${parsed.reason}`);
@@ -306,41 +388,41 @@ function appendRow(a: DuckDBAppender, line: Buffer, sequence: number): RecordRef
   const resource = asObject(ev.resource);
   const action = asObject(ev.action);
   const context = asObject(ev.context);
-  a.appendBigInt(BigInt(sequence));
-  str(a, ev.event_id);
-  str(a, ev.event_type);
-  time(a, ev.timestamp);
-  time(a, ev.received_at);
-  str(a, ev.version);
-  str(a, origin?.source);
-  str(a, origin?.address);
-  str(a, origin?.token);
-  str(a, actor?.type);
-  str(a, actor?.id);
   const roles = actor?.roles;
-  if (Array.isArray(roles)) {
-    a.appendList(listValue(roles.filter((r): r is string => typeof r === "string")), ROLES_TYPE);
-  } else {
-    a.appendNull();
-  }
-  str(a, actor?.ip_address);
-  str(a, actor?.user_agent);
-  str(a, resource?.type);
-  str(a, resource?.id);
-  str(a, resource?.path);
-  str(a, action?.operation);
-  str(a, action?.result);
   const duration = action?.duration_ms;
-  if (typeof duration === "number") a.appendDouble(duration);
-  else a.appendNull();
-  str(a, context?.cluster_id);
-  str(a, context?.environment);
-  str(a, context?.correlation_id);
+  // In STAGED_FIELDS order.
+  const fields: (string | null)[] = [
+    str(ev.event_id),
+    str(ev.event_type),
+    millis(ev.timestamp),
+    millis(ev.received_at),
+    str(ev.version),
+    str(origin?.source),
+    str(origin?.address),
+    str(origin?.token),
+    str(actor?.type),
+    str(actor?.id),
+    Array.isArray(roles) ? JSON.stringify(roles.filter((r): r is string => typeof r === "string")) : null,
+    str(actor?.ip_address),
+    str(actor?.user_agent),
+    str(resource?.type),
+    str(resource?.id),
+    str(resource?.path),
+    str(action?.operation),
+    str(action?.result),
+    // String(-0) is "0": keep the sign, as a DOUBLE column would.
+    typeof duration === "number" ? (Object.is(duration, -0) ? "-0" : String(duration)) : null,
+    str(context?.cluster_id),
+    str(context?.environment),
+    str(context?.correlation_id),
+    integrity.key_id,
+    integrity.signature,
+  ];
+  a.appendBigInt(BigInt(sequence));
+  a.appendVarchar(JSON.stringify(fields));
   if (ev.details === undefined) a.appendNull();
   else a.appendVarchar(JSON.stringify(ev.details));
   a.appendVarchar(text);
-  a.appendVarchar(integrity.key_id);
-  a.appendVarchar(integrity.signature);
   a.endRow();
   return { sequence, signature: integrity.signature };
 }
@@ -349,27 +431,24 @@ function asObject(v: unknown): Json | undefined {
   return v !== null && typeof v === "object" && !Array.isArray(v) ? (v as Json) : undefined;
 }
 
-function str(a: DuckDBAppender, v: unknown): void {
-  if (typeof v === "string") a.appendVarchar(v);
-  else if (typeof v === "number" || typeof v === "boolean") a.appendVarchar(String(v));
-  else a.appendNull();
+/** A standard string field's text: a number or boolean as its JS text, anything else but a string NULL. */
+function str(v: unknown): string | null {
+  if (typeof v === "string") return v;
+  if (typeof v === "number" || typeof v === "boolean") return String(v);
+  return null;
 }
 
-const FRACTION = /\.(\d+)/;
-
-/** An RFC 3339 time as TIMESTAMPTZ, to the microsecond; NULL when it is not one. */
-function time(a: DuckDBAppender, v: unknown): void {
-  const micros = typeof v === "string" ? parseMicros(v) : undefined;
-  if (micros === undefined) a.appendNull();
-  else a.appendTimestampTZ(new DuckDBTimestampTZValue(micros));
+/** A time field as the decimal text of its epoch milliseconds (see parseMillis), or NULL. */
+function millis(v: unknown): string | null {
+  const ms = typeof v === "string" ? parseMillis(v) : undefined;
+  return ms === undefined ? null : String(ms);
 }
 
-export function parseMicros(text: string): bigint | undefined {
+/**
+ * A time as epoch milliseconds exactly as the in-process query evaluator sees it (`new Date(text)`, see
+ * src/query/fields.ts): digits beyond the millisecond are dropped. Undefined when it is not a date.
+ */
+export function parseMillis(text: string): number | undefined {
   const ms = Date.parse(text);
-  if (Number.isNaN(ms)) return undefined;
-  const seconds = Math.floor(ms / 1000);
-  const fraction = FRACTION.exec(text)?.[1];
-  const sub =
-    fraction === undefined ? (ms - seconds * 1000) * 1000 : Number(fraction.slice(0, 6).padEnd(6, "0"));
-  return BigInt(seconds) * 1_000_000n + BigInt(sub);
+  return Number.isNaN(ms) ? undefined : ms;
 }

@@ -10,6 +10,7 @@ import type { SourceConfig, VigilConfig } from "../config/types.ts";
 import { createDestination } from "../destinations/registry.ts";
 import { formatProblem, VigilError } from "../errors.ts";
 import { prepareEvents } from "../event/validate.ts";
+import { INDEX_DELIVERY, IndexDestination } from "../index/destination.ts";
 import type { KeySchedule, Sealer as SealerType, SigningKey } from "../integrity/chain.ts";
 import { Sealer } from "../integrity/chain.ts";
 import { CheckpointerThread } from "../integrity/checkpointer-thread.ts";
@@ -32,6 +33,7 @@ import { Pipeline } from "../pipeline/pipeline.ts";
 import { RecentIds } from "../pipeline/recent-ids.ts";
 import { compileRedaction } from "../policy/redact.ts";
 import { compilePolicy } from "../policy/rules.ts";
+import { SearchService } from "../search/service.ts";
 import { AuditTopicSource, groupInstanceId } from "../sources/audit-topic/source.ts";
 import { AuthorizerLogTailer } from "../sources/authorizer-log/tailer.ts";
 import { ensureDir } from "../util/fs.ts";
@@ -263,6 +265,41 @@ export async function startVigil(config: VigilConfig, log: Logger, env = process
           checkpoints: checkpointer,
         }),
     );
+    // The search index: one more consumer with its own cursor ("index"), kept apart from the destinations (it
+    // is reported under `index` in /v1/status). Derived data: if it cannot open it is parked and logged, and
+    // ingest goes on; `vigil reindex` rebuilds it.
+    const indexConfig = config.audit.index;
+    const indexDest = indexConfig.enabled ? new IndexDestination(indexConfig.path, "index") : undefined;
+    const indexConsumer =
+      indexDest &&
+      new JournalConsumer(indexDest, {
+        journalDir: journalDir(dataDir),
+        writer,
+        cursors,
+        log: (msg) =>
+          log(
+            msg.startsWith("destination index parked")
+              ? `search index ${indexConfig.path} is off: ${msg}; rebuild it with vigil reindex (ingest is not affected)`
+              : msg,
+          ),
+        delivery: INDEX_DELIVERY,
+      });
+    const indexStatus = () =>
+      indexConsumer
+        ? { enabled: true, path: indexConfig.path, ...indexConsumer.status() }
+        : { enabled: false };
+    const search =
+      indexDest &&
+      indexConsumer &&
+      new SearchService(
+        () => indexDest.index,
+        () => {
+          const st = indexConsumer.status();
+          return st.state === "parked"
+            ? `the search index is parked: ${st.lastError ?? "unknown error"}; rebuild it with vigil reindex`
+            : `the search index is not open yet (${st.state}); retry shortly`;
+        },
+      );
     const metrics = new Metrics({
       durableSequence: () => writer.durableSequence,
       pendingEvents: () => writer.pendingEvents,
@@ -287,7 +324,7 @@ export async function startVigil(config: VigilConfig, log: Logger, env = process
       log,
     });
 
-    for (const c of consumers) {
+    for (const c of indexConsumer ? [...consumers, indexConsumer] : consumers) {
       await c.start();
       cleanup.unshift(() => c.stop());
     }
@@ -329,6 +366,7 @@ export async function startVigil(config: VigilConfig, log: Logger, env = process
       destinations: () => consumers.map((c) => c.status()),
       checkpoints: checkpointer,
       consistency: (from, to) => consistencyProofJson(dataDir, from, to),
+      search,
       status: () => ({
         chain: { sequence: sealer.head.sequence, key_id: sealer.keyId },
         journal: { durable_sequence: writer.durableSequence, pending_events: writer.pendingEvents },
@@ -339,6 +377,7 @@ export async function startVigil(config: VigilConfig, log: Logger, env = process
           ...(checkpointer.error === undefined ? {} : { error: checkpointer.error }),
         },
         destinations: consumers.map((c) => c.status()),
+        index: indexStatus(),
         sources: sources.map(({ config: s, tailer }) => ({ name: s.name, type: s.type, ...tailer.status() })),
       }),
       log,

@@ -16,6 +16,13 @@ import {
   RETRY_AFTER_SECONDS,
 } from "../pipeline/pipeline.ts";
 import type { KubernetesPolicy } from "../policy/kubernetes.ts";
+import {
+  auditReadEvent,
+  parseSearchParams,
+  type SearchParams,
+  type SearchService,
+  SearchUnavailable,
+} from "../search/service.ts";
 import { prepareKubernetesList } from "../sources/kubernetes-webhook/webhook.ts";
 import type { Principal, TokenAuthenticator } from "./auth.ts";
 import type { Metrics } from "./metrics.ts";
@@ -35,6 +42,8 @@ export interface HttpDeps {
   /** Builds a consistency proof between two stored checkpoints (proof.ts consistencyProofJson). */
   consistency: (from: number, to: number) => Promise<ConsistencyProofJson>;
   log: (msg: string) => void;
+  /** Search over the index (`GET /v1/events`); undefined: audit.index.enabled is false (503). */
+  search: SearchService | undefined;
 }
 
 const FORMATS: Record<string, BodyFormat> = {
@@ -250,6 +259,79 @@ export function buildHttp(deps: HttpDeps): FastifyInstance {
     const body = await deps.metrics.registry.metrics();
     return reply.type(deps.metrics.registry.contentType).send(body);
   });
+
+  /** 503 problem+json: the index is off, not open yet or parked; ingest is not affected. */
+  const unavailable = (reply: FastifyReply, detail: string) =>
+    reply.code(503).type("application/problem+json").send({
+      type: "urn:vigil:problem:index_unavailable",
+      title: "Search index unavailable",
+      status: 503,
+      detail,
+    });
+
+  /**
+   * Runs one search and records it as an `audit.read` event through the pipeline before answering (a query
+   * that cannot be recorded is not answered). The record goes straight to the pipeline, never through these
+   * routes, so recording does not recurse.
+   */
+  const searchRoute =
+    <T>(
+      endpoint: string,
+      aggregate: boolean,
+      run: (s: SearchService, p: SearchParams) => Promise<T>,
+      count: (r: T) => number,
+    ) =>
+    async (req: FastifyRequest, reply: FastifyReply) => {
+      if (!deps.search) {
+        return unavailable(reply, "the search index is off (audit.index.enabled: false)");
+      }
+      const params = parseSearchParams(req.query as Record<string, unknown>, aggregate);
+      let result: T;
+      try {
+        result = await run(deps.search, params);
+      } catch (e) {
+        if (e instanceof SearchUnavailable) return unavailable(reply, e.message);
+        throw e;
+      }
+      const name = (req.principal as Principal).name;
+      const events = prepareEvents(
+        [{ value: auditReadEvent(name, endpoint, params, count(result)) }],
+        { source: "http", address: req.ip, token: name },
+        deps.limits,
+      );
+      const recorded = await deps.pipeline.ingest(events);
+      if (recorded.dropped > 0) {
+        throw new VigilError(
+          "queue_full",
+          "the query could not be recorded (ingest queue full); retry later",
+          {
+            retryable: true,
+          },
+        );
+      }
+      return reply.send(result);
+    };
+
+  app.get(
+    "/v1/events",
+    { onRequest: guard("read") },
+    searchRoute(
+      "/v1/events",
+      false,
+      (s, p) => s.search(p),
+      (r) => r.events.length,
+    ),
+  );
+  app.get(
+    "/v1/events/aggregate",
+    { onRequest: guard("read") },
+    searchRoute(
+      "/v1/events/aggregate",
+      true,
+      (s, p) => s.aggregate(p),
+      (r) => r.buckets.reduce((sum, b) => sum + b.count, 0),
+    ),
+  );
 
   app.get("/v1/status", { onRequest: guard("read") }, async () => deps.status());
   app.get("/v1/destinations", { onRequest: guard("read") }, async () => ({

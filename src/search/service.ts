@@ -1,0 +1,397 @@
+/**
+ * Search over the index (issue 6, points 4–6): the service between the HTTP API and the index (src/index/).
+ *
+ * - `parseSearchParams` checks the query string of `GET /v1/events` and `GET /v1/events/aggregate`: `q` (CEL,
+ *   compiled with compileQuery; a bad expression is a ValidationError on field `q` with its `column`), `since`
+ *   (`30s`, `30m`, `24h`, `7d` back from now) or `from` (inclusive) / `to` (exclusive) as RFC 3339 times on the
+ *   event's `timestamp`, `limit` (1..10000, default 100), `cursor` (opaque, from a previous page's
+ *   `next_cursor`) and, for aggregates, `by` (a field with a column, fields.ts QUERY_COLUMNS).
+ * - `SearchService.search` answers in sequence order, at most `limit` events after the cursor, up to the newest
+ *   record indexed when the first page was asked for (`indexed_through`), so the pages of one search are stable
+ *   while ingest continues. The cursor carries that bound, the last sequence returned and the resolved time
+ *   window (a `since` does not move between pages).
+ * - A query in the SQL-translatable subset runs in DuckDB; any other is evaluated in process with `matches`
+ *   over the rows read in sequence order, CHUNK rows at a time.
+ */
+import { ValidationError } from "../errors.ts";
+import type { EventIndex } from "../index/store.ts";
+import { type CompiledQuery, compileQuery, QueryError } from "../query/cel.ts";
+import { QUERY_COLUMNS } from "../query/fields.ts";
+
+export const DEFAULT_LIMIT = 100;
+export const MAX_LIMIT = 10_000;
+/** Rows read per step when a query is evaluated in process. */
+const CHUNK = 5_000;
+/** Most buckets an aggregate answers. */
+const MAX_BUCKETS = 1_000;
+
+/** The index is off (audit.index.enabled: false), not open yet, or parked: answered 503. */
+export class SearchUnavailable extends Error {
+  override readonly name = "SearchUnavailable";
+}
+
+export interface SearchParams {
+  query: CompiledQuery | undefined;
+  /** The expression as written ("" when absent). */
+  expression: string;
+  since?: string;
+  /** Inclusive lower bound on `timestamp` (RFC 3339, resolved from since or from). */
+  from?: string;
+  /** Exclusive upper bound on `timestamp`. */
+  to?: string;
+  limit: number;
+  /** Return events after this sequence. */
+  after: number;
+  /** Upper bound on sequence (from the cursor), undefined on a first page. */
+  through?: number;
+  /** Aggregates: the CEL field path grouped by. */
+  by?: string;
+}
+
+export interface SearchHit {
+  sequence: number;
+  event: unknown;
+  integrity: { signature: string; key_id: string };
+}
+
+export interface SearchResult {
+  events: SearchHit[];
+  next_cursor?: string;
+  indexed_through: number;
+}
+
+export interface Bucket {
+  key: string | null;
+  count: number;
+}
+
+export interface AggregateResult {
+  buckets: Bucket[];
+  indexed_through: number;
+}
+
+interface Cursor {
+  a: number;
+  t: number;
+  f?: string;
+  u?: string;
+}
+
+const DURATION = /^(\d{1,9})(s|m|h|d)$/;
+const UNIT_MS: Readonly<Record<string, number>> = { s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+const RFC3339 = /^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})$/;
+
+function bad(field: string, message: string, column?: number): ValidationError {
+  // `column` rides along in the problem+json `errors` entry for `q`.
+  const problem = { field, message, ...(column === undefined ? {} : { column }) };
+  return new ValidationError("invalid_request", [problem]);
+}
+
+function single(query: Record<string, unknown>, field: string): string | undefined {
+  const value = query[field];
+  if (value === undefined) return undefined;
+  if (typeof value !== "string") throw bad(field, "must be given once");
+  return value;
+}
+
+function time(value: string, field: string): string {
+  if (!RFC3339.test(value) || Number.isNaN(Date.parse(value))) {
+    throw bad(field, "must be an RFC 3339 time, e.g. 2026-01-31T12:00:00Z");
+  }
+  return new Date(Date.parse(value)).toISOString();
+}
+
+export function encodeCursor(c: Cursor): string {
+  return Buffer.from(JSON.stringify(c), "utf8").toString("base64url");
+}
+
+function decodeCursor(text: string): Cursor {
+  let c: unknown;
+  try {
+    c = JSON.parse(Buffer.from(text, "base64url").toString("utf8"));
+  } catch {
+    c = undefined;
+  }
+  const ok =
+    c !== null &&
+    typeof c === "object" &&
+    Number.isSafeInteger((c as Cursor).a) &&
+    (c as Cursor).a >= 0 &&
+    Number.isSafeInteger((c as Cursor).t) &&
+    (c as Cursor).t >= (c as Cursor).a &&
+    ((c as Cursor).f === undefined || typeof (c as Cursor).f === "string") &&
+    ((c as Cursor).u === undefined || typeof (c as Cursor).u === "string");
+  if (!ok) throw bad("cursor", "is not a cursor this server gave out (pass next_cursor as received)");
+  const cursor = c as Cursor;
+  return {
+    a: cursor.a,
+    t: cursor.t,
+    ...(cursor.f === undefined ? {} : { f: time(cursor.f, "cursor") }),
+    ...(cursor.u === undefined ? {} : { u: time(cursor.u, "cursor") }),
+  };
+}
+
+/** Checks the query string of a search (`aggregate`: also `by`, no limit or cursor). */
+export function parseSearchParams(
+  raw: Record<string, unknown>,
+  aggregate = false,
+  now: Date = new Date(),
+): SearchParams {
+  const known = aggregate
+    ? ["q", "since", "from", "to", "by"]
+    : ["q", "since", "from", "to", "limit", "cursor"];
+  for (const key of Object.keys(raw)) {
+    if (!known.includes(key)) throw bad(key, `unknown parameter (known: ${known.join(", ")})`);
+  }
+  const expression = single(raw, "q") ?? "";
+  let query: CompiledQuery | undefined;
+  if (expression.trim() !== "") {
+    try {
+      query = compileQuery(expression);
+    } catch (e) {
+      if (e instanceof QueryError) {
+        throw bad("q", e.message.replace(/^column \d+: /, ""), e.column);
+      }
+      throw e;
+    }
+  }
+  const since = single(raw, "since");
+  let from = single(raw, "from");
+  let to = single(raw, "to");
+  if (since !== undefined && from !== undefined) throw bad("since", "give since or from, not both");
+  if (from !== undefined) from = time(from, "from");
+  if (to !== undefined) to = time(to, "to");
+  if (since !== undefined) {
+    const m = DURATION.exec(since);
+    if (!m) throw bad("since", "must be a duration such as 30m, 24h or 7d");
+    from = new Date(now.getTime() - Number(m[1]) * (UNIT_MS[m[2] as string] as number)).toISOString();
+  }
+  const params: SearchParams = { query, expression, limit: DEFAULT_LIMIT, after: 0 };
+  if (since !== undefined) params.since = since;
+  if (aggregate) {
+    const by = single(raw, "by");
+    if (by === undefined || QUERY_COLUMNS[by] === undefined || by === "details") {
+      const fields = Object.keys(QUERY_COLUMNS).filter((f) => f !== "details");
+      throw bad("by", `must be a field with a column in the index: ${fields.join(", ")}`);
+    }
+    params.by = by;
+  } else {
+    const limit = single(raw, "limit");
+    if (limit !== undefined) {
+      const n = Number(limit);
+      if (!/^\d{1,5}$/.test(limit) || n < 1 || n > MAX_LIMIT) throw bad("limit", `must be 1 to ${MAX_LIMIT}`);
+      params.limit = n;
+    }
+    const cursor = single(raw, "cursor");
+    if (cursor !== undefined) {
+      const c = decodeCursor(cursor);
+      params.after = c.a;
+      params.through = c.t;
+      // The window of the first page holds for every page (a `since` does not slide).
+      from = c.f;
+      to = c.u;
+    }
+  }
+  if (from !== undefined) params.from = from;
+  if (to !== undefined) params.to = to;
+  if (from !== undefined && to !== undefined && from >= to) throw bad("to", "must be after from");
+  return params;
+}
+
+type Param = string | number | boolean | null;
+
+/** The WHERE clause on sequence and time, with `$n` numbered after the query's own parameters. */
+function bounds(p: SearchParams, through: number, params: Param[]): string {
+  const add = (v: Param) => {
+    params.push(v);
+    return `$${params.length}`;
+  };
+  const parts = [`sequence > ${add(p.after)}`, `sequence <= ${add(through)}`];
+  if (p.from !== undefined) parts.push(`"timestamp" >= CAST(${add(p.from)} AS TIMESTAMPTZ)`);
+  if (p.to !== undefined) parts.push(`"timestamp" < CAST(${add(p.to)} AS TIMESTAMPTZ)`);
+  return parts.join(" AND ");
+}
+
+/** Positional parameters as DuckDB's named binding takes them: `$1` is named "1". */
+function named(params: Param[]): Record<string, Param> {
+  return Object.fromEntries(params.map((v, i) => [String(i + 1), v]));
+}
+
+function queryParams(q: CompiledQuery | undefined): Param[] {
+  return (q?.sql?.params ?? []).map((v) => {
+    if (v === null || typeof v === "string" || typeof v === "number" || typeof v === "boolean") return v;
+    return String(v);
+  });
+}
+
+function parseEvent(v: unknown): Record<string, unknown> {
+  return (typeof v === "string" ? JSON.parse(v) : v) as Record<string, unknown>;
+}
+
+function hit(row: Record<string, unknown>, event: unknown): SearchHit {
+  return {
+    sequence: Number(row.sequence),
+    event,
+    integrity: { signature: String(row.signature), key_id: String(row.key_id) },
+  };
+}
+
+function valueAt(event: Record<string, unknown>, path: string): unknown {
+  let v: unknown = event;
+  for (const segment of path.split(".")) {
+    if (v === null || typeof v !== "object" || Array.isArray(v)) return undefined;
+    v = (v as Record<string, unknown>)[segment];
+  }
+  return v;
+}
+
+export class SearchService {
+  readonly #index: () => EventIndex | undefined;
+  readonly #unavailable: () => string;
+
+  /**
+   * @param index the open index, undefined while it is off, not open yet, or parked
+   * @param unavailable why it is not open (for the 503)
+   */
+  constructor(index: () => EventIndex | undefined, unavailable: () => string) {
+    this.#index = index;
+    this.#unavailable = unavailable;
+  }
+
+  #open(): EventIndex {
+    const index = this.#index();
+    if (!index) throw new SearchUnavailable(this.#unavailable());
+    return index;
+  }
+
+  async search(p: SearchParams): Promise<SearchResult> {
+    const index = this.#open();
+    const through = p.through ?? index.last?.sequence ?? 0;
+    const found: SearchHit[] = [];
+    let more = false;
+    const sql = p.query?.sql;
+    if (p.query === undefined || sql !== undefined) {
+      const params = queryParams(p.query);
+      const where = [bounds(p, through, params), ...(sql ? [`(${sql.where})`] : [])].join(" AND ");
+      const rows = await index.query(
+        `SELECT sequence, event, key_id, signature FROM events WHERE ${where} ORDER BY sequence LIMIT ${p.limit + 1}`,
+        named(params),
+      );
+      more = rows.length > p.limit;
+      for (const row of rows.slice(0, p.limit)) found.push(hit(row, parseEvent(row.event)));
+    } else {
+      const query = p.query;
+      let after = p.after;
+      scan: for (;;) {
+        const params: Param[] = [];
+        const where = bounds({ ...p, after }, through, params);
+        const rows = await index.query(
+          `SELECT sequence, event, key_id, signature FROM events WHERE ${where} ORDER BY sequence LIMIT ${CHUNK}`,
+          named(params),
+        );
+        for (const row of rows) {
+          const event = parseEvent(row.event);
+          if (!query.matches(event)) continue;
+          if (found.length === p.limit) {
+            more = true;
+            break scan;
+          }
+          found.push(hit(row, event));
+        }
+        if (rows.length < CHUNK) break;
+        after = Number(rows[rows.length - 1]?.sequence);
+      }
+    }
+    const last = found[found.length - 1];
+    const result: SearchResult = { events: found, indexed_through: through };
+    if (more && last) {
+      result.next_cursor = encodeCursor({
+        a: last.sequence,
+        t: through,
+        ...(p.from === undefined ? {} : { f: p.from }),
+        ...(p.to === undefined ? {} : { u: p.to }),
+      });
+    }
+    return result;
+  }
+
+  async aggregate(p: SearchParams): Promise<AggregateResult> {
+    const index = this.#open();
+    const through = index.last?.sequence ?? 0;
+    const by = p.by as string;
+    const column = (QUERY_COLUMNS[by] as { name: string }).name;
+    const sql = p.query?.sql;
+    if (p.query === undefined || sql !== undefined) {
+      const params = queryParams(p.query);
+      const where = [bounds(p, through, params), ...(sql ? [`(${sql.where})`] : [])].join(" AND ");
+      const rows = await index.query(
+        `SELECT CAST("${column}" AS VARCHAR) AS k, count(*) AS n FROM events WHERE ${where} ` +
+          `GROUP BY k ORDER BY n DESC, k NULLS LAST LIMIT ${MAX_BUCKETS}`,
+        named(params),
+      );
+      return {
+        buckets: rows.map((r) => ({ key: r.k === null ? null : String(r.k), count: Number(r.n) })),
+        indexed_through: through,
+      };
+    }
+    const counts = new Map<string | null, number>();
+    let after = p.after;
+    for (;;) {
+      const params: Param[] = [];
+      const rows = await index.query(
+        `SELECT sequence, event FROM events WHERE ${bounds({ ...p, after }, through, params)} ORDER BY sequence LIMIT ${CHUNK}`,
+        named(params),
+      );
+      for (const row of rows) {
+        const event = parseEvent(row.event);
+        if (!p.query.matches(event)) continue;
+        const v = valueAt(event, by);
+        const key =
+          v === undefined || v === null ? null : typeof v === "object" ? JSON.stringify(v) : String(v);
+        counts.set(key, (counts.get(key) ?? 0) + 1);
+      }
+      if (rows.length < CHUNK) break;
+      after = Number(rows[rows.length - 1]?.sequence);
+    }
+    const buckets = [...counts]
+      .map(([key, count]) => ({ key, count }))
+      .sort((a, b) =>
+        b.count !== a.count
+          ? b.count - a.count
+          : a.key === null
+            ? 1
+            : b.key === null
+              ? -1
+              : a.key < b.key
+                ? -1
+                : a.key > b.key
+                  ? 1
+                  : 0,
+      )
+      .slice(0, MAX_BUCKETS);
+    return { buckets, indexed_through: through };
+  }
+}
+
+/** The `audit.read` event recording one query through the API (issue 6, point 5). */
+export function auditReadEvent(
+  tokenName: string,
+  endpoint: string,
+  p: SearchParams,
+  results: number,
+): Record<string, unknown> {
+  return {
+    event_type: "audit.read",
+    actor: { type: "token", id: tokenName },
+    action: { operation: "query", result: "success" },
+    details: {
+      endpoint,
+      expression: p.expression,
+      ...(p.since === undefined ? {} : { since: p.since }),
+      ...(p.from === undefined ? {} : { from: p.from }),
+      ...(p.to === undefined ? {} : { to: p.to }),
+      ...(p.by === undefined ? { limit: p.limit } : { by: p.by }),
+      results,
+    },
+  };
+}
