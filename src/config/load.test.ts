@@ -53,7 +53,7 @@ function defaults(): VigilConfig {
       integrity: { checkpoints: { everyRecords: 1000, everySeconds: 10, idleSeconds: 1 } },
       failurePolicy: "reject",
       queueMaxEvents: 100_000,
-      index: { enabled: true, path: `${dataDir}/index.duckdb` },
+      index: { enabled: false, path: `${dataDir}/index.duckdb` },
     },
     journal: { segmentBytes: 64 * MIB },
     limits: { maxDepth: 32, maxEventBytes: 256 * 1024 },
@@ -789,7 +789,7 @@ describe("audit block", () => {
     );
     expect(config.audit.index).toEqual({ enabled: false, path: "/var/lib/vigil/idx/search.duckdb" });
     expect(parseConfig(lines("data_dir: /d", "audit:", "  index: {}"), undefined, {}).audit.index).toEqual({
-      enabled: true,
+      enabled: false,
       path: "/d/index.duckdb",
     });
   });

@@ -149,8 +149,9 @@ export const AuditSchema = Type.Object(
     kafka_proxy: Later,
     /**
      * The search index (issue 6): an embedded DuckDB database fed from the journal by its own consumer (cursor
-     * "index"), derived data only (`vigil reindex` rebuilds it). `enabled` (default true): false serves no search
-     * (`GET /v1/events` answers 503). `path` (default `index.duckdb`): the database file, relative to data_dir.
+     * "index"), derived data only (`vigil reindex` rebuilds it). `enabled` (default false while issue 6 is in
+     * progress: indexing costs about a third of peak HTTP ingest on two cores, docs/benchmarks.md): without it
+     * `GET /v1/events` answers 503. `path` (default `index.duckdb`): the database file, relative to data_dir.
      */
     index: Type.Optional(
       Type.Object(

@@ -283,7 +283,7 @@ export function buildHttp(deps: HttpDeps): FastifyInstance {
     ) =>
     async (req: FastifyRequest, reply: FastifyReply) => {
       if (!deps.search) {
-        return unavailable(reply, "the search index is off (audit.index.enabled: false)");
+        return unavailable(reply, "the search index is off: set audit.index.enabled: true (and restart)");
       }
       const params = parseSearchParams(req.query as Record<string, unknown>, aggregate);
       let result: T;
