@@ -11,6 +11,8 @@ import { readVerifierKeys } from "../src/integrity/note.ts";
 import { event, ndjson, post, startVigil, tempDir, type VigilProcess } from "./support/vigil-process.ts";
 
 let vigil: VigilProcess;
+/** The server beforeAll starts: `vigil` is pointed at other servers by some tests, this one must still stop. */
+let shared: VigilProcess | undefined;
 let origin: string;
 
 async function latest(minSize: number): Promise<string> {
@@ -40,11 +42,13 @@ beforeAll(async () => {
       "",
     ].join("\n"),
   );
-  vigil = await startVigil({ args: ["--config", config] });
+  shared = await startVigil({ args: ["--config", config] });
+  vigil = shared;
   origin = "audit.example/test-log";
 });
 
 afterAll(async () => {
+  await shared?.stop();
   await vigil?.stop();
 });
 
