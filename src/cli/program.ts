@@ -10,6 +10,7 @@ import { importCommand } from "./commands/import.ts";
 import { keysCommand } from "./commands/keys.ts";
 import { policyCommand } from "./commands/policy.ts";
 import { proveCommand } from "./commands/prove.ts";
+import { queryCommand } from "./commands/query.ts";
 import { reindexCommand } from "./commands/reindex.ts";
 import { sendCommand } from "./commands/send.ts";
 import { serveCommand } from "./commands/serve.ts";
@@ -32,6 +33,7 @@ export function buildProgram(): Command {
     .addCommand(keysCommand())
     .addCommand(policyCommand())
     .addCommand(statusCommand())
+    .addCommand(queryCommand())
     .addCommand(reindexCommand())
     .addCommand(configCommand());
   const exitOverride = (cmd: Command) => {

@@ -1,0 +1,166 @@
+/**
+ * `vigil query` (issue 6, point 3) against the real server with the index on: spec/000's query as a table and
+ * as NDJSON, `--count-by`, `--fields` with CSV, a bad expression (exit 2 naming the column), and the index off
+ * (exit 1 with the server's message).
+ */
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { chainSequence, waitUntil, writeConfig } from "./support/files.ts";
+import {
+  event,
+  get,
+  ndjson,
+  post,
+  runVigil,
+  startVigil,
+  tempDir,
+  type VigilProcess,
+} from "./support/vigil-process.ts";
+
+const SPEC_QUERY = "event_type == 'backup.failed' and context.environment == 'production'";
+
+/** 20 events: every third backup.failed, every second in production; one actor id with a comma and a quote. */
+function events(): Record<string, unknown>[] {
+  return Array.from({ length: 20 }, (_, i) =>
+    event(i, {
+      event_type: i % 3 === 0 ? "backup.failed" : "backup.completed",
+      actor: { type: "user", id: i === 0 ? 'ops, "night" shift' : `user${i}@company.com` },
+      context: {
+        cluster_id: "prod",
+        environment: i % 2 === 0 ? "production" : "staging",
+        correlation_id: `r${i}`,
+      },
+    }),
+  );
+}
+
+/** Waits until the index holds the chain head as it is now. */
+async function waitIndexed(vigil: VigilProcess): Promise<void> {
+  const head = await chainSequence(vigil);
+  await waitUntil("the index to catch up", async () => {
+    const s = (await (await get(vigil, "/v1/status")).json()) as {
+      index: { deliveredSequence: number; state: string };
+    };
+    return s.index.state === "running" && s.index.deliveredSequence >= head ? true : undefined;
+  });
+}
+
+describe("vigil query", () => {
+  let vigil: VigilProcess;
+  const query = (args: string[]) => runVigil(["query", ...args, "--url", vigil.url, "--token", vigil.token]);
+
+  beforeAll(async () => {
+    const dataDir = await tempDir();
+    const config = await writeConfig(dataDir, "audit:\n  index:\n    enabled: true\n");
+    vigil = await startVigil({ dataDir, args: ["--config", config] });
+    expect((await post(vigil, ndjson(events()))).status).toBe(200);
+    await waitIndexed(vigil);
+  });
+
+  afterAll(async () => {
+    await vigil?.stop();
+  });
+
+  it("prints spec/000's query as an aligned table", async () => {
+    const r = await query([SPEC_QUERY, "--since", "7d"]);
+    expect(r.stderr).toBe("");
+    expect(r.code).toBe(0);
+    const lines = r.stdout.trimEnd().split("\n");
+    expect(lines[0]).toMatch(/^SEQUENCE\s+TIMESTAMP\s+EVENT_TYPE\s+ACTOR\.ID\s+ACTION\.RESULT$/);
+    expect(lines).toHaveLength(1 + 4); // events 0, 6, 12, 18
+    for (const line of lines.slice(1)) expect(line).toContain("backup.failed");
+    // Columns are aligned: EVENT_TYPE starts at the same offset on every line.
+    const at = lines[0]?.indexOf("EVENT_TYPE");
+    for (const line of lines.slice(1)) expect(line.indexOf("backup.failed")).toBe(at);
+  });
+
+  it("prints NDJSON, one hit per line, and follows pages up to --limit", async () => {
+    const r = await query([SPEC_QUERY, "--format", "ndjson"]);
+    expect(r.code).toBe(0);
+    const hits = r.stdout
+      .trimEnd()
+      .split("\n")
+      .map((l) => JSON.parse(l) as { sequence: number; event: { context: { correlation_id: string } } });
+    expect(hits.map((h) => h.event.context.correlation_id)).toEqual(["r0", "r6", "r12", "r18"]);
+    expect(hits.map((h) => h.sequence)).toEqual([...hits.map((h) => h.sequence)].sort((a, b) => a - b));
+
+    const all = await query(["event_type.startsWith('backup.')", "--limit", "15", "--format", "json"]);
+    expect(all.code).toBe(0);
+    expect((JSON.parse(all.stdout) as unknown[]).length).toBe(15);
+    // Pages of 4: the command follows next_cursor and returns the same 15, in order.
+    const paged = await query([
+      "event_type.startsWith('backup.')",
+      "--limit",
+      "15",
+      "--format",
+      "json",
+      "--page-size",
+      "4",
+    ]);
+    expect(paged.code).toBe(0);
+    expect(JSON.parse(paged.stdout)).toEqual(JSON.parse(all.stdout));
+  });
+
+  it("counts by a field", async () => {
+    const r = await query([
+      "event_type.startsWith('backup.')",
+      "--count-by",
+      "event_type",
+      "--format",
+      "json",
+    ]);
+    expect(r.code).toBe(0);
+    const buckets = JSON.parse(r.stdout) as { key: string; count: number }[];
+    expect(Object.fromEntries(buckets.map((b) => [b.key, b.count]))).toEqual({
+      "backup.failed": 7,
+      "backup.completed": 13,
+    });
+    const table = await query(["event_type.startsWith('backup.')", "--count-by", "event_type"]);
+    expect(table.code).toBe(0);
+    expect(table.stdout).toMatch(/backup\.failed\s+7\n/);
+    expect(table.stdout).toMatch(/backup\.completed\s+13\n/);
+  });
+
+  it("prints the chosen fields as CSV with a header and RFC 4180 quoting", async () => {
+    const r = await query([
+      SPEC_QUERY,
+      "--fields",
+      "sequence,actor.id,context.correlation_id",
+      "--format",
+      "csv",
+    ]);
+    expect(r.code).toBe(0);
+    const lines = r.stdout.split("\r\n");
+    expect(lines[0]).toBe("sequence,actor.id,context.correlation_id");
+    expect(lines[1]).toMatch(/^\d+,"ops, ""night"" shift",r0$/);
+    expect(lines[2]).toMatch(/^\d+,user6@company\.com,r6$/);
+    expect(lines).toHaveLength(1 + 4 + 1); // header, 4 rows, the empty string after the last CRLF
+  });
+
+  it("exits 2 naming the column of a bad expression", async () => {
+    const r = await query(["event_type == 'x' and event_typ == 'y'"]);
+    expect(r.code).toBe(2);
+    expect(r.stdout).toBe("");
+    expect(r.stderr).toBe("vigil: q: column 23: unknown field event_typ; did you mean event_type?\n");
+  });
+
+  it("exits 2 on bad usage without asking the server", async () => {
+    const r = await query(["", "--format", "xml"]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain("--format");
+  });
+});
+
+describe("vigil query with the index off", () => {
+  it("exits 1 with the server's message", async () => {
+    const dir = await tempDir();
+    const config = await writeConfig(dir, "audit:\n  index:\n    enabled: false\n");
+    const vigil = await startVigil({ dataDir: dir, args: ["--config", config] });
+    try {
+      const r = await runVigil(["query", SPEC_QUERY, "--url", vigil.url, "--token", vigil.token]);
+      expect(r.code).toBe(1);
+      expect(r.stderr).toContain("the search index is off");
+    } finally {
+      await vigil.stop();
+    }
+  });
+});
