@@ -1,6 +1,6 @@
 /**
  * `vigil query` (issue 6, point 3) against the real server with the index on: spec/000's query as a table and
- * as NDJSON, `--count-by`, `--fields` with CSV, a bad expression (exit 2 naming the column), and the index off
+ * as NDJSON, `--count-by`, `--interval`, `--fields` with CSV, a bad expression (exit 2 naming the column), and the index off
  * (exit 1 with the server's message).
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -118,6 +118,22 @@ describe("vigil query", () => {
     expect(table.code).toBe(0);
     expect(table.stdout).toMatch(/backup\.failed\s+7\n/);
     expect(table.stdout).toMatch(/backup\.completed\s+13\n/);
+  });
+
+  it("counts by time bucket with --interval", async () => {
+    const r = await query(["event_type.startsWith('backup.')", "--interval", "1d", "--format", "json"]);
+    expect(r.code, r.stderr).toBe(0);
+    const buckets = JSON.parse(r.stdout) as { key: string | null; count: number }[];
+    expect(buckets.reduce((n, b) => n + b.count, 0)).toBe(20);
+    for (const b of buckets) expect(b.key).toMatch(/^\d{4}-\d{2}-\d{2}T00:00:00\.000Z$/);
+    const table = await query(["event_type.startsWith('backup.')", "--interval", "1h"]);
+    expect(table.code, table.stderr).toBe(0);
+    expect(table.stdout).toMatch(/^TIME\s+COUNT\n/);
+    expect(table.stdout).toMatch(/\d{4}-\d{2}-\d{2}T\d{2}:00:00\.000Z\s+\d+\n/);
+    const both = await query(["", "--interval", "1h", "--count-by", "event_type"]);
+    expect(both.code).toBe(2);
+    const bad = await query(["", "--interval", "an hour"]);
+    expect(bad.code).toBe(2);
   });
 
   it("prints the chosen fields as CSV with a header and RFC 4180 quoting", async () => {

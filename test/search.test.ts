@@ -187,6 +187,65 @@ describe("search API", () => {
     expect(((await bad.json()) as { errors: { field: string }[] }).errors[0]?.field).toBe("by");
   });
 
+  it("counts by time bucket, in time order, the same in SQL and in process", async () => {
+    const aggregate = async (params: Record<string, string>) => {
+      const res = await get(vigil, `/v1/events/aggregate?${new URLSearchParams(params)}`);
+      expect(res.status, await res.clone().text()).toBe(200);
+      return (await res.json()) as {
+        buckets: { key: string | null; count: number }[];
+        indexed_through: number;
+      };
+    };
+    /** Expected buckets of the fixture's events `i` that pass `keep`, computed from their timestamps. */
+    const expected = (interval: number, keep: (i: number) => boolean) => {
+      const counts = new Map<string, number>();
+      for (const [i, e] of events().entries()) {
+        if (!keep(i)) continue;
+        const ms = Date.parse(e.timestamp as string);
+        const key = new Date(ms - (ms % interval)).toISOString();
+        counts.set(key, (counts.get(key) ?? 0) + 1);
+      }
+      return [...counts].map(([key, count]) => ({ key, count })).sort((x, y) => (x.key < y.key ? -1 : 1));
+    };
+    const window = { from: new Date(OLD - 86_400_000).toISOString(), to: new Date(NOW).toISOString() };
+
+    const hourly = await aggregate({ q: "context.cluster_id == 'prod'", interval: "1h", ...window });
+    expect(hourly.buckets).toEqual(expected(3_600_000, () => true));
+    expect(hourly.buckets.reduce((n, b) => n + b.count, 0)).toBe(30);
+    for (const b of hourly.buckets) expect(Date.parse(b.key as string) % 3_600_000).toBe(0);
+
+    const daily = await aggregate({ q: "context.cluster_id == 'prod'", interval: "1d", ...window });
+    expect(daily.buckets).toEqual(expected(86_400_000, () => true));
+    const oldDay = new Date(OLD - (OLD % 86_400_000)).toISOString();
+    expect(daily.buckets[0]?.key).toBe(oldDay);
+    expect(daily.buckets.map((b) => b.key?.slice(11))).toEqual(daily.buckets.map(() => "00:00:00.000Z"));
+
+    // An expression without SQL form is evaluated in process: the same buckets.
+    const sqlForm =
+      "context.environment == 'production' && event_type == 'backup.failed' && context.cluster_id == 'prod'";
+    const fallback = `${FALLBACK_QUERY} and context.cluster_id == 'prod'`;
+    expect(compileQuery(fallback).sql).toBeUndefined();
+    const inProcess = await aggregate({ q: fallback, interval: "1h", ...window });
+    const inSql = await aggregate({ q: sqlForm, interval: "1h", ...window });
+    expect(inProcess.buckets).toEqual(inSql.buckets);
+    expect(inProcess.buckets).toEqual(expected(3_600_000, (i) => i % 6 === 0));
+    const recent = await aggregate({ q: fallback, interval: "30s", since: "7d" });
+    expect(recent.buckets).toEqual(expected(30_000, (i) => i >= 10 && i % 6 === 0));
+    asked.push("context.cluster_id == 'prod'", "context.cluster_id == 'prod'", fallback, sqlForm, fallback);
+
+    for (const [params, field] of [
+      [{ by: "event_type", interval: "1h" }, "interval"],
+      [{}, "by"],
+      [{ interval: "an hour" }, "interval"],
+      [{ interval: "0s" }, "interval"],
+    ] as const) {
+      const res = await get(vigil, `/v1/events/aggregate?${new URLSearchParams(params)}`);
+      expect(res.status).toBe(400);
+      expect(res.headers.get("content-type")).toContain("application/problem+json");
+      expect(((await res.json()) as { errors: { field: string }[] }).errors[0]?.field).toBe(field);
+    }
+  });
+
   it("records every query as an audit.read event", async () => {
     await waitIndexed(vigil);
     const reads = await page(vigil, { q: "event_type == 'audit.read'", limit: "1000" });
@@ -198,8 +257,11 @@ describe("search API", () => {
       origin: { source: "http", token: "admin" },
       details: { expression: SPEC_QUERY, limit: 100, results: 5, endpoint: "/v1/events" },
     });
-    expect(recorded.at(-1)).toMatchObject({
+    expect(recorded.at(-6)).toMatchObject({
       details: { endpoint: "/v1/events/aggregate", by: "event_type", results: 31 },
+    });
+    expect(recorded.at(-1)).toMatchObject({
+      details: { endpoint: "/v1/events/aggregate", interval: "30s", since: "7d", results: 3 },
     });
   });
 

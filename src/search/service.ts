@@ -5,13 +5,18 @@
  *   compiled with compileQuery; a bad expression is a ValidationError on field `q` with its `column`), `since`
  *   (`30s`, `30m`, `24h`, `7d` back from now) or `from` (inclusive) / `to` (exclusive) as RFC 3339 times on the
  *   event's `timestamp`, `limit` (1..10000, default 100), `cursor` (opaque, from a previous page's
- *   `next_cursor`) and, for aggregates, `by` (a field with a column, fields.ts QUERY_COLUMNS).
+ *   `next_cursor`) and, for aggregates, exactly one of `by` (a field with a column, fields.ts QUERY_COLUMNS)
+ *   or `interval` (a duration as `since` takes it: buckets of the event's `timestamp`, aligned to the epoch, UTC).
  * - `SearchService.search` answers in sequence order, at most `limit` events after the cursor, up to the newest
  *   record indexed when the first page was asked for (`indexed_through`), so the pages of one search are stable
  *   while ingest continues. The cursor carries that bound, the last sequence returned and the resolved time
  *   window (a `since` does not move between pages).
  * - A query in the SQL-translatable subset runs in DuckDB; any other is evaluated in process with `matches`
  *   over the rows read in sequence order, CHUNK rows at a time.
+ * - `SearchService.aggregate` counts by `by` (most frequent first) or by `interval` (buckets in time order, each
+ *   keyed by the RFC 3339 start of the bucket; events whose `timestamp` is not a date count under key null,
+ *   last). A bucket starts at the event's epoch milliseconds minus their remainder modulo the interval, the
+ *   same arithmetic in DuckDB and in process. At most MAX_BUCKETS buckets (the earliest for `interval`).
  */
 import { ValidationError } from "../errors.ts";
 import type { EventIndex } from "../index/store.ts";
@@ -46,6 +51,10 @@ export interface SearchParams {
   through?: number;
   /** Aggregates: the CEL field path grouped by. */
   by?: string;
+  /** Aggregates: the time bucket as written (`1h`). */
+  interval?: string;
+  /** Aggregates: the time bucket in milliseconds. */
+  intervalMs?: number;
 }
 
 export interface SearchHit {
@@ -79,6 +88,8 @@ interface Cursor {
 
 const DURATION = /^(\d{1,9})(s|m|h|d)$/;
 const UNIT_MS: Readonly<Record<string, number>> = { s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+/** Longest `interval` of an aggregate (3650 days), keeping bucket arithmetic in safe integers. */
+const MAX_INTERVAL_MS = 3650 * 86_400_000;
 const RFC3339 = /^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})$/;
 
 function bad(field: string, message: string, column?: number): ValidationError {
@@ -131,14 +142,20 @@ function decodeCursor(text: string): Cursor {
   };
 }
 
-/** Checks the query string of a search (`aggregate`: also `by`, no limit or cursor). */
+/** Milliseconds of a duration (`30s`, `5m`, `1h`, `7d`), undefined when it is not one. */
+function durationMs(text: string): number | undefined {
+  const m = DURATION.exec(text);
+  return m ? Number(m[1]) * (UNIT_MS[m[2] as string] as number) : undefined;
+}
+
+/** Checks the query string of a search (`aggregate`: also `by` or `interval`, no limit or cursor). */
 export function parseSearchParams(
   raw: Record<string, unknown>,
   aggregate = false,
   now: Date = new Date(),
 ): SearchParams {
   const known = aggregate
-    ? ["q", "since", "from", "to", "by"]
+    ? ["q", "since", "from", "to", "by", "interval"]
     : ["q", "since", "from", "to", "limit", "cursor"];
   for (const key of Object.keys(raw)) {
     if (!known.includes(key)) throw bad(key, `unknown parameter (known: ${known.join(", ")})`);
@@ -162,19 +179,35 @@ export function parseSearchParams(
   if (from !== undefined) from = time(from, "from");
   if (to !== undefined) to = time(to, "to");
   if (since !== undefined) {
-    const m = DURATION.exec(since);
-    if (!m) throw bad("since", "must be a duration such as 30m, 24h or 7d");
-    from = new Date(now.getTime() - Number(m[1]) * (UNIT_MS[m[2] as string] as number)).toISOString();
+    const ms = durationMs(since);
+    if (ms === undefined) throw bad("since", "must be a duration such as 30m, 24h or 7d");
+    from = new Date(now.getTime() - ms).toISOString();
   }
   const params: SearchParams = { query, expression, limit: DEFAULT_LIMIT, after: 0 };
   if (since !== undefined) params.since = since;
   if (aggregate) {
     const by = single(raw, "by");
-    if (by === undefined || QUERY_COLUMNS[by] === undefined || by === "details") {
-      const fields = Object.keys(QUERY_COLUMNS).filter((f) => f !== "details");
-      throw bad("by", `must be a field with a column in the index: ${fields.join(", ")}`);
+    const interval = single(raw, "interval");
+    if (by !== undefined && interval !== undefined) {
+      throw bad("interval", "give by or interval, not both");
     }
-    params.by = by;
+    if (interval !== undefined) {
+      const ms = durationMs(interval);
+      if (ms === undefined || ms < 1_000 || ms > MAX_INTERVAL_MS) {
+        throw bad("interval", "must be a duration from 1s to 3650d such as 30s, 5m, 1h or 1d");
+      }
+      params.interval = interval;
+      params.intervalMs = ms;
+    } else {
+      if (by === undefined || QUERY_COLUMNS[by] === undefined || by === "details") {
+        const fields = Object.keys(QUERY_COLUMNS).filter((f) => f !== "details");
+        throw bad(
+          "by",
+          `give by (a field with a column in the index: ${fields.join(", ")}) or interval (a duration such as 1h)`,
+        );
+      }
+      params.by = by;
+    }
   } else {
     const limit = single(raw, "limit");
     if (limit !== undefined) {
@@ -243,6 +276,26 @@ function valueAt(event: Record<string, unknown>, path: string): unknown {
     v = (v as Record<string, unknown>)[segment];
   }
   return v;
+}
+
+/** The start of the `interval`-millisecond bucket holding epoch milliseconds `ms` (aligned to the epoch). */
+function bucketStart(ms: number, interval: number): number {
+  return ms - (((ms % interval) + interval) % interval);
+}
+
+/** The time-bucket key of an event as the index's `timestamp` column holds it (store.ts parseMillis). */
+function timeKey(event: Record<string, unknown>, interval: number): string | null {
+  const v = event.timestamp;
+  const ms = typeof v === "string" ? Date.parse(v) : Number.NaN;
+  return Number.isNaN(ms) ? null : new Date(bucketStart(ms, interval)).toISOString();
+}
+
+/** Time buckets in time order, the null key (no date) last. */
+function byTime(a: Bucket, b: Bucket): number {
+  if (a.key === b.key) return 0;
+  if (a.key === null) return 1;
+  if (b.key === null) return -1;
+  return a.key < b.key ? -1 : 1;
 }
 
 export class SearchService {
@@ -319,11 +372,28 @@ export class SearchService {
     const index = this.#open();
     const through = index.last?.sequence ?? 0;
     const by = p.by as string;
-    const column = (QUERY_COLUMNS[by] as { name: string }).name;
+    const interval = p.intervalMs;
     const sql = p.query?.sql;
     if (p.query === undefined || sql !== undefined) {
       const params = queryParams(p.query);
       const where = [bounds(p, through, params), ...(sql ? [`(${sql.where})`] : [])].join(" AND ");
+      if (interval !== undefined) {
+        // Integer arithmetic on epoch milliseconds (`%` keeps the dividend's sign: made non-negative).
+        const ms = `epoch_ms("timestamp")`;
+        const rows = await index.query(
+          `SELECT ${ms} - ((${ms} % ${interval}) + ${interval}) % ${interval} AS k, count(*) AS n ` +
+            `FROM events WHERE ${where} GROUP BY k ORDER BY k NULLS LAST LIMIT ${MAX_BUCKETS}`,
+          named(params),
+        );
+        return {
+          buckets: rows.map((r) => ({
+            key: r.k === null || r.k === undefined ? null : new Date(Number(r.k)).toISOString(),
+            count: Number(r.n),
+          })),
+          indexed_through: through,
+        };
+      }
+      const column = (QUERY_COLUMNS[by] as { name: string }).name;
       const rows = await index.query(
         `SELECT CAST("${column}" AS VARCHAR) AS k, count(*) AS n FROM events WHERE ${where} ` +
           `GROUP BY k ORDER BY n DESC, k NULLS LAST LIMIT ${MAX_BUCKETS}`,
@@ -345,13 +415,21 @@ export class SearchService {
       for (const row of rows) {
         const event = parseEvent(row.event);
         if (!p.query.matches(event)) continue;
-        const v = valueAt(event, by);
-        const key =
-          v === undefined || v === null ? null : typeof v === "object" ? JSON.stringify(v) : String(v);
+        let key: string | null;
+        if (interval !== undefined) {
+          key = timeKey(event, interval);
+        } else {
+          const v = valueAt(event, by);
+          key = v === undefined || v === null ? null : typeof v === "object" ? JSON.stringify(v) : String(v);
+        }
         counts.set(key, (counts.get(key) ?? 0) + 1);
       }
       if (rows.length < CHUNK) break;
       after = Number(rows[rows.length - 1]?.sequence);
+    }
+    if (interval !== undefined) {
+      const buckets = [...counts].map(([key, count]) => ({ key, count })).sort(byTime);
+      return { buckets: buckets.slice(0, MAX_BUCKETS), indexed_through: through };
     }
     const buckets = [...counts]
       .map(([key, count]) => ({ key, count }))
@@ -390,7 +468,11 @@ export function auditReadEvent(
       ...(p.since === undefined ? {} : { since: p.since }),
       ...(p.from === undefined ? {} : { from: p.from }),
       ...(p.to === undefined ? {} : { to: p.to }),
-      ...(p.by === undefined ? { limit: p.limit } : { by: p.by }),
+      ...(p.by !== undefined
+        ? { by: p.by }
+        : p.interval !== undefined
+          ? { interval: p.interval }
+          : { limit: p.limit }),
       results,
     },
   };

@@ -1,7 +1,8 @@
 /**
  * `vigil query '<expr>'`: searches a running server's index (issue 6, point 3) through its API, so the server
  * records the query as `audit.read`. `GET /v1/events` is followed page by page (`next_cursor`) until `--limit`
- * events or the end; `--count-by <field>` asks `GET /v1/events/aggregate` instead. Output: an aligned table,
+ * events or the end; `--count-by <field>` or `--interval <duration>` (time buckets: start of each bucket, RFC
+ * 3339 UTC, in time order) asks `GET /v1/events/aggregate` instead. Output: an aligned table,
  * a JSON array, NDJSON or CSV (RFC 4180). Exit 2 when the server refuses the request (400: a bad expression,
  * time or field), 1 when the server cannot answer (unreachable, index off, other errors).
  */
@@ -44,6 +45,7 @@ interface QueryOptions {
   from?: string;
   to?: string;
   countBy?: string;
+  interval?: string;
   limit: string;
   pageSize: string;
   fields?: string;
@@ -176,6 +178,7 @@ export function queryCommand(): Command {
     .option("--from <time>", "only events at or after this RFC 3339 time")
     .option("--to <time>", "only events before this RFC 3339 time")
     .option("--count-by <field>", "count matching events by a field instead of listing them")
+    .option("--interval <duration>", "count matching events by time bucket instead, e.g. 30s, 5m, 1h, 1d")
     .option("--limit <n>", "most events to print", "100")
     .option("--page-size <n>", `events asked for per request (1 to ${PAGE_MAX})`, String(PAGE_MAX))
     .option("--fields <paths>", "comma-separated dotted paths of the event to print (and sequence)")
@@ -199,6 +202,9 @@ export function queryCommand(): Command {
       if (!Number.isSafeInteger(pageSize) || pageSize < 1 || pageSize > PAGE_MAX) {
         throw usage(`--page-size must be a whole number from 1 to ${PAGE_MAX}`);
       }
+      if (opts.countBy !== undefined && opts.interval !== undefined) {
+        throw usage("give --count-by or --interval, not both");
+      }
       if (opts.since !== undefined && opts.from !== undefined)
         throw usage("give --since or --from, not both");
       const fields = opts.fields
@@ -215,10 +221,11 @@ export function queryCommand(): Command {
       if (opts.from !== undefined) base.set("from", opts.from);
       if (opts.to !== undefined) base.set("to", opts.to);
 
-      if (opts.countBy !== undefined) {
-        base.set("by", opts.countBy);
+      if (opts.countBy !== undefined || opts.interval !== undefined) {
+        if (opts.countBy !== undefined) base.set("by", opts.countBy);
+        if (opts.interval !== undefined) base.set("interval", opts.interval);
         const { buckets } = await call<{ buckets: Bucket[] }>(url, "/v1/events/aggregate", base, token);
-        process.stdout.write(renderBuckets(buckets, opts.countBy, format));
+        process.stdout.write(renderBuckets(buckets, opts.countBy ?? "time", format));
         return;
       }
 
