@@ -4,10 +4,9 @@
  * (exit 1 with the server's message).
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { chainSequence, waitUntil, writeConfig } from "./support/files.ts";
+import { waitIndexed, writeConfig } from "./support/files.ts";
 import {
   event,
-  get,
   ndjson,
   post,
   runVigil,
@@ -31,17 +30,6 @@ function events(): Record<string, unknown>[] {
       },
     }),
   );
-}
-
-/** Waits until the index holds the chain head as it is now. */
-async function waitIndexed(vigil: VigilProcess): Promise<void> {
-  const head = await chainSequence(vigil);
-  await waitUntil("the index to catch up", async () => {
-    const s = (await (await get(vigil, "/v1/status")).json()) as {
-      index: { deliveredSequence: number; state: string };
-    };
-    return s.index.state === "running" && s.index.deliveredSequence >= head ? true : undefined;
-  });
 }
 
 describe("vigil query", () => {

@@ -5,7 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { compileQuery } from "../src/query/cel.ts";
-import { chainSequence, waitUntil, writeConfig } from "./support/files.ts";
+import { waitIndexed, writeConfig } from "./support/files.ts";
 import {
   event,
   get,
@@ -53,18 +53,6 @@ async function page(vigil: VigilProcess, params: Record<string, string>): Promis
   const res = await search(vigil, params);
   expect(res.status, await res.clone().text()).toBe(200);
   return (await res.json()) as Page;
-}
-
-/** Waits until the index holds the chain head as it is now. */
-async function waitIndexed(vigil: VigilProcess): Promise<number> {
-  const head = await chainSequence(vigil);
-  await waitUntil("the index to catch up", async () => {
-    const s = (await (await get(vigil, "/v1/status")).json()) as {
-      index: { deliveredSequence: number; state: string };
-    };
-    return s.index.state === "running" && s.index.deliveredSequence >= head ? true : undefined;
-  });
-  return head;
 }
 
 const seqs = (p: Page) => p.events.map((e) => e.sequence);
@@ -296,6 +284,33 @@ describe("search with the index off", () => {
       expect(((await res.json()) as { detail: string }).detail).toContain("the search index is off");
       const status = (await (await get(vigil, "/v1/status")).json()) as { index: unknown };
       expect(status.index).toEqual({ enabled: false });
+    } finally {
+      await vigil.stop();
+    }
+  });
+});
+
+describe("aggregates with more buckets than an answer holds", () => {
+  it("answers the first 1,000 and says the rest were left out", async () => {
+    const dir = await tempDir();
+    const config = await writeConfig(dir, "audit:\n  index:\n    enabled: true\n");
+    const vigil = await startVigil({ dataDir: dir, args: ["--config", config] });
+    try {
+      const many = Array.from({ length: 1001 }, (_, i) => event(i, { event_id: `many-${i}` }));
+      expect((await post(vigil, ndjson(many))).status).toBe(200);
+      await waitIndexed(vigil);
+      const cut = (await (await get(vigil, "/v1/events/aggregate?by=event_id")).json()) as {
+        buckets: unknown[];
+        truncated?: boolean;
+      };
+      expect(cut.buckets).toHaveLength(1000);
+      expect(cut.truncated).toBe(true);
+      const whole = (await (await get(vigil, "/v1/events/aggregate?by=event_type")).json()) as {
+        buckets: { key: string; count: number }[];
+        truncated?: boolean;
+      };
+      expect(whole.buckets).toEqual([{ key: "backup.completed", count: 1001 }]);
+      expect(whole).not.toHaveProperty("truncated");
     } finally {
       await vigil.stop();
     }

@@ -16,7 +16,8 @@
  * - `SearchService.aggregate` counts by `by` (most frequent first) or by `interval` (buckets in time order, each
  *   keyed by the RFC 3339 start of the bucket; events whose `timestamp` is not a date count under key null,
  *   last). A bucket starts at the event's epoch milliseconds minus their remainder modulo the interval, the
- *   same arithmetic in DuckDB and in process. At most MAX_BUCKETS buckets (the earliest for `interval`).
+ *   same arithmetic in DuckDB and in process. At most MAX_BUCKETS buckets (the earliest for `interval`),
+ *   with `truncated: true` when more were left out.
  */
 import { ValidationError } from "../errors.ts";
 import type { EventIndex } from "../index/store.ts";
@@ -76,7 +77,16 @@ export interface Bucket {
 
 export interface AggregateResult {
   buckets: Bucket[];
+  /** Present (true) when there were more than MAX_BUCKETS buckets and the rest were left out. */
+  truncated?: true;
   indexed_through: number;
+}
+
+/** The first MAX_BUCKETS buckets of those found (asked for one more, to tell whether any were left out). */
+function capped(buckets: Bucket[], through: number): AggregateResult {
+  return buckets.length > MAX_BUCKETS
+    ? { buckets: buckets.slice(0, MAX_BUCKETS), truncated: true, indexed_through: through }
+    : { buckets, indexed_through: through };
 }
 
 interface Cursor {
@@ -382,27 +392,27 @@ export class SearchService {
         const ms = `epoch_ms("timestamp")`;
         const rows = await index.query(
           `SELECT ${ms} - ((${ms} % ${interval}) + ${interval}) % ${interval} AS k, count(*) AS n ` +
-            `FROM events WHERE ${where} GROUP BY k ORDER BY k NULLS LAST LIMIT ${MAX_BUCKETS}`,
+            `FROM events WHERE ${where} GROUP BY k ORDER BY k NULLS LAST LIMIT ${MAX_BUCKETS + 1}`,
           named(params),
         );
-        return {
-          buckets: rows.map((r) => ({
+        return capped(
+          rows.map((r) => ({
             key: r.k === null || r.k === undefined ? null : new Date(Number(r.k)).toISOString(),
             count: Number(r.n),
           })),
-          indexed_through: through,
-        };
+          through,
+        );
       }
       const column = (QUERY_COLUMNS[by] as { name: string }).name;
       const rows = await index.query(
         `SELECT CAST("${column}" AS VARCHAR) AS k, count(*) AS n FROM events WHERE ${where} ` +
-          `GROUP BY k ORDER BY n DESC, k NULLS LAST LIMIT ${MAX_BUCKETS}`,
+          `GROUP BY k ORDER BY n DESC, k NULLS LAST LIMIT ${MAX_BUCKETS + 1}`,
         named(params),
       );
-      return {
-        buckets: rows.map((r) => ({ key: r.k === null ? null : String(r.k), count: Number(r.n) })),
-        indexed_through: through,
-      };
+      return capped(
+        rows.map((r) => ({ key: r.k === null ? null : String(r.k), count: Number(r.n) })),
+        through,
+      );
     }
     const counts = new Map<string | null, number>();
     let after = p.after;
@@ -429,7 +439,7 @@ export class SearchService {
     }
     if (interval !== undefined) {
       const buckets = [...counts].map(([key, count]) => ({ key, count })).sort(byTime);
-      return { buckets: buckets.slice(0, MAX_BUCKETS), indexed_through: through };
+      return capped(buckets, through);
     }
     const buckets = [...counts]
       .map(([key, count]) => ({ key, count }))
@@ -445,9 +455,8 @@ export class SearchService {
                 : a.key > b.key
                   ? 1
                   : 0,
-      )
-      .slice(0, MAX_BUCKETS);
-    return { buckets, indexed_through: through };
+      );
+    return capped(buckets, through);
   }
 }
 

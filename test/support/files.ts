@@ -112,3 +112,14 @@ export function spawnVigil(args: string[], opts: { env?: NodeJS.ProcessEnv; cwd?
     },
   };
 }
+
+/** Waits until the search index (`audit.index`) holds the chain head as it is now; returns that head. */
+export async function waitIndexed(vigil: Pick<VigilProcess, "url" | "token">): Promise<number> {
+  const head = await chainSequence(vigil);
+  await waitUntil("the index to catch up", async () => {
+    const res = await get(vigil, "/v1/status");
+    const s = (await res.json()) as { index: { deliveredSequence: number; state: string } };
+    return s.index.state === "running" && s.index.deliveredSequence >= head ? true : undefined;
+  });
+  return head;
+}
