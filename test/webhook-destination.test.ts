@@ -188,7 +188,9 @@ describe("webhook destination", () => {
       await kube.deliver(batchOf([{ event_type: "a.b" }]), new AbortController().signal);
       expect(kube.status().skippedRecords).toBe(1);
       expect(r.accepted).toHaveLength(1);
-      expect(logged.join()).toMatch(/cannot be represented as kubernetes/);
+      expect(logged.join()).toMatch(
+        /skipped 1 record\(s\) the kubernetes format cannot represent \(sequence 1\)/,
+      );
       await Promise.all([ce.stop(), kube.stop()]);
     } finally {
       await r.close();

@@ -58,9 +58,10 @@ export class RecordEncoding {
     });
     if (skipped.length > 0) {
       this.#skipped += skipped.length;
+      const listed = skipped.length > 20 ? `${skipped.slice(0, 20).join(", ")}, …` : skipped.join(", ");
       this.#log(
-        `${skipped.length} records (sequence ${skipped[0]}${skipped.length > 1 ? ` to ${skipped.at(-1)}` : ""}) ` +
-          `cannot be represented as ${this.format} and were skipped`,
+        `skipped ${skipped.length} record(s) the ${this.format} format cannot represent ` +
+          `(sequence ${listed}); ${this.#skipped} skipped so far`,
       );
     }
     return out;

@@ -15,13 +15,7 @@
  */
 import { type FileHandle, open, stat } from "node:fs/promises";
 import { dirname } from "node:path";
-import {
-  createEncoder,
-  type Encoder,
-  type EncoderOptions,
-  integrityOfEncodedLine,
-  readSealedRecord,
-} from "../../formats/encoder.ts";
+import { type EncoderOptions, integrityOfEncodedLine } from "../../formats/encoder.ts";
 import { publishedCheckpointsDir, writeCheckpointNote } from "../../integrity/log-layout.ts";
 import { ensureDir, fsyncDir } from "../../util/fs.ts";
 import { VIGIL_VERSION } from "../../version.ts";
@@ -32,6 +26,7 @@ import {
   type RecordBatch,
   type RecordRef,
 } from "../destination.ts";
+import { RecordEncoding } from "../encoding.ts";
 import type { FileDestinationConfig } from "./config.ts";
 import { compressRotated, lastLineOfGzip, type RotatedFile, recoverRotated, rotateFiles } from "./rotate.ts";
 
@@ -52,9 +47,8 @@ export class FileDestination implements Destination {
   readonly name: string;
   readonly #config: FileDestinationConfig;
   readonly #log: (msg: string) => void;
-  /** Undefined for native: the sealed record lines are written as they are, unparsed. */
-  readonly #encoder: Encoder | undefined;
-  #skipped = 0;
+  /** For formats other than native (whose sealed record lines are written as they are, unparsed). */
+  readonly #encoding: RecordEncoding;
   #started = false;
   /** The active file, opened for append; undefined before start, after stop, and while a rotation is under way. */
   #fh: FileHandle | undefined;
@@ -81,16 +75,16 @@ export class FileDestination implements Destination {
     this.name = config.name;
     this.#config = config;
     this.#log = log;
-    this.#encoder = config.format === "native" ? undefined : createEncoder(config.format, encoderOptions);
+    this.#encoding = new RecordEncoding(config.format, encoderOptions, (msg) => this.#note(msg));
   }
 
   /** Records skipped since this destination was created because its format cannot represent them. */
   get skippedRecords(): number {
-    return this.#skipped;
+    return this.#encoding.skipped;
   }
 
   status(): DestinationStatus {
-    return { skippedRecords: this.#skipped };
+    return { skippedRecords: this.#encoding.skipped };
   }
 
   async start(): Promise<{ last?: RecordRef }> {
@@ -277,23 +271,10 @@ export class FileDestination implements Destination {
 
   /** The lines to write for `lines` (sequences from `first`): encoded, minus those the format cannot represent. */
   #encoded(lines: readonly Buffer[], first: number): readonly Buffer[] {
-    const encoder = this.#encoder;
-    if (encoder === undefined) return lines;
-    const out: Buffer[] = [];
-    const skipped: number[] = [];
-    lines.forEach((line, i) => {
-      const text = encoder.encode(readSealedRecord(line));
-      if (text === undefined) skipped.push(first + i);
-      else out.push(Buffer.from(text, "utf8"));
-    });
-    if (skipped.length > 0) {
-      this.#skipped += skipped.length;
-      this.#note(
-        `skipped ${skipped.length} record(s) the ${encoder.format} format cannot represent ` +
-          `(sequence ${skipped.join(", ")}); ${this.#skipped} skipped so far`,
-      );
-    }
-    return out;
+    if (this.#config.format === "native") return lines;
+    return this.#encoding
+      .encode({ firstSequence: first, lines: lines as Buffer[] })
+      .map((r) => Buffer.from(r.text, "utf8"));
   }
 
   #recordOf(line: Buffer | undefined, source: string): RecordRef | undefined {
