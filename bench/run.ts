@@ -1,7 +1,9 @@
 /**
  * `npm run bench`: sealed + durable ingest over HTTP (NDJSON batches, concurrent clients) with acknowledgement
- * latency, in-process ingest, and `vigil verify` throughput — all in one run, each measured RUNS times, medians
- * reported. Results go to stdout as a Markdown table for docs/benchmarks.md.
+ * latency, on embedded defaults (search index on) and with `audit.index.enabled: false` in alternate runs, and
+ * how long after the last acknowledgement the index held every event; in-process ingest; and `vigil verify`
+ * throughput — all in one run, each measured RUNS times, medians reported. Results go to stdout as a Markdown
+ * table for docs/benchmarks.md.
  *
  * Environment knobs: BENCH_EVENTS (events per HTTP run, default 300000), BENCH_CLIENTS (default 8),
  * BENCH_BATCH (events per request, default 500), BENCH_RUNS (default 3), BENCH_VERIFY_RECORDS (records in the
@@ -50,9 +52,20 @@ const percentile = (xs: number[], p: number) => {
   return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))] as number;
 };
 
-async function httpIngest(): Promise<{ eventsPerSec: number; p50: number; p99: number; dataDir: string }> {
+interface HttpRun {
+  eventsPerSec: number;
+  p50: number;
+  p99: number;
+  /** With the index on: ms from the last acknowledgement until the index held every event. */
+  indexCatchUpMs?: number;
+  dataDir: string;
+}
+
+async function httpIngest(index: boolean): Promise<HttpRun> {
   const dataDir = await mkdtemp(join(tmpdir(), "vigil-bench-"));
-  const server = await startServer(dataDir);
+  const config = join(dataDir, "vigil.yaml");
+  await writeFile(config, `audit:\n  index:\n    enabled: ${index}\n`);
+  const server = await startServer(dataDir, ["--config", config]);
   const { url } = server;
   const agent = new Agent({ keepAlive: true, maxSockets: CLIENTS });
   // Every event has its own id (as the SDK assigns them), so none is answered as a retry of another.
@@ -100,13 +113,27 @@ async function httpIngest(): Promise<{ eventsPerSec: number; p50: number; p99: n
       }
     }),
   );
-  const seconds = (performance.now() - started) / 1000;
+  const acked = performance.now();
+  const seconds = (acked - started) / 1000;
+  let indexCatchUpMs: number | undefined;
+  if (index) {
+    for (;;) {
+      const status = (await (
+        await fetch(new URL("/v1/status", url), { headers: { authorization: `Bearer ${server.token}` } })
+      ).json()) as { index: { deliveredSequence: number; state: string } };
+      if (status.index.deliveredSequence >= requests * BATCH) break;
+      if (status.index.state === "parked") throw new Error("the index parked");
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    indexCatchUpMs = performance.now() - acked;
+  }
   agent.destroy();
   await server.stop();
   return {
     eventsPerSec: (requests * BATCH) / seconds,
     p50: percentile(latencies, 50),
     p99: percentile(latencies, 99),
+    ...(indexCatchUpMs === undefined ? {} : { indexCatchUpMs }),
     dataDir,
   };
 }
@@ -226,6 +253,9 @@ const results = {
   http: [] as number[],
   p50: [] as number[],
   p99: [] as number[],
+  catchUp: [] as number[],
+  httpNoIndex: [] as number[],
+  p99NoIndex: [] as number[],
   inproc: [] as number[],
   verify: [] as number[],
   verifyInProc: [] as number[],
@@ -233,17 +263,29 @@ const results = {
 };
 const corpus = await verifyCorpus();
 for (let run = 1; run <= RUNS; run++) {
-  const h = await httpIngest();
-  results.http.push(h.eventsPerSec);
-  results.p50.push(h.p50);
-  results.p99.push(h.p99);
-  await rm(h.dataDir, { recursive: true, force: true });
+  // Alternate which configuration goes first, so neither always runs on a warmer machine.
+  const order = run % 2 === 1 ? [true, false] : [false, true];
+  for (const index of order) {
+    const h = await httpIngest(index);
+    await rm(h.dataDir, { recursive: true, force: true });
+    if (index) {
+      results.http.push(h.eventsPerSec);
+      results.p50.push(h.p50);
+      results.p99.push(h.p99);
+      results.catchUp.push(h.indexCatchUpMs ?? 0);
+    } else {
+      results.httpNoIndex.push(h.eventsPerSec);
+      results.p99NoIndex.push(h.p99);
+    }
+  }
   results.verify.push(await verifyCli(corpus.path, corpus.keyFile));
   results.verifyInProc.push(await verifyInProcess(corpus.path, { keyFile: corpus.keyFile }));
   results.verifyPublic.push(await verifyInProcess(corpus.path, { publicKey: corpus.checkpointKey }));
   results.inproc.push(await inProcessIngest());
   process.stderr.write(
-    `run ${run}: http ${h.eventsPerSec.toFixed(0)} ev/s (p50 ${h.p50.toFixed(1)} ms, p99 ${h.p99.toFixed(1)} ms), ` +
+    `run ${run}: http ${results.http.at(-1)?.toFixed(0)} ev/s (p99 ${results.p99.at(-1)?.toFixed(1)} ms, ` +
+      `index caught up ${results.catchUp.at(-1)?.toFixed(0)} ms after), ` +
+      `index off ${results.httpNoIndex.at(-1)?.toFixed(0)} ev/s, ` +
       `verify ${results.verify.at(-1)?.toFixed(0)} rec/s (in process ${results.verifyInProc.at(-1)?.toFixed(0)}), ` +
       `in-process ingest ${results.inproc.at(-1)?.toFixed(0)} ev/s\n`,
   );
@@ -258,9 +300,13 @@ process.stdout.write(
     "",
     "| measurement | median | runs |",
     "|---|---|---|",
-    `| HTTP ingest, sealed + durable (${CLIENTS} clients, NDJSON × ${BATCH}) | ${fmt(median(results.http))} events/s | ${results.http.map(fmt).join(", ")} |`,
+    `| HTTP ingest, sealed + durable (${CLIENTS} clients, NDJSON × ${BATCH}), embedded defaults (index on) | ${fmt(median(results.http))} events/s | ${results.http.map(fmt).join(", ")} |`,
     `| HTTP ack latency p50 per request | ${median(results.p50).toFixed(1)} ms | ${results.p50.map((x) => x.toFixed(1)).join(", ")} |`,
     `| HTTP ack latency p99 per request | ${median(results.p99).toFixed(1)} ms | ${results.p99.map((x) => x.toFixed(1)).join(", ")} |`,
+    `| index holds every event, after the last acknowledgement | ${fmt(median(results.catchUp))} ms | ${results.catchUp.map(fmt).join(", ")} |`,
+    `| HTTP ingest with \`audit.index.enabled: false\` | ${fmt(median(results.httpNoIndex))} events/s | ${results.httpNoIndex.map(fmt).join(", ")} |`,
+    `| HTTP ack latency p99, index off | ${median(results.p99NoIndex).toFixed(1)} ms | ${results.p99NoIndex.map((x) => x.toFixed(1)).join(", ")} |`,
+    `| ratio index on / off (medians) | ${(median(results.http) / median(results.httpNoIndex)).toFixed(3)} | |`,
     `| in-process ingest (validate + seal + journal) | ${fmt(median(results.inproc))} events/s | ${results.inproc.map(fmt).join(", ")} |`,
     `| vigil verify, ${fmt(VERIFY_RECORDS)} records (CLI, process start included) | ${fmt(median(results.verify))} records/s | ${results.verify.map(fmt).join(", ")} |`,
     `| verify in process (verifyPaths) | ${fmt(median(results.verifyInProc))} records/s | ${results.verifyInProc.map(fmt).join(", ")} |`,

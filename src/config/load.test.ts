@@ -53,7 +53,7 @@ function defaults(): VigilConfig {
       integrity: { checkpoints: { everyRecords: 1000, everySeconds: 10, idleSeconds: 1 } },
       failurePolicy: "reject",
       queueMaxEvents: 100_000,
-      index: { enabled: false, path: `${dataDir}/index.duckdb` },
+      index: { enabled: true, path: `${dataDir}/index.duckdb` },
     },
     journal: { segmentBytes: 64 * MIB },
     limits: { maxDepth: 32, maxEventBytes: 256 * 1024 },
@@ -674,7 +674,7 @@ describe("parseConfig problems", () => {
       "line 14: audit.queue.max_events: must be at least 1",
       "line 15: audit.color: unknown key (known: enabled, destination, destinations, events, exclude_events, " +
         "integrity, failure_policy, queue, retention, lifecycle, alerts, policy_file, enabled_event_types, " +
-        "excluded_topics, excluded_principals, redaction, sources, kafka_proxy, index, search)",
+        "excluded_topics, excluded_principals, redaction, sources, kafka_proxy, index)",
     ]);
   });
 
@@ -768,7 +768,6 @@ describe("audit block", () => {
   it.each([
     ["alerts", "alerting arrives in a later release"],
     ["kafka_proxy", "the Kafka proxy arrives with issue 7 (sources)"],
-    ["search", "search arrives with issue 6 (index and query)"],
   ])("refuses %s as not supported yet", (key, reason) => {
     expect(problemsOf(lines("audit:", "  enabled: true", `  ${key}:`, "    anything: ${UNSET}"))).toEqual([
       { field: `audit.${key}`, line: 3, message: `not supported yet: ${reason}` },
@@ -789,7 +788,7 @@ describe("audit block", () => {
     );
     expect(config.audit.index).toEqual({ enabled: false, path: "/var/lib/vigil/idx/search.duckdb" });
     expect(parseConfig(lines("data_dir: /d", "audit:", "  index: {}"), undefined, {}).audit.index).toEqual({
-      enabled: false,
+      enabled: true,
       path: "/d/index.duckdb",
     });
   });

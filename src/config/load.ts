@@ -659,7 +659,7 @@ function build(
       failurePolicy: audit.failure_policy ?? "reject",
       queueMaxEvents: audit.queue?.max_events ?? DEFAULT_QUEUE_MAX_EVENTS,
       index: {
-        enabled: audit.index?.enabled ?? false,
+        enabled: audit.index?.enabled ?? true,
         path: resolve(dataDir, audit.index?.path ?? DEFAULT_INDEX_FILE),
       },
     },

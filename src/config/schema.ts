@@ -149,9 +149,9 @@ export const AuditSchema = Type.Object(
     kafka_proxy: Later,
     /**
      * The search index (issue 6): an embedded DuckDB database fed from the journal by its own consumer (cursor
-     * "index"), derived data only (`vigil reindex` rebuilds it). `enabled` (default false while issue 6 is in
-     * progress: indexing costs about a third of peak HTTP ingest on two cores, docs/benchmarks.md): without it
-     * `GET /v1/events` answers 503. `path` (default `index.duckdb`): the database file, relative to data_dir.
+     * "index") on its own thread, derived data only (`vigil reindex` rebuilds it). `enabled` (default true):
+     * without it `GET /v1/events` answers 503. `path` (default `index.duckdb`): the database file, relative to
+     * data_dir.
      */
     index: Type.Optional(
       Type.Object(
@@ -162,7 +162,6 @@ export const AuditSchema = Type.Object(
         strict,
       ),
     ),
-    search: Later,
   },
   strict,
 );
@@ -189,7 +188,6 @@ export const LATER_AUDIT_KEYS = {
   lifecycle: "lifecycle rules arrive with retention policies in a later release",
   alerts: "alerting arrives in a later release",
   kafka_proxy: "the Kafka proxy arrives with issue 7 (sources)",
-  search: "search arrives with issue 6 (index and query)",
 } as const satisfies Partial<Record<keyof RawAudit, string>>;
 
 /** A key path as written in the file: `["destinations", 1, "path"]` is `destinations[1].path`. */

@@ -20,7 +20,7 @@
  *   with `truncated: true` when more were left out.
  */
 import { ValidationError } from "../errors.ts";
-import type { EventIndex } from "../index/store.ts";
+import type { SearchableIndex } from "../index/store.ts";
 import { type CompiledQuery, compileQuery, QueryError } from "../query/cel.ts";
 import { QUERY_COLUMNS } from "../query/fields.ts";
 
@@ -309,19 +309,19 @@ function byTime(a: Bucket, b: Bucket): number {
 }
 
 export class SearchService {
-  readonly #index: () => EventIndex | undefined;
+  readonly #index: () => SearchableIndex | undefined;
   readonly #unavailable: () => string;
 
   /**
    * @param index the open index, undefined while it is off, not open yet, or parked
    * @param unavailable why it is not open (for the 503)
    */
-  constructor(index: () => EventIndex | undefined, unavailable: () => string) {
+  constructor(index: () => SearchableIndex | undefined, unavailable: () => string) {
     this.#index = index;
     this.#unavailable = unavailable;
   }
 
-  #open(): EventIndex {
+  #open(): SearchableIndex {
     const index = this.#index();
     if (!index) throw new SearchUnavailable(this.#unavailable());
     return index;
