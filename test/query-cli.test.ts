@@ -1,7 +1,7 @@
 /**
  * `vigil query` (issue 6, point 3) against the real server with the index on: spec/000's query as a table and
- * as NDJSON, `--count-by`, `--interval`, `--fields` with CSV, a bad expression (exit 2 naming the column), and the index off
- * (exit 1 with the server's message).
+ * as NDJSON, `--count-by` (with `--limit`, and buckets the server left out), `--interval`, `--fields` with CSV, a
+ * bad expression (exit 2 naming the column), and the index off (exit 1 with the server's message).
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { waitIndexed, writeConfig } from "./support/files.ts";
@@ -106,6 +106,49 @@ describe("vigil query", () => {
     expect(table.code).toBe(0);
     expect(table.stdout).toMatch(/backup\.failed\s+7\n/);
     expect(table.stdout).toMatch(/backup\.completed\s+13\n/);
+  });
+
+  it("keeps the most frequent buckets with --limit, as head -N does after sort -rn", async () => {
+    const top = await query([
+      "event_type.startsWith('backup.')",
+      "--count-by",
+      "event_type",
+      "--limit",
+      "1",
+      "--format",
+      "json",
+    ]);
+    expect(top.code, top.stderr).toBe(0);
+    expect(JSON.parse(top.stdout)).toEqual([{ key: "backup.completed", count: 13 }]);
+    const two = await query(["event_type.startsWith('backup.')", "--count-by", "event_type", "--limit", "2"]);
+    expect(two.code, two.stderr).toBe(0);
+    expect(two.stdout).toMatch(/^EVENT_TYPE\s+COUNT\nbackup\.completed\s+13\nbackup\.failed\s+7\n$/);
+    const bad = await query(["", "--count-by", "event_type", "--limit", "0"]);
+    expect(bad.code).toBe(2);
+  });
+
+  it("says on stderr when the server left buckets out", async () => {
+    const bulk = Array.from({ length: 1001 }, (_, i) =>
+      event(i, { event_id: `bulk-${i}`, event_type: "bulk.imported" }),
+    );
+    expect((await post(vigil, ndjson(bulk))).status).toBe(200);
+    await waitIndexed(vigil);
+    const all = await query([
+      "event_type == 'bulk.imported'",
+      "--count-by",
+      "event_id",
+      "--format",
+      "ndjson",
+    ]);
+    expect(all.code, all.stderr).toBe(0);
+    expect(all.stdout.trimEnd().split("\n")).toHaveLength(1000);
+    expect(all.stderr).toBe(
+      "vigil: the server answered the 1000 most frequent buckets and left out the rest\n",
+    );
+    const some = await query(["event_type == 'bulk.imported'", "--count-by", "event_id", "--limit", "5"]);
+    expect(some.code, some.stderr).toBe(0);
+    expect(some.stdout.trimEnd().split("\n")).toHaveLength(1 + 5);
+    expect(some.stderr).toBe("");
   });
 
   it("counts by time bucket with --interval", async () => {

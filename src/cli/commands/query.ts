@@ -1,9 +1,11 @@
 /**
  * `vigil query '<expr>'`: searches a running server's index (issue 6, point 3) through its API, so the server
  * records the query as `audit.read`. `GET /v1/events` is followed page by page (`next_cursor`) until `--limit`
- * events or the end; `--count-by <field>` or `--interval <duration>` (time buckets: start of each bucket, RFC
- * 3339 UTC, in time order) asks `GET /v1/events/aggregate` instead. Output: an aligned table,
- * a JSON array, NDJSON or CSV (RFC 4180). Exit 2 when the server refuses the request (400: a bad expression,
+ * events (default 100) or the end; `--count-by <field>` or `--interval <duration>` (time buckets: start of each
+ * bucket, RFC 3339 UTC, in time order) asks `GET /v1/events/aggregate` instead, and `--limit` then keeps the
+ * first buckets (spec/002's `sort | uniq -c | sort -rn | head -20` is `--count-by … --limit 20`; without
+ * `--limit`, every bucket the server answers, with a note on stderr when it left some out). Output: an aligned
+ * table, a JSON array, NDJSON or CSV (RFC 4180). Exit 2 when the server refuses the request (400: a bad expression,
  * time or field), 1 when the server cannot answer (unreachable, index off, other errors).
  */
 import { resolve } from "node:path";
@@ -12,6 +14,8 @@ import { DEFAULT_DATA_DIR } from "../../config/types.ts";
 import { CliExit, EXIT, resolveToken, serverUrl, usage } from "../common.ts";
 
 const TIMEOUT_MS = 60_000;
+/** Events printed when no --limit is given. */
+const DEFAULT_LIMIT = 100;
 /** Most events the server answers per page (src/search/service.ts MAX_LIMIT). */
 const PAGE_MAX = 10_000;
 const DEFAULT_FIELDS = ["sequence", "timestamp", "event_type", "actor.id", "action.result"];
@@ -46,7 +50,7 @@ interface QueryOptions {
   to?: string;
   countBy?: string;
   interval?: string;
-  limit: string;
+  limit?: string;
   pageSize: string;
   fields?: string;
   format: string;
@@ -179,7 +183,10 @@ export function queryCommand(): Command {
     .option("--to <time>", "only events before this RFC 3339 time")
     .option("--count-by <field>", "count matching events by a field instead of listing them")
     .option("--interval <duration>", "count matching events by time bucket instead, e.g. 30s, 5m, 1h, 1d")
-    .option("--limit <n>", "most events to print", "100")
+    .option(
+      "--limit <n>",
+      `most events to print (default ${DEFAULT_LIMIT}); with --count-by or --interval, most buckets (default all)`,
+    )
     .option("--page-size <n>", `events asked for per request (1 to ${PAGE_MAX})`, String(PAGE_MAX))
     .option("--fields <paths>", "comma-separated dotted paths of the event to print (and sequence)")
     .option("--format <format>", `output: ${FORMATS.join(", ")}`, "table")
@@ -194,10 +201,10 @@ export function queryCommand(): Command {
         throw usage(`--format must be one of ${FORMATS.join(", ")}`);
       }
       const format = opts.format as Format;
-      if (!/^\d{1,9}$/.test(opts.limit) || Number(opts.limit) < 1) {
+      if (opts.limit !== undefined && (!/^\d{1,9}$/.test(opts.limit) || Number(opts.limit) < 1)) {
         throw usage("--limit must be a whole number of at least 1");
       }
-      const limit = Number(opts.limit);
+      const given = opts.limit === undefined ? undefined : Number(opts.limit);
       const pageSize = Number(opts.pageSize);
       if (!Number.isSafeInteger(pageSize) || pageSize < 1 || pageSize > PAGE_MAX) {
         throw usage(`--page-size must be a whole number from 1 to ${PAGE_MAX}`);
@@ -224,11 +231,24 @@ export function queryCommand(): Command {
       if (opts.countBy !== undefined || opts.interval !== undefined) {
         if (opts.countBy !== undefined) base.set("by", opts.countBy);
         if (opts.interval !== undefined) base.set("interval", opts.interval);
-        const { buckets } = await call<{ buckets: Bucket[] }>(url, "/v1/events/aggregate", base, token);
-        process.stdout.write(renderBuckets(buckets, opts.countBy ?? "time", format));
+        const { buckets, truncated } = await call<{ buckets: Bucket[]; truncated?: boolean }>(
+          url,
+          "/v1/events/aggregate",
+          base,
+          token,
+        );
+        const shown = given === undefined ? buckets : buckets.slice(0, given);
+        process.stdout.write(renderBuckets(shown, opts.countBy ?? "time", format));
+        if (truncated === true && shown.length === buckets.length) {
+          const which = opts.countBy !== undefined ? "most frequent" : "earliest";
+          process.stderr.write(
+            `vigil: the server answered the ${buckets.length} ${which} buckets and left out the rest\n`,
+          );
+        }
         return;
       }
 
+      const limit = given ?? DEFAULT_LIMIT;
       const hits: Hit[] = [];
       let cursor: string | undefined;
       do {
