@@ -175,6 +175,36 @@ describe("search API", () => {
     expect(((await bad.json()) as { errors: { field: string }[] }).errors[0]?.field).toBe("by");
   });
 
+  it("counts by typed fields with the same keys in SQL and in process", async () => {
+    const sqlForm = "context.environment == 'production' && event_type == 'backup.failed'";
+    expect(compileQuery(sqlForm).sql).toBeDefined();
+    for (const by of ["action.duration_ms", "actor.roles", "timestamp", "event_type"]) {
+      const counts = async (q: string) => {
+        const res = await get(vigil, `/v1/events/aggregate?${new URLSearchParams({ q, by })}`);
+        expect(res.status, await res.clone().text()).toBe(200);
+        return ((await res.json()) as { buckets: { key: string | null; count: number }[] }).buckets;
+      };
+      const inSql = await counts(sqlForm);
+      const inProcess = await counts(FALLBACK_QUERY);
+      expect(inProcess, by).toEqual(inSql);
+      expect(inSql.reduce((n, b) => n + b.count, 0)).toBeGreaterThanOrEqual(5);
+      asked.push(sqlForm, FALLBACK_QUERY);
+    }
+    const byKey = async (by: string) =>
+      (
+        (await (
+          await get(vigil, `/v1/events/aggregate?${new URLSearchParams({ q: sqlForm, by })}`)
+        ).json()) as {
+          buckets: { key: string | null }[];
+        }
+      ).buckets.map((b) => b.key);
+    // Keys as the event writes them: JS number text, RFC 3339 times, lists as JSON.
+    expect(await byKey("action.duration_ms")).toEqual(["45000"]);
+    expect(await byKey("actor.roles")).toEqual(['["backup-operator"]']);
+    expect((await byKey("timestamp")).every((k) => k !== null && /^\d{4}-\d\d-\d\dT.*Z$/.test(k))).toBe(true);
+    asked.push(sqlForm, sqlForm, sqlForm);
+  });
+
   it("counts by time bucket, in time order, the same in SQL and in process", async () => {
     const aggregate = async (params: Record<string, string>) => {
       const res = await get(vigil, `/v1/events/aggregate?${new URLSearchParams(params)}`);
@@ -245,7 +275,7 @@ describe("search API", () => {
       origin: { source: "http", token: "admin" },
       details: { expression: SPEC_QUERY, limit: 100, results: 5, endpoint: "/v1/events" },
     });
-    expect(recorded.at(-6)).toMatchObject({
+    expect(recorded.at(-17)).toMatchObject({
       details: { endpoint: "/v1/events/aggregate", by: "event_type", results: 31 },
     });
     expect(recorded.at(-1)).toMatchObject({

@@ -10,6 +10,17 @@ export interface RecordBatch {
   /** Sequence number of `lines[0]`; `lines[i]` has `firstSequence + i`. */
   firstSequence: number;
   lines: Buffer[];
+  /**
+   * Where each line lies in the journal (set by the journal reader): `positions[i]` is `lines[i]`'s segment
+   * (the segment's first sequence) and byte offset in it. The search index keeps these instead of the records.
+   */
+  positions?: JournalLocation[];
+}
+
+/** A record's place in the journal: its segment (by first sequence) and the byte offset of its line. */
+export interface JournalLocation {
+  segment: number;
+  offset: number;
 }
 
 /** Identifies one sealed record: its sequence number and signature. */

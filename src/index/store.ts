@@ -32,9 +32,14 @@
  * | `context_environment`    | VARCHAR      | event.context.environment                               |
  * | `context_correlation_id` | VARCHAR      | event.context.correlation_id                            |
  * | `details`                | JSON         | event.details                                           |
- * | `event`                  | JSON         | the whole event, bytes as sealed (any other member: here) |
- * | `key_id`                 | VARCHAR      | integrity.key_id                                        |
- * | `signature`              | VARCHAR      | integrity.signature                                     |
+ * | `journal_segment`        | BIGINT       | the journal segment holding the record (its first sequence) |
+ * | `journal_offset`         | BIGINT       | byte offset of the record's line in that segment        |
+ * | `journal_length`         | INTEGER      | length of the line in bytes, without the newline        |
+ *
+ * The sealed records themselves stay in the journal: a search reads the rows it answers with from there
+ * (src/journal/fetch.ts) and checks each is the record the row names. Keeping a copy of every event in the index
+ * doubled its size and its share of ingest work, and DuckDB decompressed a whole compressed block of that
+ * column for each scattered hit it returned (25–40 ms for 100 hits over a million rows).
  *
  * An absent field is NULL. A standard field holding a number or boolean (the native schema admits only
  * strings) is stored as its text; one holding an object or array is NULL (still in `event`).
@@ -50,9 +55,9 @@
  * appends the rows, so after a crash the index knows exactly what it holds.
  *
  * Rows are bulk loaded a batch per transaction. DuckDB's Appender costs one native call per value, which at 27
- * values a row capped indexing near 20k records/s; so each record is staged through the Appender as four values
- * into a TEMP table (sequence, the other derived columns packed as one JSON array of strings, `details`, the
- * event text), then `INSERT INTO events SELECT …` unpacks the array (one JSON parse per row, in DuckDB) and the
+ * values a row capped indexing near 20k records/s; so each record is staged through the Appender as three values
+ * into a TEMP table (sequence, the other derived columns packed as one JSON array of strings, `details`), then
+ * `INSERT INTO events SELECT …` unpacks the array (one JSON parse per row, in DuckDB) and the
  * staging table is emptied, in the same transaction. Every value is still derived in JS (stageRow): DuckDB's
  * own JSON and time parsing (number text, objects, time formats) differ from JSON.parse / Date.parse, so SQL
  * only turns strings back into their types. Queries run on a second connection, so they only ever see
@@ -60,12 +65,12 @@
  */
 
 import { type DuckDBAppender, type DuckDBConnection, DuckDBInstance } from "@duckdb/node-api";
-import type { RecordBatch, RecordRef } from "../destinations/destination.ts";
+import type { JournalLocation, RecordBatch, RecordRef } from "../destinations/destination.ts";
 import { VigilError } from "../errors.ts";
 import { parseRecord } from "../integrity/chain.ts";
 
 /** Bumped whenever the tables change; an index of another version is rebuilt (`vigil reindex`). */
-export const INDEX_SCHEMA_VERSION = 1;
+export const INDEX_SCHEMA_VERSION = 2;
 
 /** The columns of table `events`, in table order, with their SQL types (see the module header). */
 export const EVENT_COLUMNS = [
@@ -93,9 +98,9 @@ export const EVENT_COLUMNS = [
   { name: "context_environment", type: "VARCHAR" },
   { name: "context_correlation_id", type: "VARCHAR" },
   { name: "details", type: "JSON" },
-  { name: "event", type: "JSON" },
-  { name: "key_id", type: "VARCHAR" },
-  { name: "signature", type: "VARCHAR" },
+  { name: "journal_segment", type: "BIGINT" },
+  { name: "journal_offset", type: "BIGINT" },
+  { name: "journal_length", type: "INTEGER" },
 ] as const;
 
 export type EventColumn = (typeof EVENT_COLUMNS)[number]["name"];
@@ -151,8 +156,9 @@ const STAGED_FIELDS = [
   "context_cluster_id",
   "context_environment",
   "context_correlation_id",
-  "key_id",
-  "signature",
+  "journal_segment",
+  "journal_offset",
+  "journal_length",
 ] as const satisfies readonly EventColumn[];
 
 /**
@@ -163,7 +169,7 @@ const STAGED_FIELDS = [
  */
 const CHECKPOINT_THRESHOLD = "256MB";
 
-const CREATE_STAGING = `CREATE TEMP TABLE IF NOT EXISTS ${STAGING} (sequence BIGINT, fields VARCHAR, details JSON, event JSON)`;
+const CREATE_STAGING = `CREATE TEMP TABLE IF NOT EXISTS ${STAGING} (sequence BIGINT, fields VARCHAR, details JSON)`;
 
 /** Moves the staged rows into `events`, turning each packed text back into its column's type. */
 const INSERT_STAGED = (() => {
@@ -173,7 +179,6 @@ const INSERT_STAGED = (() => {
     switch (c.name) {
       case "sequence":
       case "details":
-      case "event":
         return quote(c.name);
       case "timestamp":
       case "received_at":
@@ -182,6 +187,11 @@ const INSERT_STAGED = (() => {
         return `CAST(CAST(${field(c.name)} AS JSON) AS VARCHAR[])`;
       case "action_duration_ms":
         return `CAST(${field(c.name)} AS DOUBLE)`;
+      case "journal_segment":
+      case "journal_offset":
+        return `CAST(${field(c.name)} AS BIGINT)`;
+      case "journal_length":
+        return `CAST(${field(c.name)} AS INTEGER)`;
       default:
         return field(c.name);
     }
@@ -189,7 +199,7 @@ const INSERT_STAGED = (() => {
   return (
     `INSERT INTO events (${EVENT_COLUMNS.map((c) => quote(c.name)).join(", ")}) ` +
     `SELECT ${EVENT_COLUMNS.map(value).join(", ")} ` +
-    `FROM (SELECT sequence, details, event, json_extract_string(fields, [${paths}]) AS f FROM ${STAGING})`
+    `FROM (SELECT sequence, details, json_extract_string(fields, [${paths}]) AS f FROM ${STAGING})`
   );
 })();
 
@@ -289,6 +299,13 @@ export class EventIndex implements SearchableIndex {
     const after = this.#last?.sequence ?? 0;
     const skip = Math.max(0, after + 1 - batch.firstSequence);
     if (skip >= batch.lines.length) return 0;
+    const positions = batch.positions;
+    if (positions?.length !== batch.lines.length) {
+      throw new VigilError(
+        "internal",
+        "the index is fed records read from the journal, with their positions",
+      );
+    }
     if (batch.firstSequence + skip !== after + 1 && after !== 0) {
       throw new VigilError(
         "internal",
@@ -301,7 +318,12 @@ export class EventIndex implements SearchableIndex {
       appender = await this.#write.createAppender(STAGING, "main", "temp");
       let last: RecordRef | undefined;
       for (let i = skip; i < batch.lines.length; i++) {
-        last = stageRow(appender, batch.lines[i] as Buffer, batch.firstSequence + i);
+        last = stageRow(
+          appender,
+          batch.lines[i] as Buffer,
+          batch.firstSequence + i,
+          positions[i] as JournalLocation,
+        );
       }
       appender.closeSync();
       appender = undefined;
@@ -380,11 +402,11 @@ export class EventIndex implements SearchableIndex {
 }
 
 /**
- * Stages one record's row (four values: see STAGING); returns its ref. The event JSON is parsed once, the
+ * Stages one record's row (three values: see STAGING); returns its ref. The event JSON is parsed once, the
  * integrity block not at all. Every derived value is computed here, in JS, so its meaning does not depend on
  * DuckDB's JSON functions: the SQL side only unpacks strings.
  */
-function stageRow(a: DuckDBAppender, line: Buffer, sequence: number): RecordRef {
+function stageRow(a: DuckDBAppender, line: Buffer, sequence: number, at: JournalLocation): RecordRef {
   const parsed = parseRecord(line);
   if (!parsed.ok)
     throw new VigilError("journal_corrupt", `record ${sequence} is not a sealed record: ${parsed.reason}`);
@@ -429,14 +451,14 @@ function stageRow(a: DuckDBAppender, line: Buffer, sequence: number): RecordRef 
     str(context?.cluster_id),
     str(context?.environment),
     str(context?.correlation_id),
-    integrity.key_id,
-    integrity.signature,
+    String(at.segment),
+    String(at.offset),
+    String(line.length),
   ];
   a.appendBigInt(BigInt(sequence));
   a.appendVarchar(JSON.stringify(fields));
   if (ev.details === undefined) a.appendNull();
   else a.appendVarchar(JSON.stringify(ev.details));
-  a.appendVarchar(text);
   a.endRow();
   return { sequence, signature: integrity.signature };
 }

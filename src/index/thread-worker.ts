@@ -4,6 +4,7 @@
  * reading connection, beside them (as they would on the main thread); close waits for the writes.
  */
 import { parentPort, workerData } from "node:worker_threads";
+import type { JournalLocation } from "../destinations/destination.ts";
 import { VigilError } from "../errors.ts";
 import { EventIndex } from "./store.ts";
 import type { IndexAnswer, IndexRequest, WireError } from "./thread.ts";
@@ -20,12 +21,17 @@ const wire = (e: unknown): WireError =>
 function append(index: EventIndex, m: Extract<IndexRequest, { op: "append" }>): Promise<number> {
   const data = Buffer.from(m.data.buffer, m.data.byteOffset, m.data.byteLength);
   const lines: Buffer[] = [];
+  const positions: JournalLocation[] = [];
   let start = 0;
-  for (const end of m.ends) {
+  m.ends.forEach((end, i) => {
     lines.push(data.subarray(start, end));
     start = end;
-  }
-  return index.append({ firstSequence: m.firstSequence, lines });
+    const segment = m.positions[2 * i] as number;
+    const offset = m.positions[2 * i + 1] as number;
+    // A batch not read from the journal has none: EventIndex.append refuses it.
+    if (!Number.isNaN(segment) && !Number.isNaN(offset)) positions.push({ segment, offset });
+  });
+  return index.append({ firstSequence: m.firstSequence, lines, positions });
 }
 
 async function answer(index: EventIndex, m: IndexRequest, run: () => Promise<unknown>): Promise<void> {

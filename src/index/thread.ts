@@ -5,8 +5,9 @@
  * JavaScript per record was added to the ~20 µs the main thread spends on each event (docs/benchmarks.md).
  *
  * IndexThread offers what the index consumer (destination.ts) and the search service use of an EventIndex:
- * `last`, `append`, `query`, `checkpoint`, `close`. A batch crosses as one transferred buffer of the record lines
- * and their end offsets (one copy, no per-record message); queries and their rows cross by structured clone.
+ * `last`, `append`, `query`, `checkpoint`, `close`. A batch crosses as transferred buffers (the record lines,
+ * their end offsets, their journal positions: one copy, no per-record message); queries and their rows cross by
+ * structured clone.
  * Calls are answered in order; an error keeps its VigilError code.
  */
 import { Worker } from "node:worker_threads";
@@ -16,7 +17,17 @@ import type { QueryParams, SearchableIndex } from "./store.ts";
 
 /** Requests to the worker; `id` pairs each with its answer. */
 export type IndexRequest =
-  | { id: number; op: "append"; firstSequence: number; data: Uint8Array; ends: Uint32Array }
+  | {
+      id: number;
+      op: "append";
+      firstSequence: number;
+      /** The record lines, one after the other. */
+      data: Uint8Array;
+      /** Where each line ends in `data`. */
+      ends: Uint32Array;
+      /** Each line's journal segment and offset, in pairs (NaN: none). */
+      positions: Float64Array;
+    }
   | { id: number; op: "query"; sql: string; params?: QueryParams }
   | { id: number; op: "checkpoint" }
   | { id: number; op: "close" };
@@ -99,15 +110,20 @@ export class IndexThread implements SearchableIndex {
     // A fresh buffer of its own (never a pooled slice), so it can be transferred rather than copied again.
     const data = new Uint8Array(total);
     const ends = new Uint32Array(batch.lines.length);
+    const positions = new Float64Array(batch.lines.length * 2);
     let at = 0;
     batch.lines.forEach((line, i) => {
       data.set(line, at);
       at += line.length;
       ends[i] = at;
+      const position = batch.positions?.[i];
+      positions[2 * i] = position?.segment ?? Number.NaN;
+      positions[2 * i + 1] = position?.offset ?? Number.NaN;
     });
-    return (await this.#call({ op: "append", firstSequence: batch.firstSequence, data, ends }, [
+    return (await this.#call({ op: "append", firstSequence: batch.firstSequence, data, ends, positions }, [
       data.buffer,
       ends.buffer,
+      positions.buffer,
     ])) as number;
   }
 

@@ -4,7 +4,7 @@
  */
 import type { FileHandle } from "node:fs/promises";
 import { open } from "node:fs/promises";
-import type { RecordBatch } from "../destinations/destination.ts";
+import type { JournalLocation, RecordBatch } from "../destinations/destination.ts";
 import { VigilError } from "../errors.ts";
 import { listSegments, type SegmentInfo } from "./segment.ts";
 
@@ -72,12 +72,17 @@ export class JournalReader {
   async #read(want: number, maxBytes: number, stopAtEnd: boolean): Promise<RecordBatch> {
     if (!this.#fh) await this.#position();
     const lines: Buffer[] = [];
+    const positions: JournalLocation[] = [];
     let bytes = 0;
     const first = this.#next;
     while (lines.length < want && bytes < maxBytes) {
       const nl = this.#buffer.indexOf(0x0a);
       if (nl !== -1) {
         const line = this.#buffer.subarray(0, nl);
+        positions.push({
+          segment: (this.#segment as SegmentInfo).firstSequence,
+          offset: this.#filePos - this.#buffer.length,
+        });
         this.#buffer = this.#buffer.subarray(nl + 1);
         lines.push(line);
         bytes += line.length + 1;
@@ -93,7 +98,7 @@ export class JournalReader {
       }
     }
     this.#next = first + lines.length;
-    return { firstSequence: first, lines };
+    return { firstSequence: first, lines, positions };
   }
 
   async #fill(): Promise<number> {

@@ -328,15 +328,14 @@ export class JournalConsumer {
     if (outcome !== "too_large") return outcome === "delivered";
     if (batch.lines.length > 1) {
       const half = Math.ceil(batch.lines.length / 2);
+      const part = (from: number, to?: number): RecordBatch => ({
+        firstSequence: batch.firstSequence + from,
+        lines: batch.lines.slice(from, to),
+        ...(batch.positions ? { positions: batch.positions.slice(from, to) } : {}),
+      });
       return (
-        (await this.#deliverSplitting(
-          { firstSequence: batch.firstSequence, lines: batch.lines.slice(0, half) },
-          signal,
-        )) &&
-        (await this.#deliverSplitting(
-          { firstSequence: batch.firstSequence + half, lines: batch.lines.slice(half) },
-          signal,
-        ))
+        (await this.#deliverSplitting(part(0, half), signal)) &&
+        (await this.#deliverSplitting(part(half), signal))
       );
     }
     const sequence = batch.firstSequence;

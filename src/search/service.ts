@@ -13,6 +13,9 @@
  *   window (a `since` does not move between pages).
  * - A query in the SQL-translatable subset runs in DuckDB; any other is evaluated in process with `matches`
  *   over the rows read in sequence order, CHUNK rows at a time.
+ * - The index holds where each record lies in the journal, not the record: the events answered (and, in
+ *   process, the events evaluated) are read from the journal (src/journal/fetch.ts), each checked to be the
+ *   record of its sequence.
  * - `SearchService.aggregate` counts by `by` (most frequent first) or by `interval` (buckets in time order, each
  *   keyed by the RFC 3339 start of the bucket; events whose `timestamp` is not a date count under key null,
  *   last). A bucket starts at the event's epoch milliseconds minus their remainder modulo the interval, the
@@ -20,9 +23,11 @@
  *   with `truncated: true` when more were left out.
  */
 import { ValidationError } from "../errors.ts";
-import type { SearchableIndex } from "../index/store.ts";
+import { parseMillis, type SearchableIndex } from "../index/store.ts";
+import type { ParsedRecord } from "../integrity/chain.ts";
+import { fetchRecords, type RecordAt } from "../journal/fetch.ts";
 import { type CompiledQuery, compileQuery, QueryError } from "../query/cel.ts";
-import { QUERY_COLUMNS } from "../query/fields.ts";
+import { type Column, type ColumnType, QUERY_COLUMNS } from "../query/fields.ts";
 
 export const DEFAULT_LIMIT = 100;
 export const MAX_LIMIT = 10_000;
@@ -267,16 +272,67 @@ function queryParams(q: CompiledQuery | undefined): Param[] {
   });
 }
 
-function parseEvent(v: unknown): Record<string, unknown> {
-  return (typeof v === "string" ? JSON.parse(v) : v) as Record<string, unknown>;
+/** The columns a search reads to find a row's record in the journal. */
+const LOCATION = "sequence, journal_segment, journal_offset, journal_length";
+
+function locations(rows: Record<string, unknown>[]): RecordAt[] {
+  return rows.map((r) => ({
+    sequence: Number(r.sequence),
+    segment: Number(r.journal_segment),
+    offset: Number(r.journal_offset),
+    length: Number(r.journal_length),
+  }));
 }
 
-function hit(row: Record<string, unknown>, event: unknown): SearchHit {
+function parseEvent(record: ParsedRecord): Record<string, unknown> {
+  const bytes = record.event;
+  return JSON.parse(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("utf8")) as Record<
+    string,
+    unknown
+  >;
+}
+
+function hit(record: ParsedRecord, event: unknown): SearchHit {
   return {
-    sequence: Number(row.sequence),
+    sequence: record.integrity.sequence_number,
     event,
-    integrity: { signature: String(row.signature), key_id: String(row.key_id) },
+    integrity: { signature: record.integrity.signature, key_id: record.integrity.key_id },
   };
+}
+
+/**
+ * A count-by key, the same on both paths: from the value the SQL path reads from the field's column
+ * (`epoch_ms` for times), or, in process, from the event's value turned into what the index stores for it
+ * (src/index/store.ts stageRow): strings as they are, numbers and booleans as their JS text (a DOUBLE column's
+ * number as JS writes it), times as the RFC 3339 text of their millisecond, lists as the JSON text of their
+ * strings, `details` as JSON text; anything the column holds as NULL is null.
+ */
+function columnKey(type: ColumnType, v: unknown, fromSql: boolean): string | null {
+  if (v === null || v === undefined) return null;
+  switch (type) {
+    case "TIMESTAMPTZ": {
+      const ms = fromSql ? Number(v) : typeof v === "string" ? parseMillis(v) : undefined;
+      return ms === undefined || Number.isNaN(ms) ? null : new Date(ms).toISOString();
+    }
+    case "DOUBLE":
+      return typeof v === "number" ? String(v) : null;
+    case "VARCHAR[]":
+      return Array.isArray(v) ? JSON.stringify(v.filter((r): r is string => typeof r === "string")) : null;
+    case "JSON":
+      return fromSql ? String(v) : JSON.stringify(v);
+    default:
+      if (typeof v === "string") return v;
+      return typeof v === "number" || typeof v === "boolean" ? String(v) : null;
+  }
+}
+
+/** Most frequent first; ties by key (null last). */
+function byCount(a: Bucket, b: Bucket): number {
+  if (b.count !== a.count) return b.count - a.count;
+  if (a.key === b.key) return 0;
+  if (a.key === null) return 1;
+  if (b.key === null) return -1;
+  return a.key < b.key ? -1 : 1;
 }
 
 function valueAt(event: Record<string, unknown>, path: string): unknown {
@@ -311,14 +367,17 @@ function byTime(a: Bucket, b: Bucket): number {
 export class SearchService {
   readonly #index: () => SearchableIndex | undefined;
   readonly #unavailable: () => string;
+  readonly #journal: string;
 
   /**
    * @param index the open index, undefined while it is off, not open yet, or parked
    * @param unavailable why it is not open (for the 503)
+   * @param journal the journal directory the index was built from (the records are read from there)
    */
-  constructor(index: () => SearchableIndex | undefined, unavailable: () => string) {
+  constructor(index: () => SearchableIndex | undefined, unavailable: () => string, journal: string) {
     this.#index = index;
     this.#unavailable = unavailable;
+    this.#journal = journal;
   }
 
   #open(): SearchableIndex {
@@ -337,11 +396,13 @@ export class SearchService {
       const params = queryParams(p.query);
       const where = [bounds(p, through, params), ...(sql ? [`(${sql.where})`] : [])].join(" AND ");
       const rows = await index.query(
-        `SELECT sequence, event, key_id, signature FROM events WHERE ${where} ORDER BY sequence LIMIT ${p.limit + 1}`,
+        `SELECT ${LOCATION} FROM events WHERE ${where} ORDER BY sequence LIMIT ${p.limit + 1}`,
         named(params),
       );
       more = rows.length > p.limit;
-      for (const row of rows.slice(0, p.limit)) found.push(hit(row, parseEvent(row.event)));
+      for (const record of await fetchRecords(this.#journal, locations(rows.slice(0, p.limit)))) {
+        found.push(hit(record, parseEvent(record)));
+      }
     } else {
       const query = p.query;
       let after = p.after;
@@ -349,17 +410,17 @@ export class SearchService {
         const params: Param[] = [];
         const where = bounds({ ...p, after }, through, params);
         const rows = await index.query(
-          `SELECT sequence, event, key_id, signature FROM events WHERE ${where} ORDER BY sequence LIMIT ${CHUNK}`,
+          `SELECT ${LOCATION} FROM events WHERE ${where} ORDER BY sequence LIMIT ${CHUNK}`,
           named(params),
         );
-        for (const row of rows) {
-          const event = parseEvent(row.event);
+        for (const record of await fetchRecords(this.#journal, locations(rows))) {
+          const event = parseEvent(record);
           if (!query.matches(event)) continue;
           if (found.length === p.limit) {
             more = true;
             break scan;
           }
-          found.push(hit(row, event));
+          found.push(hit(record, event));
         }
         if (rows.length < CHUNK) break;
         after = Number(rows[rows.length - 1]?.sequence);
@@ -403,14 +464,15 @@ export class SearchService {
           through,
         );
       }
-      const column = (QUERY_COLUMNS[by] as { name: string }).name;
+      const column = QUERY_COLUMNS[by] as Column;
+      const value = column.type === "TIMESTAMPTZ" ? `epoch_ms("${column.name}")` : `"${column.name}"`;
       const rows = await index.query(
-        `SELECT CAST("${column}" AS VARCHAR) AS k, count(*) AS n FROM events WHERE ${where} ` +
+        `SELECT ${value} AS k, count(*) AS n FROM events WHERE ${where} ` +
           `GROUP BY k ORDER BY n DESC, k NULLS LAST LIMIT ${MAX_BUCKETS + 1}`,
         named(params),
       );
       return capped(
-        rows.map((r) => ({ key: r.k === null ? null : String(r.k), count: Number(r.n) })),
+        rows.map((r) => ({ key: columnKey(column.type, r.k, true), count: Number(r.n) })).sort(byCount),
         through,
       );
     }
@@ -419,19 +481,16 @@ export class SearchService {
     for (;;) {
       const params: Param[] = [];
       const rows = await index.query(
-        `SELECT sequence, event FROM events WHERE ${bounds({ ...p, after }, through, params)} ORDER BY sequence LIMIT ${CHUNK}`,
+        `SELECT ${LOCATION} FROM events WHERE ${bounds({ ...p, after }, through, params)} ORDER BY sequence LIMIT ${CHUNK}`,
         named(params),
       );
-      for (const row of rows) {
-        const event = parseEvent(row.event);
+      for (const record of await fetchRecords(this.#journal, locations(rows))) {
+        const event = parseEvent(record);
         if (!p.query.matches(event)) continue;
-        let key: string | null;
-        if (interval !== undefined) {
-          key = timeKey(event, interval);
-        } else {
-          const v = valueAt(event, by);
-          key = v === undefined || v === null ? null : typeof v === "object" ? JSON.stringify(v) : String(v);
-        }
+        const key =
+          interval !== undefined
+            ? timeKey(event, interval)
+            : columnKey((QUERY_COLUMNS[by] as Column).type, valueAt(event, by), false);
         counts.set(key, (counts.get(key) ?? 0) + 1);
       }
       if (rows.length < CHUNK) break;
@@ -441,22 +500,7 @@ export class SearchService {
       const buckets = [...counts].map(([key, count]) => ({ key, count })).sort(byTime);
       return capped(buckets, through);
     }
-    const buckets = [...counts]
-      .map(([key, count]) => ({ key, count }))
-      .sort((a, b) =>
-        b.count !== a.count
-          ? b.count - a.count
-          : a.key === null
-            ? 1
-            : b.key === null
-              ? -1
-              : a.key < b.key
-                ? -1
-                : a.key > b.key
-                  ? 1
-                  : 0,
-      );
-    return capped(buckets, through);
+    return capped([...counts].map(([key, count]) => ({ key, count })).sort(byCount), through);
   }
 }
 

@@ -299,6 +299,7 @@ export async function startVigil(config: VigilConfig, log: Logger, env = process
             ? `the search index is parked: ${st.lastError ?? "unknown error"}; rebuild it with vigil reindex`
             : `the search index is not open yet (${st.state}); retry shortly`;
         },
+        journalDir(dataDir),
       );
     const metrics = new Metrics({
       durableSequence: () => writer.durableSequence,
