@@ -1,8 +1,10 @@
-/** What the CLI commands share: exit codes, errors that map to them, and how to find the server and token. */
+/**
+ * What the CLI commands share: exit codes, errors that map to them, and how to find the server and token. Every
+ * command module imports this one to register itself, so it stays light: anything heavier is imported where used.
+ */
 import { readFile } from "node:fs/promises";
 import { CommanderError } from "commander";
 import { VigilError } from "../errors.ts";
-import { adminTokenPath } from "../server/auth.ts";
 
 /** 0 ok, 1 found a problem, 2 bad usage (DESIGN.md). */
 export const EXIT = { ok: 0, problem: 1, usage: 2 } as const;
@@ -36,6 +38,7 @@ export async function resolveToken(
 ): Promise<string> {
   const given = flag ?? env.VIGIL_TOKEN;
   if (given) return given;
+  const { adminTokenPath } = await import("../server/auth.ts");
   try {
     return (await readFile(adminTokenPath(dataDir), "utf8")).trim();
   } catch {

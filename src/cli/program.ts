@@ -1,6 +1,9 @@
 /**
  * The `vigil` command line. Exit codes: 0 ok, 1 a problem was found (verify) or an operation failed,
- * 2 bad usage (unknown flag, bad config, missing key).
+ * 2 bad usage (unknown flag, bad config, missing key). Every command is registered on each start, so a command
+ * module imports only what its names, options and help need (commander, common.ts, constants); its action
+ * imports the rest (`await import`), so `vigil --version` or `vigil query` never loads DuckDB, the Kafka client
+ * or the AWS SDK.
  */
 import { Command, CommanderError } from "commander";
 import { formatProblem, ValidationError, VigilError } from "../errors.ts";

@@ -1,5 +1,8 @@
+/**
+ * `vigil config validate <file>`: checks a vigil.yaml. The configuration loader (and with it every destination and
+ * source it can configure) is loaded only when the command runs, so registering the command costs nothing.
+ */
 import { Command } from "commander";
-import { loadConfig } from "../../config/load.ts";
 import { formatProblem, ValidationError } from "../../errors.ts";
 import { CliExit, EXIT } from "../common.ts";
 
@@ -12,6 +15,7 @@ export function configCommand(): Command {
     )
     .argument("<file>", "the vigil.yaml to check")
     .action(async (file: string) => {
+      const { loadConfig } = await import("../../config/load.ts");
       try {
         const c = await loadConfig(file, process.env);
         const dests = c.audit.destinations.map((d) => d.name).join(", ");

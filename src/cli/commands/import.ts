@@ -2,14 +2,14 @@
  * `vigil import --format kubernetes <file>`: a Kubernetes log-backend file (one Event per line, or an EventList
  * or array of Events) sent to the server's `POST /v1/k8s/audit` as EventLists, so the server's audit policy
  * decides what is recorded exactly as for the webhook. The whole file is parsed before anything is sent: a
- * malformed line refuses the import (exit 2) naming file:line.
+ * malformed line refuses the import (exit 2) naming file:line. The Kubernetes decoder is loaded only when the
+ * command runs.
  */
 import { readFile } from "node:fs/promises";
 import { resolve } from "node:path";
 import { Command, Option } from "commander";
 import { DEFAULT_DATA_DIR } from "../../config/types.ts";
 import { formatProblem, ValidationError } from "../../errors.ts";
-import { decodeKubernetes } from "../../formats/kubernetes/decode.ts";
 import { CliExit, EXIT, resolveToken, serverUrl, usage } from "../common.ts";
 
 /**
@@ -21,6 +21,7 @@ const BATCH_ITEMS = 500;
 const MAX_ATTEMPTS = 30;
 
 type Json = Record<string, unknown>;
+type Decode = typeof import("../../formats/kubernetes/decode.ts").decodeKubernetes;
 
 interface Item {
   value: Json;
@@ -39,7 +40,7 @@ function isRecord(value: unknown): value is Json {
 }
 
 /** The Events one JSON value holds: itself, an EventList's items, or an array's elements. */
-function itemsOf(value: unknown, where: string): Item[] {
+function itemsOf(value: unknown, where: string, decode: Decode): Item[] {
   const list = Array.isArray(value)
     ? value
     : isRecord(value) && value.kind === "EventList" && Array.isArray(value.items)
@@ -47,14 +48,14 @@ function itemsOf(value: unknown, where: string): Item[] {
       : undefined;
   if (list === undefined) {
     if (!isRecord(value)) throw usage(`${where}: an audit event must be a JSON object`);
-    return [checked({ value, where })];
+    return [checked({ value, where }, decode)];
   }
   // Items of a list carry no type of their own; give each the list's, as the log backend writes them.
   const typeMeta =
     isRecord(value) && typeof value.apiVersion === "string" ? { apiVersion: value.apiVersion } : {};
   return list.map((item: unknown, i) => {
     if (!isRecord(item)) throw usage(`${where} item ${i}: an audit event must be a JSON object`);
-    return checked({ value: { kind: "Event", ...typeMeta, ...item }, where: `${where} item ${i}` });
+    return checked({ value: { kind: "Event", ...typeMeta, ...item }, where: `${where} item ${i}` }, decode);
   });
 }
 
@@ -62,9 +63,9 @@ function itemsOf(value: unknown, where: string): Item[] {
  * Refuses, before anything is sent, an item the server would refuse: it must decode as a Kubernetes audit Event
  * (a GKE LogEntry or another wrapper does not).
  */
-function checked(item: Item): Item {
+function checked(item: Item, decode: Decode): Item {
   try {
-    decodeKubernetes(item.value);
+    decode(item.value);
   } catch (e) {
     const problems =
       e instanceof ValidationError ? e.problems.map(formatProblem).join("; ") : (e as Error).message;
@@ -74,9 +75,10 @@ function checked(item: Item): Item {
 }
 
 /** Parses a whole-file JSON value first (an EventList or array may span lines), else one value per line. */
-export function parseKubernetesFile(text: string, name: string): Item[] {
+export async function parseKubernetesFile(text: string, name: string): Promise<Item[]> {
+  const { decodeKubernetes } = await import("../../formats/kubernetes/decode.ts");
   try {
-    return itemsOf(JSON.parse(text), name);
+    return itemsOf(JSON.parse(text), name, decodeKubernetes);
   } catch (e) {
     if (e instanceof CliExit) throw e;
   }
@@ -90,7 +92,7 @@ export function parseKubernetesFile(text: string, name: string): Item[] {
     } catch (e) {
       throw usage(`${where}: malformed JSON: ${(e as Error).message}`);
     }
-    items.push(...itemsOf(value, where));
+    items.push(...itemsOf(value, where, decodeKubernetes));
   });
   return items;
 }
@@ -142,7 +144,7 @@ export function importCommand(): Command {
     .option("--token <token>", "bearer token (or $VIGIL_TOKEN, or <data-dir>/admin.token)")
     .option("-d, --data-dir <dir>", "data directory holding admin.token", DEFAULT_DATA_DIR)
     .action(async (file: string, opts: { url?: string; token?: string; dataDir: string }) => {
-      const items = parseKubernetesFile(await readFile(file, "utf8"), file);
+      const items = await parseKubernetesFile(await readFile(file, "utf8"), file);
       if (items.length === 0) throw usage(`${file}: no audit events`);
       const token = await resolveToken(opts.token, resolve(opts.dataDir));
       const url = serverUrl(opts.url);

@@ -1,29 +1,15 @@
 /**
  * `vigil keys`: list, create, rotate, activate, import and export the data directory's signing keys (integrity/key-admin.ts
  * does the work). Nothing here prints a secret: HMAC keys are shown by id and file, checkpoint keys by their public
- * verifier key. Exit codes: 0 done, 2 bad usage (unknown kind, missing data directory, unusable secret).
+ * verifier key. Exit codes: 0 done, 2 bad usage (unknown kind, missing data directory, unusable secret). The key
+ * code is loaded only when a command runs.
  */
 import { chmod, readFile, stat } from "node:fs/promises";
 import { Argument, Command, InvalidArgumentError, Option } from "commander";
 import { DEFAULT_DATA_DIR } from "../../config/types.ts";
 import { VigilError } from "../../errors.ts";
 import { DEFAULT_EPOCH_RECORDS } from "../../integrity/forward-secure.ts";
-import {
-  activateKey,
-  type CheckpointKeyInfo,
-  createCheckpointSigningKey,
-  createForwardSecureChain,
-  createHmacKey,
-  exportPublicKeys,
-  type HmacKeyInfo,
-  importHmacKey,
-  type KeyKind,
-  listKeys,
-  rotateCheckpointKey,
-  rotateForwardSecureChain,
-  rotateHmacKey,
-} from "../../integrity/key-admin.ts";
-import { writeFileAtomic } from "../../util/fs.ts";
+import type { CheckpointKeyInfo, HmacKeyInfo, KeyKind } from "../../integrity/key-admin.ts";
 import { usage } from "../common.ts";
 
 interface DataDirFlags {
@@ -63,10 +49,16 @@ async function requireDataDir(dataDir: string): Promise<void> {
   if (!isDir) throw usage(`data directory ${dataDir} does not exist (pass --data-dir)`);
 }
 
-/** Runs a key operation, turning the library's usage-type errors into exit code 2 with their message. */
-async function guarded<T>(operation: () => Promise<T>): Promise<T> {
+type KeyAdmin = typeof import("../../integrity/key-admin.ts");
+
+/**
+ * Runs a key operation of integrity/key-admin.ts (loaded here, when a command runs), turning the library's
+ * usage-type errors into exit code 2 with their message.
+ */
+async function guarded<T>(operation: (admin: KeyAdmin) => Promise<T>): Promise<T> {
+  const admin = await import("../../integrity/key-admin.ts");
   try {
-    return await operation();
+    return await operation(admin);
   } catch (e) {
     if (e instanceof VigilError && (e.code === "usage" || e.code === "key_missing" || e.code === "bad_key")) {
       throw usage(e.message);
@@ -96,7 +88,7 @@ function checkpointLines(k: CheckpointKeyInfo): string {
 async function list(flags: DataDirFlags & { json?: boolean }, cmd: Command): Promise<void> {
   const { out, err } = output(cmd);
   await requireDataDir(flags.dataDir);
-  const listing = await guarded(() => listKeys(flags.dataDir));
+  const listing = await guarded((admin) => admin.listKeys(flags.dataDir));
   if (flags.json) {
     out(`${JSON.stringify({ hmac: listing.hmac, checkpoint: listing.checkpoint }, null, 2)}\n`);
   } else {
@@ -138,8 +130,8 @@ async function create(
   if (kind === "hmac" && flags.origin !== undefined) throw usage("--origin applies to checkpoint keys only");
   const epochRecords = chainEpochRecords(kind, flags);
   if (epochRecords !== undefined) {
-    const { key, seedFile } = await guarded(() =>
-      createForwardSecureChain(flags.dataDir, { activate, epochRecords }),
+    const { key, seedFile } = await guarded((admin) =>
+      admin.createForwardSecureChain(flags.dataDir, { activate, epochRecords }),
     );
     out(
       `created forward-secure HMAC chain ${key.id} (the key evolves every ${epochRecords} records) in ` +
@@ -147,12 +139,12 @@ async function create(
     );
     if (activate) out(`${RESTART_NOTE}\n${FORWARD_SECURE_NOTE}\n`);
   } else if (kind === "hmac") {
-    const key = await guarded(() => createHmacKey(flags.dataDir, { activate }));
+    const key = await guarded((admin) => admin.createHmacKey(flags.dataDir, { activate }));
     out(`created HMAC key ${key.id} in ${key.file}, ${state(activate, kind, key.id)}\n`);
     if (activate) out(`${RESTART_NOTE}\n${ENV_KEY_NOTE}\n`);
   } else {
-    const key = await guarded(() =>
-      createCheckpointSigningKey(flags.dataDir, { activate, origin: flags.origin }),
+    const key = await guarded((admin) =>
+      admin.createCheckpointSigningKey(flags.dataDir, { activate, origin: flags.origin }),
     );
     out(
       `created checkpoint key ${key.id}, ${state(activate, kind, key.keyHash)}\n` +
@@ -165,7 +157,7 @@ async function create(
 async function activateExisting(kind: KeyKind, id: string, flags: DataDirFlags, cmd: Command): Promise<void> {
   const { out } = output(cmd);
   await requireDataDir(flags.dataDir);
-  const activated = await guarded(() => activateKey(flags.dataDir, kind, id));
+  const activated = await guarded((admin) => admin.activateKey(flags.dataDir, kind, id));
   out(`${kind === "hmac" ? "HMAC" : "checkpoint"} key ${activated} is now active\n${RESTART_NOTE}\n`);
 }
 
@@ -178,8 +170,8 @@ async function rotate(
   await requireDataDir(flags.dataDir);
   const epochRecords = chainEpochRecords(kind, flags);
   if (epochRecords !== undefined) {
-    const { key, previous, seedFile } = await guarded(() =>
-      rotateForwardSecureChain(flags.dataDir, epochRecords),
+    const { key, previous, seedFile } = await guarded((admin) =>
+      admin.rotateForwardSecureChain(flags.dataDir, epochRecords),
     );
     const kept = previous ? `; ${previous} stays for verifying the records it sealed` : "";
     out(
@@ -187,12 +179,12 @@ async function rotate(
         `(${key.file})${kept}\n${seedNote(seedFile)}\n${RESTART_NOTE}\n${FORWARD_SECURE_NOTE}\n`,
     );
   } else if (kind === "hmac") {
-    const { key, previous } = await guarded(() => rotateHmacKey(flags.dataDir));
+    const { key, previous } = await guarded((admin) => admin.rotateHmacKey(flags.dataDir));
     const kept = previous ? `; ${previous} stays for verifying the records it sealed` : "";
     out(`HMAC key ${key.id} is now active (${key.file})${kept}\n${RESTART_NOTE}\n${ENV_KEY_NOTE}\n`);
   } else {
-    const { key, previous } = await guarded(() =>
-      rotateCheckpointKey(flags.dataDir, { origin: flags.origin }),
+    const { key, previous } = await guarded((admin) =>
+      admin.rotateCheckpointKey(flags.dataDir, { origin: flags.origin }),
     );
     const kept = previous ? `; ${previous.id} stays for verifying the checkpoints it signed` : "";
     out(
@@ -205,11 +197,12 @@ async function rotate(
 async function exportPublic(flags: DataDirFlags & { output?: string }, cmd: Command): Promise<void> {
   const { out, err } = output(cmd);
   await requireDataDir(flags.dataDir);
-  const text = await guarded(() => exportPublicKeys(flags.dataDir));
+  const text = await guarded((admin) => admin.exportPublicKeys(flags.dataDir));
   if (flags.output === undefined) {
     out(text);
     return;
   }
+  const { writeFileAtomic } = await import("../../util/fs.ts");
   await writeFileAtomic(flags.output, text, 0o644);
   // The file is for others to read: a restrictive umask must not narrow it.
   await chmod(flags.output, 0o644);
@@ -243,7 +236,9 @@ async function importKey(
   const { out } = output(cmd);
   const [secret, source] = await readSecret(flags);
   const activate = flags.activate ?? false;
-  const { key, existed } = await guarded(() => importHmacKey(flags.dataDir, secret, source, { activate }));
+  const { key, existed } = await guarded((admin) =>
+    admin.importHmacKey(flags.dataDir, secret, source, { activate }),
+  );
   const status = key.active ? "active" : "kept for verification";
   out(
     `${existed ? "already had" : "imported"} HMAC key ${key.id} from ${source} in ${key.file}, ${status}\n`,

@@ -2,24 +2,21 @@
  * `vigil prove`: writes an inclusion proof for one record (by event_id or sequence number) or a consistency
  * proof between two stored checkpoints, and checks either offline with only the log's public key
  * (integrity/proof.ts holds the format). Exit codes: 0 written or verified, 1 the record or checkpoint is not
- * there or the proof does not verify, 2 bad usage (bad flag, unreadable key, a file that is not a proof).
+ * there or the proof does not verify, 2 bad usage (bad flag, unreadable key, a file that is not a proof). The
+ * proof code is loaded only when the command runs.
  */
 import { readFile, stat } from "node:fs/promises";
 import { resolve } from "node:path";
 import { Command, Option } from "commander";
 import { DEFAULT_DATA_DIR } from "../../config/types.ts";
 import { VigilError } from "../../errors.ts";
-import { readVerifierKeys } from "../../integrity/note.ts";
-import {
-  type ConsistencyVerified,
-  checkProof,
-  consistencyProofJson,
-  type InclusionVerified,
-  inclusionProofJson,
-  type ProofJson,
-  type RecordSelector,
+import type { NoteVerifier } from "../../integrity/note.ts";
+import type {
+  ConsistencyVerified,
+  InclusionVerified,
+  ProofJson,
+  RecordSelector,
 } from "../../integrity/proof.ts";
-import { writeFileAtomic } from "../../util/fs.ts";
 import { CliExit, EXIT, usage } from "../common.ts";
 
 interface ProveFlags {
@@ -63,7 +60,9 @@ async function readNamed(path: string, flag: string): Promise<string> {
 }
 
 async function check(file: string, keyFile: string, writeOut: (s: string) => void): Promise<void> {
-  let verifiers: Awaited<ReturnType<typeof readVerifierKeys>>;
+  const { readVerifierKeys } = await import("../../integrity/note.ts");
+  const { checkProof } = await import("../../integrity/proof.ts");
+  let verifiers: NoteVerifier[];
   try {
     verifiers = await readVerifierKeys(keyFile);
   } catch (e) {
@@ -99,6 +98,7 @@ async function build(targets: string[], flags: ProveFlags): Promise<{ proof: Pro
     }
     const oldSize = count(from, "OLD_SIZE");
     const newSize = count(to, "NEW_SIZE");
+    const { consistencyProofJson } = await import("../../integrity/proof.ts");
     return {
       proof: await consistencyProofJson(await dataDirOf(flags), oldSize, newSize),
       what: `consistency proof from tree size ${oldSize} to ${newSize}`,
@@ -113,6 +113,7 @@ async function build(targets: string[], flags: ProveFlags): Promise<{ proof: Pro
       ? { sequence: count(target, "the sequence number") }
       : { eventId: target };
   const size = flags.size === undefined ? undefined : count(flags.size, "--size");
+  const { inclusionProofJson } = await import("../../integrity/proof.ts");
   const proof = await inclusionProofJson(
     await dataDirOf(flags),
     selector,
@@ -141,6 +142,7 @@ async function run(targets: string[], flags: ProveFlags, cmd: Command): Promise<
     writeOut(text);
     return;
   }
+  const { writeFileAtomic } = await import("../../util/fs.ts");
   // A proof is public: anyone may hold it, so it is readable by all.
   // 0600 like the log itself: an inclusion proof carries the full audit record.
   await writeFileAtomic(resolve(flags.output), text, 0o600);

@@ -2,15 +2,12 @@
  * `vigil reindex`: rebuilds the search index (audit.index.path, default <data-dir>/index.duckdb) from the journal.
  * The index is derived data; rebuild it when the server reports it parked (corrupt, another schema version) or
  * whenever in doubt. Refused (exit 1) while a server holds the data directory: stop it first. The data
- * directory is locked for the rebuild, so a server cannot start meanwhile.
+ * directory is locked for the rebuild, so a server cannot start meanwhile. The configuration loader, the journal
+ * and DuckDB are loaded only when the command runs.
  */
 import { stat } from "node:fs/promises";
 import { Command } from "commander";
-import { defaultConfig, loadConfig } from "../../config/load.ts";
 import { VigilError } from "../../errors.ts";
-import { reindex } from "../../index/reindex.ts";
-import { journalDir } from "../../journal/segment.ts";
-import { lockDataDir } from "../../util/lock.ts";
 import { CliExit, EXIT, usage } from "../common.ts";
 
 async function isDirectory(path: string): Promise<boolean> {
@@ -24,6 +21,9 @@ export function reindexCommand(): Command {
     .option("-d, --data-dir <dir>", "data directory (default ./vigil-data)")
     .action(async (opts: { config?: string; dataDir?: string }) => {
       const overrides = opts.dataDir === undefined ? {} : { dataDir: opts.dataDir };
+      const { defaultConfig, loadConfig } = await import("../../config/load.ts");
+      const { journalDir } = await import("../../journal/segment.ts");
+      const { lockDataDir } = await import("../../util/lock.ts");
       const file = opts.config ?? process.env.VIGIL_CONFIG;
       const config = file ? await loadConfig(file, process.env, overrides) : defaultConfig(overrides);
       const dataDir = config.dataDir;
@@ -40,6 +40,7 @@ export function reindexCommand(): Command {
         throw e;
       }
       try {
+        const { reindex } = await import("../../index/reindex.ts");
         const started = Date.now();
         const result = await reindex(journalDir(dataDir), config.audit.index.path);
         process.stderr.write(

@@ -1,9 +1,13 @@
+/**
+ * `vigil send`: sends events to a server through the SDK's AuditClient, one event given as an argument or NDJSON
+ * from a file or stdin. The SDK is loaded only when the command runs.
+ */
 import { createReadStream } from "node:fs";
 import { resolve } from "node:path";
 import { createInterface } from "node:readline";
 import { Command } from "commander";
 import { DEFAULT_DATA_DIR } from "../../config/types.ts";
-import { AuditClient, type AuditEvent, type LogResult } from "../../sdk/index.ts";
+import type { AuditEvent, LogResult } from "../../sdk/index.ts";
 import { CliExit, EXIT, resolveToken, serverUrl, usage } from "../common.ts";
 
 /** Events sent but not yet answered before `send` waits for the oldest; keeps memory flat on big inputs. */
@@ -57,6 +61,7 @@ export function sendCommand(): Command {
         }
         if (events.length === 0) throw usage("no events to send");
         const token = await resolveToken(opts.token, resolve(opts.dataDir));
+        const { AuditClient } = await import("../../sdk/index.ts");
         const client = new AuditClient({ url: serverUrl(opts.url), token });
         let failed = 0;
         const outstanding: Promise<void>[] = [];

@@ -1,6 +1,8 @@
+/**
+ * `vigil serve`: runs the server until SIGTERM or SIGINT. The configuration loader and the server (Kafka client,
+ * HTTP framework, destinations) are loaded only when the command runs, so the rest of the CLI starts fast.
+ */
 import { Command } from "commander";
-import { defaultConfig, loadConfig } from "../../config/load.ts";
-import { startVigil } from "../../server/app.ts";
 
 export function log(msg: string): void {
   process.stderr.write(`${new Date().toISOString()} vigil: ${msg}\n`);
@@ -17,8 +19,10 @@ export function serveCommand(): Command {
         ...(opts.dataDir === undefined ? {} : { dataDir: opts.dataDir }),
         ...(opts.listen === undefined ? {} : { listen: opts.listen }),
       };
+      const { defaultConfig, loadConfig } = await import("../../config/load.ts");
       const file = opts.config ?? process.env.VIGIL_CONFIG;
       const config = file ? await loadConfig(file, process.env, overrides) : defaultConfig(overrides);
+      const { startVigil } = await import("../../server/app.ts");
       const vigil = await startVigil(config, log);
       await new Promise<void>((resolve) => {
         const stop = (signal: string) => {

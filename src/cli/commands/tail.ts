@@ -1,15 +1,17 @@
+/**
+ * `vigil tail`: prints the newest sealed records of the journal as NDJSON and, with -f, follows new ones. The
+ * journal reader is loaded only when the command runs.
+ */
 import { resolve } from "node:path";
 import { Command } from "commander";
 import { DEFAULT_DATA_DIR } from "../../config/types.ts";
-import { parseRecord } from "../../integrity/chain.ts";
-import { JournalReader } from "../../journal/reader.ts";
-import { readLastLine } from "../../journal/recovery.ts";
-import { journalDir, listSegments } from "../../journal/segment.ts";
-import { sleep } from "../../pipeline/retry.ts";
 import { usage } from "../common.ts";
 
 /** Sequence number of the newest complete record in the journal, 0 when it is empty. */
 async function lastSequence(dir: string): Promise<number> {
+  const { listSegments } = await import("../../journal/segment.ts");
+  const { readLastLine } = await import("../../journal/recovery.ts");
+  const { parseRecord } = await import("../../integrity/chain.ts");
   const segments = await listSegments(dir);
   for (let i = segments.length - 1; i >= 0; i--) {
     const seg = segments[i];
@@ -34,6 +36,9 @@ export function tailCommand(): Command {
       const pollMs = Number(opts.pollMs);
       if (!Number.isSafeInteger(n) || n < 0) throw usage(`--lines must be a whole number, not ${opts.lines}`);
       if (!Number.isFinite(pollMs) || pollMs < 10) throw usage("--poll-ms must be at least 10");
+      const { journalDir, listSegments } = await import("../../journal/segment.ts");
+      const { JournalReader } = await import("../../journal/reader.ts");
+      const { sleep } = await import("../../pipeline/retry.ts");
       const dir = journalDir(resolve(opts.dataDir));
       const last = await lastSequence(dir);
       if (last === 0 && !opts.follow) return;

@@ -3,16 +3,16 @@
  * prints what was done to them. With HMAC keys it checks every record's signature; with the log's public key
  * (`--public-key`) it checks the signed checkpoints against the records, which needs no secret. Exit codes:
  * 0 intact, 1 problems found, 2 bad usage (unknown path, no key, bad flag). Every error leaving the command
- * carries its exit code: a CommanderError (0 for --help, 2 for a bad flag) or a CliExit.
+ * carries its exit code: a CommanderError (0 for --help, 2 for a bad flag) or a CliExit. The verifier and the key
+ * readers are loaded only when the command runs.
  */
 import { readFile, stat } from "node:fs/promises";
 import { resolve } from "node:path";
 import { Command, type ErrorOptions, Option } from "commander";
 import { DEFAULT_DATA_DIR } from "../../config/types.ts";
 import { VigilError } from "../../errors.ts";
-import { loadKeyring } from "../../integrity/keys.ts";
-import { type NoteVerifier, readVerifierKeys } from "../../integrity/note.ts";
-import { type Finding, type VerifyReport, verifyPaths } from "../../integrity/verify.ts";
+import type { NoteVerifier } from "../../integrity/note.ts";
+import type { Finding, VerifyReport } from "../../integrity/verify.ts";
 import type { CheckpointSource } from "../../integrity/verify-tree.ts";
 import { CliExit, EXIT, usage } from "../common.ts";
 import { Progress } from "../progress.ts";
@@ -104,6 +104,7 @@ const records = (n: number) => (n === 1 ? "1 record" : `${n} records`);
 
 /** The keys from the flags plus those of `dataDir`, if given; an unreadable key is a usage error. */
 async function keyring(flags: VerifyFlags, dataDir: string | undefined) {
+  const { loadKeyring } = await import("../../integrity/keys.ts");
   try {
     return await loadKeyring({ dataDir, keyFiles: flags.keyFile, envVars: flags.keyEnv });
   } catch (e) {
@@ -118,6 +119,7 @@ async function keyring(flags: VerifyFlags, dataDir: string | undefined) {
 
 /** The verifier keys of every --public-key file; an unreadable or invalid file is a usage error. */
 async function publicKeys(files: readonly string[]): Promise<NoteVerifier[]> {
+  const { readVerifierKeys } = await import("../../integrity/note.ts");
   const keys: NoteVerifier[] = [];
   for (const file of files) {
     try {
@@ -168,6 +170,7 @@ async function run(paths: string[], flags: VerifyFlags, cmd: Command): Promise<v
   const keys = await keyring(flags, auditing ? undefined : dataDir);
   const verifierKeys = await publicKeys(flags.publicKey);
   const checkpoints = await checkpointNotes(flags.checkpoint);
+  const { verifyPaths } = await import("../../integrity/verify.ts");
   const progress = flags.quiet ? undefined : new Progress({ label: "verifying", unit: "records" });
   let report: VerifyReport;
   try {
