@@ -18,10 +18,11 @@
  * | action.duration_ms      | action_duration_ms       | DOUBLE       |
  * | context.cluster_id/environment/correlation_id | context_cluster_id, … | VARCHAR |
  * | details.*               | details                  | JSON         |
- * | (the whole event)       | event                    | JSON         |
  * | (journal position)      | sequence                 | BIGINT       |
  *
- * A field absent from the event is SQL NULL. `timestamp` and `received_at` hold the instant the in-process
+ * A field absent from the event is SQL NULL. `details` holds exactly the text `JSON.stringify(event.details)`
+ * (src/index/store.ts stageRow): sql.ts looks for strings in that text before it extracts a path (detailsText),
+ * so storing it any other way (DuckDB's `json()` rewrites the text) must change sql.ts too. `timestamp` and `received_at` hold the instant the in-process
  * evaluator sees, `new Date(event.timestamp)`: millisecond precision. Store them truncated to the millisecond,
  * or a comparison at a sub-millisecond boundary would answer differently on the two paths.
  */
@@ -59,12 +60,6 @@ export const QUERY_COLUMNS: Readonly<Record<string, Column>> = {
   "context.environment": { name: "context_environment", type: "VARCHAR" },
   "context.correlation_id": { name: "context_correlation_id", type: "VARCHAR" },
   details: { name: "details", type: "JSON" },
-};
-
-/** Columns that are not fields of the event itself. */
-export const EXTRA_COLUMNS: Readonly<Record<string, Column>> = {
-  event: { name: "event", type: "JSON" },
-  sequence: { name: "sequence", type: "BIGINT" },
 };
 
 /** Object-valued fields: may be named on their own (`has(actor.id)`, `actor == …`) but hold no column. */

@@ -2,6 +2,7 @@ import { DuckDBInstance } from "@duckdb/node-api";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { compileQuery, QueryError } from "./cel.ts";
 import { QUERY_COLUMNS } from "./fields.ts";
+import { durationLiteral, timestampLiteral, translateRegex } from "./literals.ts";
 
 type Ev = Record<string, unknown> & { event_id: string };
 
@@ -54,6 +55,21 @@ const EVENTS: Ev[] = [
     details: { kubernetes: { objectRef: { apiGroup: "rbac.authorization.k8s.io" } } },
   },
   { ...base, event_id: "e5", event_type: "auth.login", timestamp: "2026-11-01T00:00:00.0005Z" },
+  {
+    ...base,
+    event_id: "e6",
+    event_type: "note.added",
+    timestamp: "2026-11-03T00:00:00Z",
+    // Strings that JSON escapes or LIKE treats specially, a key reused at two depths, numbers, objects.
+    details: {
+      text: 'say "hi" \\ back\n100%_done café 😀',
+      empty: "",
+      num: 42,
+      code: "x",
+      obj: { text: "inner", code: "500" },
+      nested: { level: "say" },
+    },
+  },
 ];
 
 /** Expressions: spec/000 and spec/002 jq questions in CEL form, plus edge cases. */
@@ -112,6 +128,44 @@ const EXPRESSIONS = [
   `event_type > 'b'`,
   `details.code + 1 > 200`,
   `details.code in [200.5, 500]`,
+  `has(actor.id)`,
+  `has(details.code)`,
+  `has(details.nested.level)`,
+  `event_type.matches('(?i)^BACKUP[.]')`,
+  `event_type.matches('^[a-z]+[.]\\\\w+$')`,
+  // details strings: the raw-text prefilter (sql.ts detailsText) must not change any answer
+  `details.text.contains('"hi"')`,
+  `details.text.contains('\\\\ back')`,
+  `details.text.contains('\\n100')`,
+  `details.text.contains('100%_')`,
+  `details.text.contains('%_d')`,
+  `details.text.contains('café 😀')`,
+  `details.text.contains('')`,
+  `details.text.contains('zzz')`,
+  `details.num.contains('4')`,
+  `details.obj.contains('inner')`,
+  `details.text.startsWith('say "')`,
+  `details.text.startsWith('')`,
+  `details.text.endsWith('😀')`,
+  `details.text.endsWith('"')`,
+  `details.text == 'say "hi" \\\\ back\\n100%_done café 😀'`,
+  `details.empty == ''`,
+  `details.empty.contains('')`,
+  `details.code == '500'`,
+  `details.code == 'x'`,
+  `details.obj.code == '500'`,
+  `details.obj == 'inner'`,
+  `details.nested.level == 'say'`,
+  `details.nested.level in ['say', 'x_%']`,
+  `details.text in ['say', 'x']`,
+  `not details.text.contains('zzz')`,
+  `not details.reason.contains('disk')`,
+  `!(details.code == 'x')`,
+  `!(details.nested.level in ['say'])`,
+  `not (not details.reason.contains('full'))`,
+  `details.reason.contains('full') || actor.id == 'alice'`,
+  `not (details.text.startsWith('zzz') and event_type == 'note.added')`,
+  `timestamp >= timestamp('2026-11-01T01:00:00.000500+01:00') and timestamp < timestamp('2026-11-01T00:00:00.001Z')`,
 ];
 
 describe("compileQuery errors", () => {
@@ -147,6 +201,231 @@ describe("compileQuery errors", () => {
   });
 });
 
+describe("literal arguments", () => {
+  const error = (text: string): QueryError => {
+    try {
+      compileQuery(text);
+    } catch (e) {
+      if (e instanceof QueryError) return e;
+      throw e;
+    }
+    throw new Error(`no error for ${text}`);
+  };
+
+  it("refuses a literal CEL would refuse on every event, at its column", () => {
+    const regex = error("event_type == 'x' or event_type.matches('[')");
+    expect(regex.column).toBe(41);
+    expect(regex.message).toMatch(/regular expression '\[': missing \]/);
+    const time = error("timestamp < timestamp('2025-01-01')");
+    expect(time.column).toBe(23);
+    expect(time.message).toMatch(/timestamp '2025-01-01' is not an RFC 3339 time/);
+    expect(error("timestamp < timestamp('2025-02-29T00:00:00Z')").message).toMatch(/day out of range/);
+    const duration = error("timestamp - timestamp('2026-01-01T00:00:00Z') > duration('1d')");
+    expect(duration.column).toBe(58);
+    expect(duration.message).toMatch(/duration '1d' is not a duration/);
+    expect(error("event_type.matches('(?=a)')").message).toMatch(/lookahead and lookbehind are not in RE2/);
+  });
+
+  it("refuses functions cel-js does not have, naming the method form", () => {
+    expect(error("matches(event_type, 'x')").message).toMatch(/matches\(\) is a method: write x\.matches/);
+    expect(error("event_type == 'a' or sizee(actor.roles) > 1").column).toBe(22);
+    expect(error("event_type == 'a' or sizee(actor.roles) > 1").message).toMatch(
+      /unknown function sizee\(\)/,
+    );
+    const method = error("event_type.timestamp() > timestamp(0)");
+    expect(method.column).toBe(12);
+    expect(method.message).toMatch(/timestamp\(\) is a function, not a method/);
+  });
+
+  it("refuses has() on a bare name, at its column", () => {
+    for (const [text, column] of [
+      ["has(actor)", 5],
+      ["event_type == 'x' or has( details)", 27],
+    ] as const) {
+      const e = error(text);
+      expect(e.column).toBe(column);
+      expect(e.message).toMatch(/has\(\) takes a field selection/);
+    }
+    const ids = (text: string) => EVENTS.filter((e) => compileQuery(text).matches(e)).map((e) => e.event_id);
+    // Present (even empty or null) is true; absent is false; absent parent (no actor, no details) unknown.
+    expect(ids("has(actor.id)")).toEqual(["e1", "e2", "e4"]);
+    expect(ids("!has(actor.ip_address)")).toEqual(["e1"]);
+    expect(ids("has(details.nested)")).toEqual(["e1", "e2", "e6"]);
+    expect(ids("!has(details.reason)")).toEqual(["e2", "e3", "e4", "e6"]);
+  });
+
+  it("reads timestamps as RFC 3339, to the millisecond, on both paths alike", () => {
+    const cases: [string, string | undefined][] = [
+      ["2026-01-01T00:00:00Z", "2026-01-01T00:00:00.000Z"],
+      ["2026-01-01T00:00:00.123456789Z", "2026-01-01T00:00:00.123Z"],
+      ["2026-01-01T00:00:00.123456+02:00", "2025-12-31T22:00:00.123Z"],
+      ["2026-01-01T00:00:00-05:30", "2026-01-01T05:30:00.000Z"],
+      ["2024-02-29T00:00:00Z", "2024-02-29T00:00:00.000Z"],
+      ["0050-06-01T12:00:00Z", "0050-06-01T12:00:00.000Z"],
+      ["9999-12-31T23:59:59.999999999Z", "9999-12-31T23:59:59.999Z"],
+      ["2026-01-01", undefined],
+      ["2026-01-01T00:00:00", undefined],
+      ["2026-01-01t00:00:00z", undefined],
+      ["2026-01-01 00:00:00Z", undefined],
+      ["2026-01-01T00:00:00.Z", undefined],
+      ["Mon, 01 Jan 2026 00:00:00 GMT", undefined],
+      ["2026-02-29T00:00:00Z", undefined],
+      ["2026-04-31T00:00:00Z", undefined],
+      ["2026-13-01T00:00:00Z", undefined],
+      ["2026-01-01T24:00:00Z", undefined],
+      ["2026-12-31T23:59:60Z", undefined],
+      ["0000-01-01T00:00:00Z", undefined],
+      ["9999-12-31T23:59:59-00:01", undefined],
+    ];
+    for (const [text, instant] of cases) {
+      if (instant === undefined) expect(() => timestampLiteral(text), text).toThrow(/timestamp/);
+      else expect(timestampLiteral(text), text).toBe(instant);
+    }
+    const query = compileQuery("timestamp == timestamp('2026-11-01T01:00:00.000999+01:00')");
+    expect(query.sql?.params).toEqual(["2026-11-01T00:00:00.000Z"]);
+    expect(EVENTS.filter((e) => query.matches(e)).map((e) => e.event_id)).toEqual(["e4", "e5"]);
+  });
+
+  it("reads durations as Go does", () => {
+    const cases: [string, string | undefined][] = [
+      ["1h30m", "5400000000000ns"],
+      ["-1.5h", "-5400000000000ns"],
+      ["+2s", "2000000000ns"],
+      ["1.h", "3600000000000ns"],
+      [".5s", "500000000ns"],
+      ["1µs", "1000ns"],
+      ["1μs", "1000ns"],
+      ["1.0000000001s", "1000000000ns"],
+      ["0", "0s"],
+      ["-0", "0s"],
+      ["9223372036854775807ns", "9223372036854775807ns"],
+      ["9223372036854775808ns", undefined],
+      ["2562048h", undefined],
+      ["1d", undefined],
+      ["1", undefined],
+      [".s", undefined],
+      ["", undefined],
+      ["1h 30m", undefined],
+    ];
+    for (const [text, ns] of cases) {
+      if (ns === undefined) expect(() => durationLiteral(text), text).toThrow(/duration/);
+      else expect(durationLiteral(text), text).toBe(ns);
+    }
+    const query = compileQuery("duration('1h30m') == duration('90m') && duration('0') < duration('1ns')");
+    expect(query.matches(EVENTS[0] as Ev)).toBe(true);
+  });
+
+  /** Pattern → input → whether RE2 matches (answers from Go's regexp, which is RE2), or "refused". */
+  const RE2: [string, Record<string, boolean> | "refused"][] = [
+    ["abc", { xabcx: true, ab: false }],
+    ["^a.c$", { abc: true, "a\nc": false, "a\rc": true, "a\u2028c": true, "a😀c": true, "a😀😀c": false }],
+    ["(?s)^a.c$", { "a\nc": true, "a\rc": true }],
+    ["^..$", { "😀": false, ab: true, é: false }],
+    ["^.$", { "😀": true }],
+    ["\\s", { "\u00a0": false, " ": true, "\u000b": false, "\t": true, "\u2003": false }],
+    ["^\\S$", { "😀": true, a: true, " ": false, "\u00a0": true }],
+    ["^\\S\\S$", { "😀": false }],
+    ["^[^a]$", { "😀": true, b: true, a: false, "\n": true }],
+    ["^[^a][^a]$", { "😀": false }],
+    ["^[\\D]$", { "😀": true, "1": false, x: true }],
+    ["^[^\\D]$", { "😀": false, "1": true, x: false }],
+    ["(?i)abc", { ABC: true, AbC: true, ab: false }],
+    ["(?i)^a|^b", { A: true, B: true, xb: false }],
+    ["a(?i)b|c", { aB: true, C: true, xC: true, AB: false }],
+    ["(a(?i)b)c", { aBc: true, aBC: false }],
+    ["(?i:a)b", { Ab: true, AB: false }],
+    ["(?i)a(?-i)b", { Ab: true, AB: false }],
+    ["(?i)a(?-i:b)c", { AbC: true, ABC: false }],
+    ["(?m)^b$", { "a\nb\nc": true, "a\rb\rc": false, b: true }],
+    ["^b$", { "a\nb\nc": false, b: true, "b\n": false }],
+    ["(?m)a$", { "a\r\nb": false, "a\nb": true }],
+    ["\\Aab\\z", { ab: true, "ab\n": false, xab: false }],
+    ["(?m)\\Aab", { "x\nab": false, ab: true }],
+    ["\\Qa.b*\\E+", { "a.bbb": false, axb: false, "a.b*": true }],
+    ["\\x41\\x{42}", { AB: true, ab: false }],
+    ["\\x{1F600}+$", { "😀😀": true, x: false }],
+    ["😀+$", { "😀😀": true }],
+    ["[[:alpha:]]+", { abc: true, "123": false }],
+    ["^[[:^alpha:]]+$", { "123": true, a1: false }],
+    ["^[[:space:]]$", { "\u000b": true, "\u00a0": false }],
+    ["^[[:punct:]]+$", { "!-/:@[`{~": true, a: false }],
+    ["[]a]", { "]": true, a: true, b: false }],
+    ["[^]a]", { "]": false, b: true }],
+    ["(?P<x>a)b", { ab: true }],
+    ["(?<x>a)b", { ab: true }],
+    ["a{2,3}", { aa: true, a: false }],
+    ["a{,3}", { "a{,3}": true, aaa: false }],
+    ["a{2", { "a{2": true, aa: false }],
+    ["x*?y", { xxy: true }],
+    ["\\a", { "\u0007": true, a: false }],
+    ["\\0", { "\u0000": true }],
+    ["\\012", { "\n": true }],
+    ["\\.\\*\\-", { ".*-": true }],
+    ["[a-c\\s]+", { "b \t": true, d: false }],
+    ["[\\S]", { "😀": true, " ": false }],
+    ["^[\\S]$", { "😀": true }],
+    ["(?i)[^a]", { A: false, b: true }],
+    ["(?i)k", { K: true }],
+    ["[", "refused"],
+    ["a)", "refused"],
+    ["(a", "refused"],
+    ["a**", "refused"],
+    ["(?i", "refused"],
+    ["(?:a|b)+c", { abc: true, c: false }],
+    ["a|", { b: true }],
+    ["\\bfoo\\b", { "a foo b": true, afoob: false }],
+    ["\\w+@\\w+", { "a@b": true }],
+    ["^\\W$", { "😀": true, "-": true }],
+    ["^\\D$", { "😀": true }],
+    ["^[a-z]+$", { abc: true, ABC: false }],
+    ["(?i)^[a-z]+$", { ABC: true }],
+    ["^[\\d\\-]+$", { "1-2": true }],
+    ["[a\\]]", { "]": true }],
+    ["^\\^$", { "^": true }],
+    ["}", { "}": true }],
+    ["]", { "]": true }],
+    ["a{3}{2}", "refused"],
+    ["\\z", { "": true }],
+    ["(?s:.)", { "\n": true }],
+    ["(?is)A.B", { "a\nb": true }],
+    ["backup[.](failed|started)$", { "backup.failed": true, backupxfailed: false }],
+    ["^system:serviceaccount:", { "system:serviceaccount:x": true }],
+  ];
+
+  it.each(RE2)("matches(%j) as RE2 does", (pattern, expected) => {
+    if (expected === "refused") {
+      expect(() => translateRegex(pattern)).toThrow(/regular expression/);
+      return;
+    }
+    const re = new RegExp(translateRegex(pattern));
+    for (const [input, match] of Object.entries(expected)) expect(re.test(input), input).toBe(match);
+  });
+
+  it("refuses what JavaScript cannot do the RE2 way, saying what", () => {
+    const cases: [string, RegExp][] = [
+      ["\\pL", /Unicode classes are not supported/],
+      ["\\p{Greek}", /Unicode classes are not supported/],
+      ["(?U)a+", /flag U \(ungreedy\) has no JavaScript equivalent/],
+      ["[😀]", /outside the BMP in a class/],
+      ["[\\x{0}-\\x{FFFF}]", /range over UTF-16 surrogates/],
+      ["(?=a)", /lookahead and lookbehind are not in RE2/],
+      ["(?<!a)b", /lookahead and lookbehind are not in RE2/],
+      ["(a)\\1", /backreferences are not in RE2/],
+      ["\\u0041", /invalid escape \\u/],
+      ["\\é", /invalid escape/],
+      ["a{1001}", /repeat count \{1001\} over 1000/],
+      ["a(?x)b", /unknown flag x/],
+    ];
+    for (const [pattern, message] of cases) expect(() => translateRegex(pattern), pattern).toThrow(message);
+  });
+
+  it("gives cel-js the translated pattern", () => {
+    const query = compileQuery("event_type.matches('(?i)^BACKUP\\\\.FAILED$')");
+    expect(query.cel).toMatch(/^event_type\.matches\("\(\?i:/);
+    expect(EVENTS.filter((e) => query.matches(e)).map((e) => e.event_id)).toEqual(["e1"]);
+  });
+});
+
 describe("matches", () => {
   const ids = (text: string) => EVENTS.filter((e) => compileQuery(text).matches(e)).map((e) => e.event_id);
 
@@ -170,7 +449,7 @@ describe("SQL translation agrees with in-process evaluation", () => {
     const instance = await DuckDBInstance.create(":memory:");
     connection = await instance.connect();
     const columns = Object.values(QUERY_COLUMNS).map((c) => `"${c.name}" ${c.type}`);
-    await connection.run(`CREATE TABLE events (sequence BIGINT, ${columns.join(", ")}, event JSON)`);
+    await connection.run(`CREATE TABLE events (sequence BIGINT, ${columns.join(", ")})`);
     let sequence = 0;
     for (const event of EVENTS) {
       const values: unknown[] = [sequence++];
@@ -182,7 +461,6 @@ describe("SQL translation agrees with in-process evaluation", () => {
         if (column.type === "JSON" && value !== undefined) value = JSON.stringify(value);
         values.push(value ?? null);
       }
-      values.push(JSON.stringify(event));
       const placeholders = values.map((_, i) => {
         const column = Object.values(QUERY_COLUMNS)[i - 1];
         if (column?.type === "VARCHAR[]") return `CAST($${i + 1} AS VARCHAR) :: JSON :: VARCHAR[]`;
@@ -204,7 +482,7 @@ describe("SQL translation agrees with in-process evaluation", () => {
     const query = compileQuery(text);
     const expected = EVENTS.filter((e) => query.matches(e)).map((e) => e.event_id);
     if (query.sql === undefined) {
-      expect(text).toMatch(/size|exists|> 'b'|\+ 1|200\.5, 500\]/);
+      expect(text).toMatch(/size|exists|> 'b'|\+ 1|200\.5, 500\]|has\(|matches/);
       return;
     }
     const reader = await connection.runAndReadAll(
@@ -213,6 +491,25 @@ describe("SQL translation agrees with in-process evaluation", () => {
     );
     const actual = reader.getRowObjectsJS().map((row) => row.event_id);
     expect(actual).toEqual(expected);
+  });
+
+  it("looks for details strings in the raw JSON text first, outside negation only", () => {
+    const prefilter = (text: string) => {
+      const sql = compileQuery(text).sql;
+      const needles = [...(sql?.where ?? "").matchAll(/contains\(CAST\("details" AS VARCHAR\), \$(\d+)\)/g)];
+      return needles.map((m) => sql?.params[Number(m[1]) - 1]);
+    };
+    expect(prefilter("details.reason.contains('a\"b\\\\c')")).toEqual(['a\\"b\\\\c']);
+    expect(prefilter("details.a.b == 'x'")).toEqual(['"b":"x"']);
+    expect(prefilter("details.a.startsWith('x')")).toEqual(['"a":"x']);
+    expect(prefilter("details.a.endsWith('x')")).toEqual(['x"']);
+    expect(prefilter("details.a in ['x', 'y'] || event_type == 'z'")).toEqual(['"a":"x"', '"a":"y"']);
+    expect(prefilter("!(!details.a.contains('x'))")).toEqual(["x"]);
+    expect(prefilter("!details.a.contains('x')")).toEqual([]);
+    expect(prefilter("!(details.a == 'x' && event_type == 'y')")).toEqual([]);
+    expect(prefilter("details.a.contains('')")).toEqual([]);
+    expect(prefilter("details.a != 'x'")).toEqual([]);
+    expect(prefilter("details.a == 1")).toEqual([]);
   });
 
   it("never puts user text in the SQL", () => {

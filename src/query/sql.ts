@@ -9,6 +9,10 @@
  * Anything else (ternaries, arithmetic, macros, string ordering, field-to-field comparisons, `size`, …)
  * gives undefined and the caller evaluates in process. CEL's "error" (missing field, no such overload) is
  * SQL NULL, so the three-valued logic of both agrees (see cel.ts).
+ *
+ * Tests of a string under `details` (`==`, `in`, `startsWith`, `endsWith`, `contains`) first look for the
+ * literal in the raw JSON text of `details`, which is much cheaper than extracting the path from every row's
+ * JSON, and only then extract it (see detailsText).
  */
 import { type ASTNode, evaluate } from "@marcbachmann/cel-js";
 import { QUERY_COLUMNS } from "./fields.ts";
@@ -27,7 +31,7 @@ type Literal =
 
 type Operand =
   | { kind: "column"; name: string; type: string }
-  | { kind: "details"; path: string }
+  | { kind: "details"; path: string; key: string }
   | { kind: "literal"; literal: Literal };
 
 const COMPARISONS = new Set(["==", "!=", "<", "<=", ">", ">="]);
@@ -66,34 +70,38 @@ class Translator {
     return `$${this.params.length}`;
   }
 
-  bool(node: ASTNode): string | undefined {
+  /**
+   * `node` as SQL; `positive` is false under an odd number of `!`, where a NULL (unknown) must stay NULL
+   * rather than become FALSE, so no prefilter (see detailsText) is added there.
+   */
+  bool(node: ASTNode, positive = true): string | undefined {
     switch (node.op) {
       case "value":
         return typeof node.args === "boolean" ? (node.args ? "TRUE" : "FALSE") : undefined;
       case "&&":
       case "||": {
-        const left = this.bool(node.args[0]);
-        const right = left === undefined ? undefined : this.bool(node.args[1]);
+        const left = this.bool(node.args[0], positive);
+        const right = left === undefined ? undefined : this.bool(node.args[1], positive);
         return right === undefined ? undefined : `(${left} ${node.op === "&&" ? "AND" : "OR"} ${right})`;
       }
       case "!_": {
-        const inner = this.bool(node.args);
+        const inner = this.bool(node.args, !positive);
         return inner === undefined ? undefined : `(NOT ${inner})`;
       }
       case "in":
-        return this.membership(node.args[0], node.args[1]);
+        return this.membership(node.args[0], node.args[1], positive);
       case "rcall":
-        return this.stringCall(node.args[0], node.args[1], node.args[2]);
+        return this.stringCall(node.args[0], node.args[1], node.args[2], positive);
       default:
         if (COMPARISONS.has(node.op)) {
           const [a, b] = node.args as [ASTNode, ASTNode];
-          return this.comparison(node.op, a, b);
+          return this.comparison(node.op, a, b, positive);
         }
         return undefined;
     }
   }
 
-  private comparison(op: string, a: ASTNode, b: ASTNode): string | undefined {
+  private comparison(op: string, a: ASTNode, b: ASTNode, positive: boolean): string | undefined {
     let left = operand(a);
     let right = operand(b);
     if (left === undefined || right === undefined) return undefined;
@@ -132,10 +140,30 @@ class Translator {
     } else {
       return undefined;
     }
-    return `(CASE WHEN ${jsonType} IS NULL THEN NULL WHEN ${test} ELSE ${mismatch} END)`;
+    const exact = `(CASE WHEN ${jsonType} IS NULL THEN NULL WHEN ${test} ELSE ${mismatch} END)`;
+    if (!positive || op !== "==" || literal.kind !== "string") return exact;
+    return this.detailsText([memberText(left.key, literal.value)], exact);
   }
 
-  private membership(a: ASTNode, b: ASTNode): string | undefined {
+  /**
+   * `exact` (a test of one `details.<path>` value) behind a cheap necessary condition on the raw JSON text of
+   * `details`: it contains one of `needles` (undefined: no condition known). The stored text is
+   * `JSON.stringify(event.details)` (fields.ts), in which a string value `v` is `JSON.stringify(v)`, written
+   * character by character: a value that contains `w` is stored containing `JSON.stringify(w)` without its
+   * quotes, as long as `w` has no lone surrogate (whose escaping depends on the character next to it).
+   *
+   * `contains` finds a needle without parsing the JSON, which `json_type`/`json_extract` do on every row. When
+   * no needle is found, `exact` is FALSE or NULL: the condition turns NULL into FALSE, so it is only added
+   * where that changes no answer, outside any `!` (Kleene logic: a result that is TRUE with an unknown stays
+   * TRUE whatever the unknown turns out to be, and `&&`/`||` never turn FALSE into TRUE).
+   */
+  private detailsText(needles: (string | undefined)[], exact: string): string {
+    if (needles.length === 0 || needles.some((n) => n === undefined)) return exact;
+    const found = needles.map((n) => `contains(CAST("details" AS VARCHAR), ${this.param(n)})`);
+    return `(${found.length === 1 ? found[0] : `(${found.join(" OR ")})`} AND ${exact})`;
+  }
+
+  private membership(a: ASTNode, b: ASTNode, positive: boolean): string | undefined {
     const left = operand(a);
     if (left === undefined) return undefined;
     if (b.op === "list") {
@@ -162,7 +190,12 @@ class Translator {
           kind === "string"
             ? `${jsonType} = 'VARCHAR' THEN json_extract_string("details", ${path}) IN (${values.map((v) => this.param(v)).join(", ")})`
             : `${jsonType} IN ('BIGINT', 'UBIGINT', 'DOUBLE') THEN CAST(json_extract("details", ${path}) AS DOUBLE) IN (${values.map((v) => `CAST(${this.param(v)} AS DOUBLE)`).join(", ")})`;
-        return `(CASE WHEN ${jsonType} IS NULL THEN NULL WHEN ${test} ELSE FALSE END)`;
+        const exact = `(CASE WHEN ${jsonType} IS NULL THEN NULL WHEN ${test} ELSE FALSE END)`;
+        if (!positive || kind !== "string") return exact;
+        return this.detailsText(
+          values.map((v) => memberText(left.key, String(v))),
+          exact,
+        );
       }
       return undefined;
     }
@@ -174,7 +207,7 @@ class Translator {
     return undefined;
   }
 
-  private stringCall(name: string, target: ASTNode, args: ASTNode[]): string | undefined {
+  private stringCall(name: string, target: ASTNode, args: ASTNode[], positive: boolean): string | undefined {
     if (name !== "startsWith" && name !== "endsWith" && name !== "contains") return undefined;
     const subject = operand(target);
     const [arg] = args;
@@ -188,10 +221,33 @@ class Translator {
     }
     if (subject.kind === "details") {
       const path = this.param(subject.path);
-      return `(CASE WHEN json_type("details", ${path}) = 'VARCHAR' THEN json_extract_string("details", ${path}) LIKE ${this.param(pattern)} ESCAPE '\\' ELSE NULL END)`;
+      const exact = `(CASE WHEN json_type("details", ${path}) = 'VARCHAR' THEN json_extract_string("details", ${path}) LIKE ${this.param(pattern)} ESCAPE '\\' ELSE NULL END)`;
+      if (!positive || literal.value === "") return exact;
+      // startsWith: the value's text begins `"key":"<prefix>`; endsWith: it ends `<suffix>"`.
+      const inner = jsonInner(literal.value);
+      const needle =
+        inner === undefined
+          ? undefined
+          : name === "startsWith"
+            ? `${JSON.stringify(subject.key)}:"${inner}`
+            : name === "endsWith"
+              ? `${inner}"`
+              : inner;
+      return this.detailsText([needle], exact);
     }
     return undefined;
   }
+}
+
+/** `JSON.stringify(s)` without its quotes, or undefined if `s` has a lone surrogate (see detailsText). */
+function jsonInner(s: string): string | undefined {
+  return s.isWellFormed() ? JSON.stringify(s).slice(1, -1) : undefined;
+}
+
+/** The text of member `key` holding string `value` in JSON.stringify's output: `"key":"value"`. */
+function memberText(key: string, value: string): string | undefined {
+  const inner = jsonInner(value);
+  return inner === undefined ? undefined : `${JSON.stringify(key)}:"${inner}"`;
 }
 
 function quoteIdent(name: string): string {
@@ -212,7 +268,7 @@ function operand(node: ASTNode): Operand | undefined {
   if (path[0] === "details") {
     const rest = path.slice(1);
     if (rest.length === 0 || !rest.every((segment) => SEGMENT.test(segment))) return undefined;
-    return { kind: "details", path: `$.${rest.join(".")}` };
+    return { kind: "details", path: `$.${rest.join(".")}`, key: rest[rest.length - 1] ?? "" };
   }
   const column = QUERY_COLUMNS[path.join(".")];
   if (column === undefined || column.type === "JSON") return undefined;
