@@ -372,11 +372,11 @@ async function generate(dataDir: string, log: EventLog): Promise<void> {
 
 /** audit.log as the native file destination writes it: every journal segment's lines, in order. */
 async function writeAuditLog(dataDir: string, path: string): Promise<void> {
-  const out = createWriteStream(path, { mode: 0o600 });
+  let flags = "w";
   for (const segment of await listSegments(journalDir(dataDir))) {
-    await pipe(createReadStream(segment.path), out, { end: false });
+    await pipe(createReadStream(segment.path), createWriteStream(path, { flags, mode: 0o600 }));
+    flags = "a";
   }
-  await new Promise<void>((ok, fail) => out.end((e?: Error | null) => (e ? fail(e) : ok())));
 }
 
 async function sizeOf(path: string): Promise<number> {
