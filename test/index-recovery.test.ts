@@ -5,7 +5,7 @@
  * while it was parked included.
  */
 import { randomBytes } from "node:crypto";
-import { writeFile } from "node:fs/promises";
+import { rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { DuckDBInstance } from "@duckdb/node-api";
 import { describe, expect, it } from "vitest";
@@ -77,6 +77,34 @@ describe.each([
       };
       expect(page.events.map((e) => e.event.resource.id)).toEqual(
         [0, 1, 2, 3, 4].map((i) => `production-backup-${i}`),
+      );
+    } finally {
+      await vigil.stop();
+    }
+  });
+});
+
+describe("search after the index file was deleted", () => {
+  it("rebuilds the index from the start of the journal on the next start", async () => {
+    const dataDir = await tempDir();
+    let vigil = await startVigil({ dataDir });
+    try {
+      expect((await post(vigil, ndjson([0, 1, 2].map((i) => event(i))))).status).toBe(200);
+      await waitIndexed(vigil);
+    } finally {
+      await vigil.stop();
+    }
+    await rm(join(dataDir, "index.duckdb"));
+    await rm(join(dataDir, "index.duckdb.wal"), { force: true });
+    vigil = await startVigil({ dataDir });
+    try {
+      expect((await post(vigil, ndjson([3].map((i) => event(i))))).status).toBe(200);
+      await waitIndexed(vigil);
+      const page = (await (await get(vigil, "/v1/events?q=event_type == 'backup.completed'")).json()) as {
+        events: { event: { resource: { id: string } } }[];
+      };
+      expect(page.events.map((e) => e.event.resource.id)).toEqual(
+        [0, 1, 2, 3].map((i) => `production-backup-${i}`),
       );
     } finally {
       await vigil.stop();

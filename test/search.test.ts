@@ -326,7 +326,12 @@ describe("aggregates with more buckets than an answer holds", () => {
     const config = await writeConfig(dir, "audit:\n  index:\n    enabled: true\n");
     const vigil = await startVigil({ dataDir: dir, args: ["--config", config] });
     try {
-      const many = Array.from({ length: 1001 }, (_, i) => event(i, { event_id: `many-${i}` }));
+      const many = Array.from({ length: 1001 }, (_, i) =>
+        event(i, {
+          event_id: `many-${i}`,
+          action: { operation: "backup", result: "success", duration_ms: 1000 - i },
+        }),
+      );
       expect((await post(vigil, ndjson(many))).status).toBe(200);
       await waitIndexed(vigil);
       const cut = (await (await get(vigil, "/v1/events/aggregate?by=event_id")).json()) as {
@@ -341,6 +346,31 @@ describe("aggregates with more buckets than an answer holds", () => {
       };
       expect(whole.buckets).toEqual([{ key: "backup.completed", count: 1001 }]);
       expect(whole).not.toHaveProperty("truncated");
+      // Cut among ties (every duration once): both paths keep the same 1,000, in the column's order (numeric).
+      const byDuration = async (q: string) =>
+        (await (
+          await get(vigil, `/v1/events/aggregate?${new URLSearchParams({ q, by: "action.duration_ms" })}`)
+        ).json()) as { buckets: { key: string | null; count: number }[]; truncated?: boolean };
+      const inSql = await byDuration("event_type == 'backup.completed'");
+      const inProcess = await byDuration("(event_type == 'backup.completed') ? true : false");
+      expect(compileQuery("(event_type == 'backup.completed') ? true : false").sql).toBeUndefined();
+      expect(inProcess).toEqual(inSql);
+      expect(inSql.truncated).toBe(true);
+      expect(inSql.buckets.slice(0, 12).map((b) => b.key)).toEqual([
+        "0",
+        "1",
+        "2",
+        "3",
+        "4",
+        "5",
+        "6",
+        "7",
+        "8",
+        "9",
+        "10",
+        "11",
+      ]);
+      expect(inSql.buckets.at(-1)?.key).toBe("999");
     } finally {
       await vigil.stop();
     }

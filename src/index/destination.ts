@@ -29,31 +29,40 @@ export class IndexDestination implements Destination {
     this.name = name;
   }
 
-  /** The open index (for queries beside the consumer), undefined before start and after stop. */
+  /**
+   * The open index (for queries beside the consumer): undefined before start, after stop, and once its thread
+   * has failed. (The server also stops searching an index its consumer parked: src/server/app.ts.)
+   */
   get index(): IndexThread | undefined {
-    return this.#index;
+    return this.#index?.alive ? this.#index : undefined;
   }
 
-  async start(_from: StartFrom): Promise<{ last?: RecordRef }> {
-    if (!this.#index) {
+  async start(from: StartFrom): Promise<{ last?: RecordRef }> {
+    if (!this.#index?.alive) {
       this.#stopped = false;
-      const opening = IndexThread.open(this.#path);
-      this.#opening = opening;
-      let index: IndexThread;
+      // A start retried after a timeout waits for the open already under way instead of opening the file twice.
+      this.#opening ??= IndexThread.open(this.#path).finally(() => {
+        this.#opening = undefined;
+      });
       try {
-        index = await opening;
+        this.#index = await this.#opening;
       } catch (e) {
         throw new DeliveryError(`cannot open the index ${this.#path}: ${(e as Error).message}`, false, {
           cause: e,
         });
-      } finally {
-        if (this.#opening === opening) this.#opening = undefined;
       }
-      // Stopped while opening: stop() closes what was opened (its worker would keep the process alive).
-      if (this.#stopped) throw new DeliveryError("the index is stopping", true);
-      this.#index = index;
     }
+    // Stopped while opening: stop() closes what was opened (its worker would keep the process alive).
+    if (this.#stopped) throw new DeliveryError("the index is stopping", true);
     const last = this.#index.last;
+    if (!last && from.committedSequence > 0) {
+      // Its file was replaced by an empty one: indexing on from the cursor would leave the rest out for good.
+      throw new DeliveryError(
+        `the index ${this.#path} is empty but its cursor says ${from.committedSequence} records were indexed: ` +
+          "rebuild it with vigil reindex",
+        false,
+      );
+    }
     return last ? { last } : {};
   }
 
@@ -72,8 +81,8 @@ export class IndexDestination implements Destination {
   /** Closes the index and ends its thread, also one still opening. */
   async stop(): Promise<void> {
     this.#stopped = true;
-    const opened = await this.#opening?.catch(() => undefined);
-    const index = this.#index ?? opened;
+    await this.#opening?.catch(() => undefined);
+    const index = this.#index;
     this.#index = undefined;
     await index?.close();
   }

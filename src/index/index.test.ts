@@ -337,6 +337,83 @@ const TRICKY: Record<string, unknown>[] = [
   { timestamp: "+275760-09-13T00:00:00.000Z", received_at: "2024-02-30T00:00:00Z", details: 0 },
 ];
 
+describe("IndexDestination lifecycle", () => {
+  const workers = () => process.getActiveResourcesInfo().filter((r) => r === "MessagePort").length;
+
+  it("opens the index once when a start is retried while the first is still opening", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "vigil-index-"));
+    const before = workers();
+    const dest = new IndexDestination(join(dir, "index.duckdb"));
+    try {
+      const [a, b] = await Promise.all([
+        dest.start({ committedSequence: 0 }),
+        dest.start({ committedSequence: 0 }),
+      ]);
+      expect(a).toEqual({});
+      expect(b).toEqual({});
+      expect(workers()).toBe(before + 1);
+      expect(dest.index).toBeDefined();
+    } finally {
+      await dest.stop();
+      await rm(dir, { recursive: true, force: true });
+    }
+    expect(dest.index).toBeUndefined();
+    expect(workers()).toBe(before);
+  });
+
+  it("ends the thread of an index stopped while it was opening", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "vigil-index-"));
+    const before = workers();
+    const dest = new IndexDestination(join(dir, "index.duckdb"));
+    try {
+      // The outcome is taken as soon as it comes (it settles while stop() is awaited).
+      const starting = dest.start({ committedSequence: 0 }).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      await dest.stop();
+      expect(await starting).toMatchObject({ retryable: true, message: "the index is stopping" });
+      expect(workers()).toBe(before);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("refuses an empty index whose cursor says records were indexed", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "vigil-index-"));
+    const dest = new IndexDestination(join(dir, "index.duckdb"));
+    try {
+      await expect(dest.start({ committedSequence: 12 })).rejects.toMatchObject({
+        retryable: false,
+        message: expect.stringContaining("is empty but its cursor says 12 records were indexed"),
+      });
+    } finally {
+      await dest.stop();
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("answers calls still waiting before it closes, then refuses new ones", async () => {
+    const j = await journal(30);
+    await feed(j, 30);
+    const dest = new IndexDestination(j.indexPath);
+    try {
+      await dest.start({ committedSequence: 30 });
+      const index = dest.index;
+      if (!index) throw new Error("no index");
+      const queries = Array.from({ length: 5 }, () => index.query("SELECT count(*) AS n FROM events"));
+      const stopping = dest.stop();
+      for (const rows of await Promise.all(queries)) expect(Number(rows[0]?.n)).toBe(30);
+      await stopping;
+      expect(index.alive).toBe(false);
+      await expect(index.query("SELECT 1")).rejects.toThrow(/is closed/);
+    } finally {
+      await j.writer.close();
+      await rm(j.dataDir, { recursive: true, force: true });
+    }
+  });
+});
+
 describe("staged bulk load", () => {
   it("stores exactly the rows of the per-value Appender", async () => {
     const dataDir = await mkdtemp(join(tmpdir(), "vigil-index-"));

@@ -1,7 +1,7 @@
 /**
  * The worker side of thread.ts: opens the EventIndex named in workerData and answers the main thread's calls.
  * Appends and checkpoints run one at a time in the order they came; queries run as they come, on the index's
- * reading connection, beside them (as they would on the main thread); close waits for the writes.
+ * reading connection, beside them (as they would on the main thread); close waits for both.
  */
 import { parentPort, workerData } from "node:worker_threads";
 import type { JournalLocation } from "../destinations/destination.ts";
@@ -50,11 +50,15 @@ async function answer(index: EventIndex, m: IndexRequest, run: () => Promise<unk
 
 function serve(index: EventIndex): void {
   let writes: Promise<void> = Promise.resolve();
+  /** Queries under way: close waits for them, so no statement has its connection closed under it. */
+  const queries = new Set<Promise<void>>();
   port?.on("message", (m: IndexRequest) => {
     switch (m.op) {
-      case "query":
-        void answer(index, m, () => index.query(m.sql, m.params));
+      case "query": {
+        const done = answer(index, m, () => index.query(m.sql, m.params)).finally(() => queries.delete(done));
+        queries.add(done);
         break;
+      }
       case "append":
         writes = writes.then(() => answer(index, m, () => append(index, m)));
         break;
@@ -63,6 +67,7 @@ function serve(index: EventIndex): void {
         break;
       case "close":
         writes = writes.then(async () => {
+          await Promise.all(queries);
           await answer(index, m, async () => index.close());
           port.close();
         });

@@ -46,6 +46,9 @@ export type IndexAnswer =
 
 const fromWire = (e: WireError): Error => (e.code ? new VigilError(e.code, e.message) : new Error(e.message));
 
+/** How long close() waits for the worker to finish its calls and close the database. */
+const CLOSE_TIMEOUT_MS = 10_000;
+
 interface Pending {
   resolve: (value: unknown) => void;
   reject: (e: Error) => void;
@@ -98,6 +101,11 @@ export class IndexThread implements SearchableIndex {
     });
   }
 
+  /** False once the worker has failed or the index was closed. */
+  get alive(): boolean {
+    return this.#gone === undefined;
+  }
+
   /** The newest record indexed, or undefined for an empty index. */
   get last(): RecordRef | undefined {
     return this.#last;
@@ -140,13 +148,23 @@ export class IndexThread implements SearchableIndex {
     await this.#call({ op: "checkpoint" });
   }
 
-  /** Closes the database and ends the worker; calls still waiting are answered first. Safe twice. */
+  /**
+   * Closes the database and ends the worker; calls still waiting are answered first. A worker that has not
+   * closed within CLOSE_TIMEOUT_MS is ended anyway (DuckDB's WAL keeps what was committed). Safe twice.
+   */
   close(): Promise<void> {
     this.#closing ??= (async () => {
       if (!this.#gone) {
         const closed = this.#call({ op: "close" }).catch(() => {});
         this.#gone = new VigilError("internal", `index ${this.path} is closed`);
-        await closed;
+        let timer: NodeJS.Timeout | undefined;
+        await Promise.race([
+          closed,
+          new Promise<void>((resolve) => {
+            timer = setTimeout(resolve, CLOSE_TIMEOUT_MS);
+          }),
+        ]);
+        clearTimeout(timer);
       }
       await this.#worker.terminate();
     })();

@@ -300,24 +300,27 @@ function hit(record: ParsedRecord, event: unknown): SearchHit {
   };
 }
 
+/** A count-by bucket's value as the field's column holds it: what keys are made of and ties are ordered by. */
+type ColumnValue = string | number | string[] | null;
+
 /**
- * A count-by key, the same on both paths: from the value the SQL path reads from the field's column
+ * The column value of a count-by, the same on both paths: from what the SQL path reads from the field's column
  * (`epoch_ms` for times), or, in process, from the event's value turned into what the index stores for it
- * (src/index/store.ts stageRow): strings as they are, numbers and booleans as their JS text (a DOUBLE column's
- * number as JS writes it), times as the RFC 3339 text of their millisecond, lists as the JSON text of their
- * strings, `details` as JSON text; anything the column holds as NULL is null.
+ * (src/index/store.ts stageRow): strings as they are, numbers and booleans as their JS text in a VARCHAR
+ * column, numbers in the DOUBLE column, times as epoch milliseconds, lists as their strings, `details` as its
+ * JSON text; anything the column holds as NULL is null.
  */
-function columnKey(type: ColumnType, v: unknown, fromSql: boolean): string | null {
+function columnValue(type: ColumnType, v: unknown, fromSql: boolean): ColumnValue {
   if (v === null || v === undefined) return null;
   switch (type) {
     case "TIMESTAMPTZ": {
       const ms = fromSql ? Number(v) : typeof v === "string" ? parseMillis(v) : undefined;
-      return ms === undefined || Number.isNaN(ms) ? null : new Date(ms).toISOString();
+      return ms === undefined || Number.isNaN(ms) ? null : ms;
     }
     case "DOUBLE":
-      return typeof v === "number" ? String(v) : null;
+      return typeof v === "number" ? v : null;
     case "VARCHAR[]":
-      return Array.isArray(v) ? JSON.stringify(v.filter((r): r is string => typeof r === "string")) : null;
+      return Array.isArray(v) ? v.filter((r): r is string => typeof r === "string") : null;
     case "JSON":
       return fromSql ? String(v) : JSON.stringify(v);
     default:
@@ -326,13 +329,35 @@ function columnKey(type: ColumnType, v: unknown, fromSql: boolean): string | nul
   }
 }
 
-/** Most frequent first; ties by key (null last). */
-function byCount(a: Bucket, b: Bucket): number {
-  if (b.count !== a.count) return b.count - a.count;
-  if (a.key === b.key) return 0;
-  if (a.key === null) return 1;
-  if (b.key === null) return -1;
-  return a.key < b.key ? -1 : 1;
+/** A bucket's key: numbers as JS writes them, times as RFC 3339 UTC to the millisecond, lists as JSON. */
+function keyText(type: ColumnType, value: ColumnValue): string | null {
+  if (value === null) return null;
+  if (type === "TIMESTAMPTZ") return new Date(value as number).toISOString();
+  return Array.isArray(value) ? JSON.stringify(value) : String(value);
+}
+
+/**
+ * The order DuckDB gives the column's values (so the two paths cut a long answer at the same bucket): numbers
+ * and times numerically, strings by code point (UTF-8 bytes), lists element by element, a prefix first.
+ */
+function compareValues(a: ColumnValue, b: ColumnValue): number {
+  if (a === null || b === null) return a === b ? 0 : a === null ? 1 : -1;
+  if (typeof a === "number" && typeof b === "number") return a - b;
+  if (typeof a === "string" && typeof b === "string") return Buffer.compare(Buffer.from(a), Buffer.from(b));
+  const x = a as string[];
+  const y = b as string[];
+  for (let i = 0; i < Math.min(x.length, y.length); i++) {
+    const c = Buffer.compare(Buffer.from(x[i] as string), Buffer.from(y[i] as string));
+    if (c !== 0) return c;
+  }
+  return x.length - y.length;
+}
+
+/** Most frequent first; ties in the column's order, null last (the SQL path's ORDER BY). */
+function byField(type: ColumnType, counted: { value: ColumnValue; count: number }[]): Bucket[] {
+  return counted
+    .sort((a, b) => b.count - a.count || compareValues(a.value, b.value))
+    .map(({ value, count }) => ({ key: keyText(type, value), count }));
 }
 
 function valueAt(event: Record<string, unknown>, path: string): unknown {
@@ -472,11 +497,15 @@ export class SearchService {
         named(params),
       );
       return capped(
-        rows.map((r) => ({ key: columnKey(column.type, r.k, true), count: Number(r.n) })).sort(byCount),
+        byField(
+          column.type,
+          rows.map((r) => ({ value: columnValue(column.type, r.k, true), count: Number(r.n) })),
+        ),
         through,
       );
     }
-    const counts = new Map<string | null, number>();
+    const type = interval === undefined ? (QUERY_COLUMNS[by] as Column).type : undefined;
+    const counts = new Map<string | null, { value: ColumnValue; count: number }>();
     let after = p.after;
     for (;;) {
       const params: Param[] = [];
@@ -487,20 +516,23 @@ export class SearchService {
       for (const record of await fetchRecords(this.#journal, locations(rows))) {
         const event = parseEvent(record);
         if (!p.query.matches(event)) continue;
-        const key =
-          interval !== undefined
-            ? timeKey(event, interval)
-            : columnKey((QUERY_COLUMNS[by] as Column).type, valueAt(event, by), false);
-        counts.set(key, (counts.get(key) ?? 0) + 1);
+        const value =
+          type === undefined
+            ? timeKey(event, interval as number)
+            : columnValue(type, valueAt(event, by), false);
+        const key = type === undefined ? (value as string | null) : keyText(type, value);
+        const bucket = counts.get(key);
+        if (bucket) bucket.count++;
+        else counts.set(key, { value, count: 1 });
       }
       if (rows.length < CHUNK) break;
       after = Number(rows[rows.length - 1]?.sequence);
     }
-    if (interval !== undefined) {
-      const buckets = [...counts].map(([key, count]) => ({ key, count })).sort(byTime);
+    if (type === undefined) {
+      const buckets = [...counts].map(([key, { count }]) => ({ key, count })).sort(byTime);
       return capped(buckets, through);
     }
-    return capped([...counts].map(([key, count]) => ({ key, count })).sort(byCount), through);
+    return capped(byField(type, [...counts.values()]), through);
   }
 }
 

@@ -36,7 +36,7 @@ import { compilePolicy } from "../policy/rules.ts";
 import { SearchService } from "../search/service.ts";
 import { AuditTopicSource, groupInstanceId } from "../sources/audit-topic/source.ts";
 import { AuthorizerLogTailer } from "../sources/authorizer-log/tailer.ts";
-import { ensureDir } from "../util/fs.ts";
+import { ensureDir, exists } from "../util/fs.ts";
 import { lockDataDir } from "../util/lock.ts";
 import { VIGIL_VERSION } from "../version.ts";
 import { adminTokenPath, loadOrCreateAdminToken, TokenAuthenticator } from "./auth.ts";
@@ -270,6 +270,10 @@ export async function startVigil(config: VigilConfig, log: Logger, env = process
     // ingest goes on; `vigil reindex` rebuilds it.
     const indexConfig = config.audit.index;
     const indexDest = indexConfig.enabled ? new IndexDestination(indexConfig.path, "index") : undefined;
+    // No index file (never built, or deleted to have it rebuilt): it is built from the start of the journal,
+    // whatever its cursor says.
+    if (indexDest && !(await exists(indexConfig.path)))
+      await cursors.save({ name: indexDest.name, sequence: 0 });
     const indexConsumer =
       indexDest &&
       new JournalConsumer(indexDest, {
@@ -292,7 +296,8 @@ export async function startVigil(config: VigilConfig, log: Logger, env = process
       indexDest &&
       indexConsumer &&
       new SearchService(
-        () => indexDest.index,
+        // A parked index is not searched: the consumer stopped trusting it (another chain's, a failed append).
+        () => (indexConsumer.status().state === "parked" ? undefined : indexDest.index),
         () => {
           const st = indexConsumer.status();
           return st.state === "parked"
