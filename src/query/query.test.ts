@@ -2,7 +2,7 @@ import { DuckDBInstance } from "@duckdb/node-api";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { compileQuery, QueryError } from "./cel.ts";
 import { QUERY_COLUMNS } from "./fields.ts";
-import { durationLiteral, timestampLiteral, translateRegex } from "./literals.ts";
+import { durationLiteral, LiteralError, timestampLiteral, translateRegex } from "./literals.ts";
 
 type Ev = Record<string, unknown> & { event_id: string };
 
@@ -415,6 +415,7 @@ describe("literal arguments", () => {
       ["\\é", /invalid escape/],
       ["a{1001}", /repeat count \{1001\} over 1000/],
       ["a(?x)b", /unknown flag x/],
+      [`${"(?:".repeat(1001)}a${")".repeat(1001)}`, /expression nests too deeply/],
     ];
     for (const [pattern, message] of cases) expect(() => translateRegex(pattern), pattern).toThrow(message);
   });
@@ -423,6 +424,123 @@ describe("literal arguments", () => {
     const query = compileQuery("event_type.matches('(?i)^BACKUP\\\\.FAILED$')");
     expect(query.cel).toMatch(/^event_type\.matches\("\(\?i:/);
     expect(EVENTS.filter((e) => query.matches(e)).map((e) => e.event_id)).toEqual(["e1"]);
+  });
+});
+
+describe("regular expressions that could backtrack exponentially", () => {
+  /** RE2 pattern → what the refusal says (after `regular expression '…': `). */
+  const REFUSED: [string, string][] = [
+    ["(a+)+", "nested repetition (a+)+ can take exponential time: a+ repeats inside a repeated group"],
+    ["(a*)*", "nested repetition (a*)* can take exponential time: a* repeats inside a repeated group"],
+    ["(?:a|b+)*", "nested repetition (?:a|b+)* can take exponential time: b+ repeats"],
+    ["((ab)*c)*", "nested repetition ((ab)*c)* can take exponential time: (ab)* repeats"],
+    ["^(\\w+\\.)+com$", "nested repetition (\\w+\\.)+ can take exponential time: \\w+ repeats"],
+    ["(a+){2}", "nested repetition (a+){2} can take exponential time"],
+    ["(?:x(?:a{1,3}b*)?)+", "nested repetition (?:x(?:a{1,3}b*)?)+ can take exponential time: b* repeats"],
+    ["(a?)*", "repetition (a?)* can take exponential time: (a?) can match empty text"],
+    ["(a|b?)+", "repetition (a|b?)+ can take exponential time: (a|b?) can match empty text"],
+    ["(?:a|)+", "repetition (?:a|)+ can take exponential time: (?:a|) can match empty text"],
+    ["(a|a)*", 'repeated alternation (a|a)* can take exponential time: a and a can both start with "a"'],
+    ["(a|ab)*", 'repeated alternation (a|ab)* can take exponential time: a and ab can both start with "a"'],
+    [
+      "(\\w|\\d)+",
+      'repeated alternation (\\w|\\d)+ can take exponential time: \\w and \\d can both start with "0"',
+    ],
+    [
+      "x(?:.|\\s)+y",
+      'repeated alternation (?:.|\\s)+ can take exponential time: . and \\s can both start with "\\t"',
+    ],
+    [
+      "(?i)(?:a|A)+",
+      'repeated alternation (?:a|A)+ can take exponential time: a and A can both start with "A"',
+    ],
+    ["(?:a|(?i)B|b)+", "repeated alternation (?:a|(?i)B|b)+ can take exponential time: (?i)B and b"],
+    ["(?:ab|ac){2}", "repeated alternation (?:ab|ac){2} can take exponential time: ab and ac"],
+    ["(?:(?:x|y)(?:a|ab))+", "repeated alternation (?:(?:x|y)(?:a|ab))+ can take exponential time: a and ab"],
+    ["(?:[a-f]|\\d|[0-9A-F])*", '\\d and [0-9A-F] can both start with "0"'],
+    ["(a?a)+", 'repetition (a?a)+ can take exponential time: a? and what follows it can both start with "a"'],
+    [
+      "(a{1,2})+",
+      'repetition (a{1,2})+ can take exponential time: a{1,2} and what follows it can both start with "a"',
+    ],
+    ["(?:ab?b)*", 'b? and what follows it can both start with "b"'],
+    ["(?:(?:ab){1,2}a)+", '(?:ab){1,2} and what follows it can both start with "a"'],
+    ["((25[0-5]|1?\\d?\\d)\\.){3}", "can take exponential time"],
+    [
+      `${"a?".repeat(10)}${"a".repeat(10)}`,
+      "combine in more than 1000 ways, which can take exponential time",
+    ],
+    ["(?:a|a)(?:b|b)(?:c|c)(?:d|d)(?:e|e)(?:f|f)(?:g|g)(?:h|h)(?:i|i)(?:j|j)", "more than 1000 ways"],
+  ];
+
+  it.each(REFUSED)("refuses %j, saying why", (pattern, message) => {
+    let caught: unknown;
+    try {
+      translateRegex(pattern);
+    } catch (error) {
+      caught = error;
+    }
+    expect(caught, pattern).toBeInstanceOf(LiteralError);
+    expect((caught as Error).message.startsWith(`regular expression '${pattern}': `)).toBe(true);
+    expect((caught as Error).message).toContain(message);
+  });
+
+  /** Pattern → inputs → whether it matches: patterns close to refused ones that cannot backtrack exponentially. */
+  const ACCEPTED: [string, Record<string, boolean>][] = [
+    ["^(?:a|b)+$", { abba: true, abc: false }],
+    ["^(?:ab|cd)*$", { abcdab: true, abc: false, "": true }],
+    ["^(?:\\d|[a-f])+$", { "0af9": true, g: false }],
+    ["^(?:failed|started)+$", { failedstarted: true, fail: false }],
+    ["^(ab?)+$", { aabab: true, b: false }],
+    ["^(?:,?\\w)+$", { "a,b,c": true, "a,,b": false }],
+    ["^(\\d{1,3}\\.){3}\\d{1,3}$", { "10.0.0.255": true, "1.2.3": false }],
+    ["^\\d{1,3}\\.\\d{1,3}$", { "1.22": true }],
+    ["^(?:.|\\n)*$", { "a\nb": true }],
+    ["(?i)^(?:a|B)+$", { AbBa: true, c: false }],
+    ["^(?:[^,]|,)+$", { "a,b": true }],
+    ["^\\w+\\.\\w+\\.\\w+$", { "a.b.c": true, "a.b": false }],
+    ["^[\\w.]+$", { "a.b.c": true }],
+    ["(?:a|a)(?:b|b)", { ab: true }],
+    [`^${"a?".repeat(9)}${"a".repeat(9)}$`, { [`${"a".repeat(12)}`]: true, aaaaaaaa: false }],
+    ["^(?:kube-system|kube-public|default)/(?:pods|pods/exec)$", { "kube-public/pods/exec": true }],
+    ["^(?:(?:a|b){2})+$", { abba: true, aba: false }],
+    ["\\Qa+b\\E+", { "a+bb": true }],
+    ["x*?y|(?:\\b)+z", { xxy: true, z: true }],
+  ];
+
+  it.each(ACCEPTED)("accepts %j", (pattern, expected) => {
+    const re = new RegExp(translateRegex(pattern));
+    for (const [input, match] of Object.entries(expected)) expect(re.test(input), input).toBe(match);
+  });
+
+  it("refuses at the column of the pattern, in a query", () => {
+    let caught: unknown;
+    try {
+      compileQuery("event_type == 'x' or details.x.matches('(a+)+$')");
+    } catch (error) {
+      caught = error;
+    }
+    expect(caught).toBeInstanceOf(QueryError);
+    expect((caught as QueryError).column).toBe(40);
+    expect((caught as QueryError).message).toBe(
+      "column 40: regular expression '(a+)+$': nested repetition (a+)+ can take exponential time: a+ repeats " +
+        "inside a repeated group; repeat one level only, e.g. [\\w.]+ rather than (\\w+\\.)+",
+    );
+  });
+
+  it("evaluates an accepted pattern over a 50 KB adversarial value at once", () => {
+    // `^(\w|\d)+$` is refused: `\w` and `\d` both take a digit, so a failing value of n digits has 2^n ways
+    // to try. In `^(?:\w|-)+$` each character goes one way: a failing 50 KB value costs one pass.
+    expect(() => compileQuery("details.x.matches('^(\\\\w|\\\\d)+$')")).toThrow(QueryError);
+    const query = compileQuery("details.x.matches('^(?:\\\\w|-)+$')");
+    const event = { ...EVENTS[0], details: { x: `${"a1-".repeat(16_667)}!` } } as Ev;
+    expect(String((event.details as { x: string }).x).length).toBeGreaterThan(50_000);
+    const started = performance.now();
+    const matched = query.matches(event);
+    const elapsed = performance.now() - started;
+    expect(matched).toBe(false);
+    expect(elapsed).toBeLessThan(200);
+    expect(query.matches({ ...event, details: { x: "a1-".repeat(16_667) } })).toBe(true);
   });
 });
 
