@@ -354,7 +354,9 @@ describe("aggregates with more buckets than an answer holds", () => {
       const inSql = await byDuration("event_type == 'backup.completed'");
       const inProcess = await byDuration("(event_type == 'backup.completed') ? true : false");
       expect(compileQuery("(event_type == 'backup.completed') ? true : false").sql).toBeUndefined();
-      expect(inProcess).toEqual(inSql);
+      // (indexed_through may differ: each query's own audit.read record is indexed in between.)
+      expect(inProcess.buckets).toEqual(inSql.buckets);
+      expect(inProcess.truncated).toBe(true);
       expect(inSql.truncated).toBe(true);
       expect(inSql.buckets.slice(0, 12).map((b) => b.key)).toEqual([
         "0",
