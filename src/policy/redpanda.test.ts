@@ -57,7 +57,10 @@ describe("redpandaEventType", () => {
     ["api.create", "schema_registry", viaService("Redpanda Schema Registry")],
     ["api.read", undefined, viaService("Redpanda HTTP Proxy")],
     ["api.read", undefined],
-    ["kafka.apiversions", undefined],
+    ["kafka.apiversions", "describe"],
+    ["kafka.consumergroupheartbeat", "heartbeat"],
+    ["kafka.electleaders", "management"],
+    ["kafka.sometimenewapi", undefined],
     ["k8s.create", undefined],
     ["backup.completed", undefined],
   ];

@@ -10,14 +10,17 @@
  * |-------------------|--------------------------------------------------------------------------------------|
  * | `management`      | kafka.alterpartitionreassignments, createacls, createpartitions, createtopics,       |
  * |                   | deleteacls, deletegroups, deleterecords, deletetopics, incrementalalterconfigs,      |
- * |                   | alterconfigs, offsetdelete                                                           |
+ * |                   | alterconfigs, offsetdelete; beyond spec/001's list: electleaders,                    |
+ * |                   | alteruserscramcredentials, alterclientquotas                                         |
  * | `produce`         | kafka.addpartitionstotxn, endtxn, initproducerid, produce                            |
  * | `consume`         | kafka.addoffsetstotxn, fetch (Confluent: fetchconsumer, fetchfollower), joingroup,   |
  * |                   | leavegroup, listoffsets, offsetcommit, syncgroup, txnoffsetcommit                    |
  * | `describe`        | kafka.describeacls, describeconfigs, describegroups, describelogdirs,                |
  * |                   | findcoordinator, listgroups, listpartitionreassignments, metadata, offsetfetch,      |
- * |                   | offsetforleaderepoch, describeproducers, describetransactions, listtransactions      |
- * | `heartbeat`       | kafka.heartbeat                                                                      |
+ * |                   | offsetforleaderepoch, describeproducers, describetransactions, listtransactions;     |
+ * |                   | beyond spec/001's list: apiversions, describecluster, consumergroupdescribe,         |
+ * |                   | describetopicpartitions, describeuserscramcredentials, describeclientquotas          |
+ * | `heartbeat`       | kafka.heartbeat, consumergroupheartbeat (KIP-848's heartbeat, join and sync in one)  |
  * | `authenticate`    | auth.* (logins, failures, logouts), kafka.saslhandshake, saslauthenticate,           |
  * |                   | authentication (Confluent's methodName for a login)                                  |
  * | `schema_registry` | schema_registry.*; api.* whose resource.service names the Schema Registry            |
@@ -98,6 +101,9 @@ const API_TYPES: ReadonlyMap<string, RedpandaEventType> = new Map(
           "incrementalalterconfigs",
           "alterconfigs",
           "offsetdelete",
+          "electleaders",
+          "alteruserscramcredentials",
+          "alterclientquotas",
         ],
       ],
       ["produce", ["addpartitionstotxn", "endtxn", "initproducerid", "produce"]],
@@ -132,9 +138,15 @@ const API_TYPES: ReadonlyMap<string, RedpandaEventType> = new Map(
           "describeproducers",
           "describetransactions",
           "listtransactions",
+          "apiversions",
+          "describecluster",
+          "consumergroupdescribe",
+          "describetopicpartitions",
+          "describeuserscramcredentials",
+          "describeclientquotas",
         ],
       ],
-      ["heartbeat", ["heartbeat"]],
+      ["heartbeat", ["heartbeat", "consumergroupheartbeat"]],
       ["authenticate", ["saslhandshake", "saslauthenticate", "authentication"]],
     ] as const
   ).flatMap(([type, apis]) => apis.map((api) => [`kafka.${api}`, type] as const)),
