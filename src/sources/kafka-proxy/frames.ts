@@ -1,0 +1,76 @@
+/**
+ * Splits a Kafka connection's byte stream into frames: each is a 4-byte big-endian size followed by that many
+ * bytes. Chunks are kept as they arrive and joined only when a frame spans several, so a frame that came in one
+ * chunk is a view of it, not a copy. A size below the smallest header or above the limit is a protocol error
+ * (the connection is closed rather than buffering what a hostile peer announces).
+ */
+import { KafkaProtocolError } from "./protocol/index.ts";
+
+/** The smallest frame body: a response header's correlation id (requests are larger). */
+const MIN_FRAME = 4;
+
+export class FrameReader {
+  readonly #max: number;
+  #chunks: Buffer[] = [];
+  #buffered = 0;
+
+  /** @param maxFrameBytes the largest frame body accepted */
+  constructor(maxFrameBytes: number) {
+    this.#max = maxFrameBytes;
+  }
+
+  /** Bytes received and not yet returned in a frame. */
+  get buffered(): number {
+    return this.#buffered;
+  }
+
+  /** Adds a chunk; returns the frames it completed, each WITH its 4-byte size prefix. */
+  push(chunk: Buffer): Buffer[] {
+    this.#chunks.push(chunk);
+    this.#buffered += chunk.length;
+    const frames: Buffer[] = [];
+    for (;;) {
+      if (this.#buffered < 4) return frames;
+      const size = this.#peekSize();
+      if (size < MIN_FRAME || size > this.#max) {
+        throw new KafkaProtocolError(
+          size > this.#max
+            ? `frame of ${size} bytes is larger than the ${this.#max} bytes accepted`
+            : `frame size ${size} is too small for a header`,
+        );
+      }
+      if (this.#buffered < 4 + size) return frames;
+      frames.push(this.#take(4 + size));
+    }
+  }
+
+  #peekSize(): number {
+    const first = this.#chunks[0] as Buffer;
+    if (first.length >= 4) return first.readInt32BE(0);
+    const head = Buffer.concat(this.#chunks, Math.min(4, this.#buffered)).subarray(0, 4);
+    return head.readInt32BE(0);
+  }
+
+  #take(n: number): Buffer {
+    const first = this.#chunks[0] as Buffer;
+    let out: Buffer;
+    if (first.length >= n) {
+      out = first.subarray(0, n);
+      if (first.length === n) this.#chunks.shift();
+      else this.#chunks[0] = first.subarray(n);
+    } else {
+      out = Buffer.allocUnsafe(n);
+      let at = 0;
+      while (at < n) {
+        const c = this.#chunks[0] as Buffer;
+        const part = Math.min(c.length, n - at);
+        c.copy(out, at, 0, part);
+        at += part;
+        if (part === c.length) this.#chunks.shift();
+        else this.#chunks[0] = c.subarray(part);
+      }
+    }
+    this.#buffered -= n;
+    return out;
+  }
+}

@@ -1,0 +1,526 @@
+/**
+ * The Kafka audit proxy (issue 7): clients connect to Vigil instead of the brokers; every request and response
+ * is forwarded, and each exchange is handed to `emit` as a native audit event (audit.ts).
+ *
+ * Listeners: one bootstrap listener (its connections go to the first reachable bootstrap server), and one local
+ * port per broker, taken from `brokerPorts` in the order brokers are first seen. Broker addresses in Metadata,
+ * FindCoordinator and DescribeCluster responses, and the leader hints of Produce and Fetch responses
+ * (nodeEndpoints), are rewritten to `advertisedHost` and the broker's local port before the client sees them,
+ * so clients never bypass the proxy; a broker's listener is bound before the response naming it is forwarded.
+ *
+ * Per connection (ProxiedConnection): client bytes are split into frames (frames.ts); each request's header is
+ * read (protocol/index.ts) and the frame forwarded unchanged at once, pipelined; requests wait in order for
+ * their responses, which Kafka sends in request order on a connection; a response whose correlation id is not
+ * the next one expected closes the connection. Responses are forwarded unchanged except the rewrites above and
+ * ApiVersions, whose version ranges are narrowed to what the codec decodes (so every version a client then
+ * negotiates is one the proxy reads; SaslHandshake from v1, so SASL tokens always travel in SaslAuthenticate
+ * requests). Backpressure: a side whose peer's socket buffer is full is paused until it drains.
+ *
+ * SASL: the mechanism from SaslHandshake, the user from the first SaslAuthenticate token (PLAIN's authcid,
+ * SCRAM's `n=`), never the password; the broker's answer decides: error 0 on the last round is `auth.login`,
+ * any error `auth.failed`. Requests that cannot be decoded are still forwarded (the broker answers them) and
+ * audited with `decode_error`; a frame that is not a Kafka frame at all (bad size) closes the connection with a
+ * logged reason, and the process lives on.
+ */
+import { createServer, isIP, type Server, type Socket, connect as tcpConnect } from "node:net";
+import { connect as tlsConnect } from "node:tls";
+import { authEvent, type Exchange, exchangeEvent, type Peer } from "./audit.ts";
+import { FrameReader } from "./frames.ts";
+import {
+  APIS,
+  type ApiSpec,
+  decodeRequest,
+  decodeResponse,
+  encodeResponse,
+  type RequestHeader,
+  readRequestHeader,
+} from "./protocol/index.ts";
+
+export interface HostPort {
+  host: string;
+  port: number;
+}
+
+export interface KafkaProxyOptions {
+  /** Where the bootstrap listener binds (port 0: any free port). */
+  listen: HostPort;
+  /** The cluster's bootstrap servers. */
+  bootstrap: HostPort[];
+  /** The host clients are told to connect to for every broker (default: listen.host). */
+  advertisedHost?: string;
+  /** Local ports for the brokers: `first` to `first + count - 1` (first 0: any free port for each). */
+  brokerPorts: { first: number; count: number };
+  /** TLS to the brokers (their listener is SSL or SASL_SSL): the CA that signed their certificates. */
+  upstreamTls?: { ca?: string };
+  /** Largest frame accepted from either side (default 100 MiB, the broker's socket.request.max.bytes). */
+  maxFrameBytes?: number;
+  /** Receives one native event per exchange and per authentication. */
+  emit: (event: Record<string, unknown>) => void;
+  log: (msg: string) => void;
+}
+
+interface BrokerRoute {
+  nodeId: number;
+  upstream: HostPort;
+  local: HostPort;
+  server: Server;
+}
+
+const API_VERSIONS = 18;
+const SASL_HANDSHAKE = 17;
+const SASL_AUTHENTICATE = 36;
+const PRODUCE = 0;
+/** Responses whose broker addresses are rewritten. */
+const REWRITTEN = new Set([3, 10, 60, 0, 1]);
+const DEFAULT_MAX_FRAME = 100 * 1024 * 1024;
+
+export class KafkaProxy {
+  readonly #opts: KafkaProxyOptions;
+  readonly #routes = new Map<number, BrokerRoute>();
+  readonly #binding = new Map<number, Promise<BrokerRoute>>();
+  readonly #connections = new Set<ProxiedConnection>();
+  readonly #topicNames = new Map<string, string>();
+  #bootstrap: Server | undefined;
+  #bootstrapAddress: HostPort | undefined;
+  #nextPort: number;
+  #closed = false;
+
+  constructor(opts: KafkaProxyOptions) {
+    this.#opts = opts;
+    this.#nextPort = opts.brokerPorts.first;
+  }
+
+  /** The bootstrap listener's address (clients' bootstrap.servers). */
+  get address(): HostPort {
+    if (!this.#bootstrapAddress) throw new Error("the proxy is not started");
+    return this.#bootstrapAddress;
+  }
+
+  get advertisedHost(): string {
+    return this.#opts.advertisedHost ?? this.#opts.listen.host;
+  }
+
+  get maxFrameBytes(): number {
+    return this.#opts.maxFrameBytes ?? DEFAULT_MAX_FRAME;
+  }
+
+  get upstreamTls(): { ca?: string } | undefined {
+    return this.#opts.upstreamTls;
+  }
+
+  get topicNames(): ReadonlyMap<string, string> {
+    return this.#topicNames;
+  }
+
+  /** Topic ids seen in a Metadata response, for Produce and Fetch requests that name topics by id. */
+  learnTopic(id: string, name: string): void {
+    this.#topicNames.set(id, name);
+  }
+
+  emit(event: Record<string, unknown>): void {
+    this.#opts.emit(event);
+  }
+
+  log(msg: string): void {
+    this.#opts.log(msg);
+  }
+
+  async start(): Promise<void> {
+    this.#bootstrap = this.#server("bootstrap", () => this.#opts.bootstrap, "bootstrap");
+    this.#bootstrapAddress = await listen(this.#bootstrap, this.#opts.listen);
+  }
+
+  /**
+   * The local address clients get for broker `nodeId` (at `host:port` upstream): its listener, bound now if it
+   * is the first time the broker is seen. The upstream address is updated when the cluster moves a broker.
+   */
+  async route(nodeId: number, upstream: HostPort): Promise<HostPort> {
+    const known = this.#routes.get(nodeId);
+    if (known) {
+      known.upstream = upstream;
+      return known.local;
+    }
+    let binding = this.#binding.get(nodeId);
+    if (!binding) {
+      binding = this.#bind(nodeId, upstream);
+      this.#binding.set(nodeId, binding);
+    }
+    return (await binding).local;
+  }
+
+  async #bind(nodeId: number, upstream: HostPort): Promise<BrokerRoute> {
+    const { first, count } = this.#opts.brokerPorts;
+    if (first !== 0 && this.#nextPort >= first + count) {
+      throw new Error(
+        `broker ${nodeId} needs a local port, but all ${count} of broker_ports (from ${first}) are taken`,
+      );
+    }
+    const port = first === 0 ? 0 : this.#nextPort++;
+    const route = { nodeId, upstream } as BrokerRoute;
+    route.server = this.#server(`broker ${nodeId}`, () => [route.upstream], String(nodeId));
+    const bound = await listen(route.server, { host: this.#opts.listen.host, port });
+    route.local = { host: this.advertisedHost, port: bound.port };
+    this.#routes.set(nodeId, route);
+    return route;
+  }
+
+  #server(listener: string, upstreams: () => HostPort[], broker: string): Server {
+    return createServer({ noDelay: true }, (client) => {
+      if (this.#closed) {
+        client.destroy();
+        return;
+      }
+      const conn = new ProxiedConnection(this, client, upstreams(), listener, broker);
+      this.#connections.add(conn);
+      conn.closed.then(() => this.#connections.delete(conn));
+    });
+  }
+
+  /** Closes every listener and connection. */
+  async stop(): Promise<void> {
+    this.#closed = true;
+    const servers = [this.#bootstrap, ...[...this.#routes.values()].map((r) => r.server)];
+    for (const conn of this.#connections) conn.destroy();
+    await Promise.all(
+      servers.map((s) => (s ? new Promise<void>((resolve) => s.close(() => resolve())) : undefined)),
+    );
+  }
+}
+
+function listen(server: Server, at: HostPort): Promise<HostPort> {
+  return new Promise((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(at.port, at.host, () => {
+      server.off("error", reject);
+      const a = server.address();
+      if (a === null || typeof a === "string") reject(new Error("no TCP address"));
+      else resolve({ host: a.address, port: a.port });
+    });
+  });
+}
+
+interface Pending {
+  header: RequestHeader;
+  api: ApiSpec | undefined;
+  frame: Buffer;
+  startedAt: number;
+  started: number;
+}
+
+/** One client connection and its connection to a broker. */
+class ProxiedConnection {
+  readonly closed: Promise<void>;
+  readonly #proxy: KafkaProxy;
+  readonly #client: Socket;
+  readonly #upstream: Socket;
+  readonly #peer: Peer;
+  readonly #requests: FrameReader;
+  readonly #responses: FrameReader;
+  readonly #pending: Pending[] = [];
+  /** Responses are handled one after the other (a rewrite may wait for a listener to be bound). */
+  #responseChain: Promise<void> = Promise.resolve();
+  #saslRounds = 0;
+  #authenticated = false;
+  #done = false;
+
+  constructor(proxy: KafkaProxy, client: Socket, upstreams: HostPort[], listener: string, broker: string) {
+    this.#proxy = proxy;
+    this.#client = client;
+    this.#peer = {
+      address: client.remoteAddress ?? "unknown",
+      port: client.remotePort ?? 0,
+      listener,
+      broker,
+    };
+    this.#requests = new FrameReader(proxy.maxFrameBytes);
+    this.#responses = new FrameReader(proxy.maxFrameBytes);
+    const target = upstreams[0] as HostPort;
+    const tls = proxy.upstreamTls;
+    this.#upstream = tls
+      ? tlsConnect({
+          host: target.host,
+          port: target.port,
+          ...(isIP(target.host) ? {} : { servername: target.host }),
+          ...tls,
+        }).setNoDelay(true)
+      : tcpConnect({ host: target.host, port: target.port, noDelay: true });
+    let resolveClosed: () => void = () => {};
+    this.closed = new Promise((r) => {
+      resolveClosed = r;
+    });
+    const onClose = () => {
+      this.destroy();
+      resolveClosed();
+    };
+    // Nothing is read from the client before the broker connection is up (it would have nowhere to go).
+    client.pause();
+    this.#upstream.once(tls ? "secureConnect" : "connect", () => client.resume());
+    client.on("data", (chunk: Buffer) => this.#onRequestBytes(chunk));
+    this.#upstream.on("data", (chunk: Buffer) => this.#onResponseBytes(chunk));
+    client.on("error", (e) => this.#fail(`client ${this.#peer.address}:${this.#peer.port}: ${e.message}`));
+    this.#upstream.on("error", (e) => this.#fail(`broker ${target.host}:${target.port}: ${e.message}`));
+    client.on("close", onClose);
+    this.#upstream.on("close", onClose);
+  }
+
+  /** Writes to one side; while that side's socket buffer is full, the other side is not read. */
+  #send(to: Socket, from: Socket, bytes: Buffer): void {
+    if (!to.write(bytes) && !from.isPaused()) {
+      from.pause();
+      to.once("drain", () => {
+        if (!this.#done) from.resume();
+      });
+    }
+  }
+
+  destroy(): void {
+    if (this.#done) return;
+    this.#done = true;
+    this.#client.destroy();
+    this.#upstream.destroy();
+  }
+
+  #fail(reason: string): void {
+    if (!this.#done) this.#proxy.log(`kafka proxy: closing a connection: ${reason}`);
+    this.destroy();
+  }
+
+  #onRequestBytes(chunk: Buffer): void {
+    let frames: Buffer[];
+    try {
+      frames = this.#requests.push(chunk);
+    } catch (e) {
+      this.#fail(`client ${this.#peer.address}:${this.#peer.port} sent ${(e as Error).message}`);
+      return;
+    }
+    for (const frame of frames) {
+      let header: RequestHeader;
+      try {
+        header = readRequestHeader(frame.subarray(4));
+      } catch (e) {
+        this.#fail(
+          `client ${this.#peer.address}:${this.#peer.port} sent a bad request header: ${(e as Error).message}`,
+        );
+        return;
+      }
+      this.#send(this.#upstream, this.#client, frame);
+      const pending: Pending = {
+        header,
+        api: APIS.get(header.apiKey),
+        frame,
+        startedAt: Date.now(),
+        started: performance.now(),
+      };
+      if (header.apiKey === PRODUCE && this.#acksZero(pending)) {
+        this.#audit(pending, undefined, undefined);
+      } else {
+        this.#pending.push(pending);
+      }
+    }
+  }
+
+  /** A Produce request with acks=0 gets no response. */
+  #acksZero(p: Pending): boolean {
+    try {
+      return decodeRequest(p.header, p.frame.subarray(4)).acks === 0;
+    } catch {
+      return false;
+    }
+  }
+
+  #onResponseBytes(chunk: Buffer): void {
+    let frames: Buffer[];
+    try {
+      frames = this.#responses.push(chunk);
+    } catch (e) {
+      this.#fail(`the broker sent ${(e as Error).message}`);
+      return;
+    }
+    for (const frame of frames) {
+      const pending = this.#pending.shift();
+      const correlationId = frame.readInt32BE(4);
+      if (!pending || pending.header.correlationId !== correlationId) {
+        this.#fail(
+          `the broker answered correlation id ${correlationId}, expected ${pending?.header.correlationId ?? "none"}`,
+        );
+        return;
+      }
+      this.#responseChain = this.#responseChain
+        .then(() => this.#respond(pending, frame))
+        .catch((e: unknown) =>
+          this.#fail(`answering ${pending.api?.name ?? pending.header.apiKey}: ${(e as Error).message}`),
+        );
+    }
+  }
+
+  async #respond(p: Pending, frame: Buffer): Promise<void> {
+    const durationMs = performance.now() - p.started;
+    let response: Record<string, unknown> | undefined;
+    let decodeError: string | undefined;
+    if (p.api) {
+      try {
+        response = decodeResponse(p.header.apiKey, p.header.apiVersion, frame.subarray(4)).body;
+      } catch (e) {
+        decodeError = `response: ${(e as Error).message}`;
+      }
+    }
+    let out = frame;
+    if (response && p.api) {
+      const rewritten = await this.#rewrite(p, response);
+      if (rewritten)
+        out = encodeResponse(p.header.apiKey, p.header.apiVersion, p.header.correlationId, rewritten);
+    }
+    if (this.#done) return;
+    this.#send(this.#client, this.#upstream, out);
+    this.#audit(p, response, durationMs, decodeError);
+  }
+
+  /** The response as the client must see it, or undefined to forward it unchanged. */
+  async #rewrite(p: Pending, body: Record<string, unknown>): Promise<Record<string, unknown> | undefined> {
+    const key = p.header.apiKey;
+    if (key === API_VERSIONS) return narrowApiVersions(body);
+    if (!REWRITTEN.has(key)) return undefined;
+    if (key === 3) {
+      for (const t of (body.topics as Record<string, unknown>[] | undefined) ?? []) {
+        if (typeof t.topicId === "string" && typeof t.name === "string")
+          this.#proxy.learnTopic(t.topicId, t.name);
+      }
+    }
+    let changed = false;
+    const visit = async (entry: Record<string, unknown>, idKey: string) => {
+      const nodeId = entry[idKey];
+      if (
+        typeof nodeId !== "number" ||
+        nodeId < 0 ||
+        typeof entry.host !== "string" ||
+        typeof entry.port !== "number"
+      )
+        return;
+      const local = await this.#proxy.route(nodeId, { host: entry.host, port: entry.port });
+      entry.host = local.host;
+      entry.port = local.port;
+      changed = true;
+    };
+    const list = (name: string) => (body[name] as Record<string, unknown>[] | undefined) ?? [];
+    if (key === 3) for (const b of list("brokers")) await visit(b, "nodeId");
+    if (key === 60) for (const b of list("brokers")) await visit(b, "brokerId");
+    if (key === 10) {
+      await visit(body, "nodeId");
+      for (const c of list("coordinators")) await visit(c, "nodeId");
+    }
+    if (key === 0 || key === 1) for (const b of list("nodeEndpoints")) await visit(b, "nodeId");
+    return changed ? body : undefined;
+  }
+
+  #audit(
+    p: Pending,
+    response: Record<string, unknown> | undefined,
+    durationMs: number | undefined,
+    responseError?: string,
+  ): void {
+    if (!p.api) {
+      this.#proxy.emit({
+        event_type: "kafka.unknown",
+        actor: this.#actor(),
+        resource: { type: "cluster", id: this.#peer.broker },
+        action: { operation: `api ${p.header.apiKey}`, result: "unknown" },
+        details: {
+          kafka: { api_key: p.header.apiKey, api_version: p.header.apiVersion, client_id: p.header.clientId },
+        },
+      });
+      return;
+    }
+    let request: Record<string, unknown> | undefined;
+    let decodeError = responseError;
+    try {
+      request = decodeRequest(p.header, p.frame.subarray(4));
+    } catch (e) {
+      decodeError = `request: ${(e as Error).message}`;
+    }
+    if (p.header.apiKey === SASL_HANDSHAKE && request && typeof request.mechanism === "string") {
+      this.#peer.mechanism = request.mechanism;
+    }
+    if (p.header.apiKey === SASL_AUTHENTICATE) {
+      this.#sasl(request, response);
+      return;
+    }
+    const x: Exchange = {
+      api: p.api,
+      apiVersion: p.header.apiVersion,
+      correlationId: p.header.correlationId,
+      clientId: p.header.clientId,
+      request,
+      response,
+      startedAt: p.startedAt,
+      durationMs,
+      ...(decodeError === undefined ? {} : { decodeError }),
+    };
+    this.#proxy.emit(exchangeEvent(x, this.#peer, this.#proxy.topicNames));
+  }
+
+  #actor(): Record<string, unknown> {
+    return this.#peer.principal
+      ? { type: "user", id: `User:${this.#peer.principal}`, ip_address: this.#peer.address }
+      : { type: "anonymous", id: "ANONYMOUS", ip_address: this.#peer.address };
+  }
+
+  /** A SaslAuthenticate round: the user from the first token; the broker's answer decides the outcome. */
+  #sasl(request: Record<string, unknown> | undefined, response: Record<string, unknown> | undefined): void {
+    this.#saslRounds++;
+    const token = request?.authBytes;
+    if (this.#saslRounds === 1 && Buffer.isBuffer(token)) {
+      const user = saslUser(this.#peer.mechanism, token);
+      if (user !== undefined) this.#peer.principal = user;
+    }
+    const code = typeof response?.errorCode === "number" ? response.errorCode : undefined;
+    if (code !== undefined && code !== 0) {
+      this.#proxy.emit(
+        authEvent(this.#peer, false, {
+          errorCode: code,
+          message: typeof response?.errorMessage === "string" ? response.errorMessage : null,
+        }),
+      );
+      return;
+    }
+    const rounds = this.#peer.mechanism?.startsWith("SCRAM-") ? 2 : 1;
+    if (code === 0 && this.#saslRounds === rounds && !this.#authenticated) {
+      this.#authenticated = true;
+      this.#proxy.emit(authEvent(this.#peer, true, {}));
+    }
+  }
+}
+
+/** The user a SASL client names in its first token, never its password. */
+export function saslUser(mechanism: string | undefined, token: Buffer): string | undefined {
+  if (mechanism === "PLAIN") {
+    // [authzid] NUL authcid NUL passwd (RFC 4616): the authcid is who logs in.
+    const parts = token.toString("utf8").split("\0");
+    return parts.length === 3 && parts[1] ? parts[1] : undefined;
+  }
+  if (mechanism?.startsWith("SCRAM-")) {
+    // client-first-message: gs2-header "n,," (or "y,,", "n,a=authzid,") then "n=user,r=nonce" (RFC 5802).
+    const text = token.toString("utf8");
+    const m = /^[nyp][^,]*,[^,]*,n=([^,]*),/.exec(text);
+    return m?.[1]?.replace(/=2C/g, ",").replace(/=3D/g, "=");
+  }
+  return undefined;
+}
+
+/** ApiVersions as the client must see it: each known API's range narrowed to what the codec decodes. */
+function narrowApiVersions(body: Record<string, unknown>): Record<string, unknown> | undefined {
+  if (body.errorCode !== 0 || !Array.isArray(body.apiKeys)) return undefined;
+  const keys: Record<string, unknown>[] = [];
+  for (const k of body.apiKeys as Record<string, unknown>[]) {
+    const spec = APIS.get(k.apiKey as number);
+    if (!spec) {
+      keys.push(k);
+      continue;
+    }
+    // SASL tokens must travel inside SaslAuthenticate (v0's raw tokens would carry no Kafka header).
+    const ourMin = spec.key === SASL_HANDSHAKE ? Math.max(1, spec.minVersion) : spec.minVersion;
+    const min = Math.max(k.minVersion as number, ourMin);
+    const max = Math.min(k.maxVersion as number, spec.maxVersion);
+    if (min <= max) keys.push({ ...k, minVersion: min, maxVersion: max });
+  }
+  return { ...body, apiKeys: keys };
+}
