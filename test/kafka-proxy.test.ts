@@ -212,6 +212,97 @@ describe("the Kafka proxy in front of a real broker", () => {
     }
   });
 
+  it("refuses producing to, deleting and altering Vigil's audit topic, and audits the attempt", async () => {
+    const auditTopic = `vigil-audit-${Date.now()}`;
+    const otherTopic = `other-${Date.now()}`;
+    const direct = new Admin({ clientId: "direct-admin", bootstrapBrokers: [kafka.plaintext], retries: 5 });
+    await direct.createTopics({ topics: [auditTopic, otherTopic], partitions: 1, replicas: 1 });
+    const events: Json[] = [];
+    const proxy = new KafkaProxy({
+      listen: { host: "127.0.0.1", port: 0 },
+      bootstrap: [hostPort(kafka.plaintext)],
+      brokerPorts: { first: 0, count: 0 },
+      protectedTopics: [auditTopic],
+      emit: (e) => events.push(e),
+      log: () => {},
+    });
+    await proxy.start();
+    const bootstrap = `${proxy.address.host}:${proxy.address.port}`;
+    const producer = new Producer({
+      clientId: "sneaky",
+      bootstrapBrokers: [bootstrap],
+      serializers: stringSerializers,
+      retries: 2,
+      retryDelay: 50,
+    });
+    const admin = new Admin({
+      clientId: "sneaky-admin",
+      bootstrapBrokers: [bootstrap],
+      retries: 2,
+      retryDelay: 50,
+    });
+    try {
+      const error = await producer
+        .send({
+          messages: [
+            { topic: auditTopic, value: "forged" },
+            { topic: otherTopic, value: "fine" },
+          ],
+        })
+        .then(
+          () => undefined,
+          (e: unknown) => e,
+        );
+      // The client's own text for error 29, as when an ACL denies it.
+      expect(JSON.stringify(errorTree(error))).toContain("Topic authorization failed.");
+      await expect(admin.deleteTopics({ topics: [auditTopic] })).rejects.toThrow();
+      // Shortening its retention would delete audit records: refused too (TOPIC resource type 2, SET 0).
+      await expect(
+        admin.incrementalAlterConfigs({
+          resources: [
+            {
+              resourceType: 2,
+              resourceName: auditTopic,
+              configs: [{ name: "retention.ms", configOperation: 0, value: "1000" }],
+            },
+          ],
+        }),
+      ).rejects.toThrow();
+      // Nothing reached the audit topic; the other topic got its record; the audit topic still exists.
+      const offsets = await direct.listOffsets({
+        topics: [
+          { name: auditTopic, partitions: [{ partitionIndex: 0, timestamp: -1n }] },
+          { name: otherTopic, partitions: [{ partitionIndex: 0, timestamp: -1n }] },
+        ],
+      });
+      const end = (name: string) => offsets.find((t) => t.name === name)?.partitions[0]?.offset;
+      expect(end(auditTopic)).toBe(0n);
+      expect(end(otherTopic)).toBe(1n);
+      expect(await direct.listTopics()).toContain(auditTopic);
+
+      const refused = events.filter((e) => kafkaOf(e).refused_audit_topics !== undefined);
+      expect(refused.map((e) => e.event_type)).toEqual(
+        expect.arrayContaining(["kafka.produce", "kafka.deletetopics", "kafka.incrementalalterconfigs"]),
+      );
+      const configs = await direct.describeConfigs({
+        resources: [{ resourceType: 2, resourceName: auditTopic, configurationKeys: ["retention.ms"] }],
+      });
+      expect(JSON.stringify(configs, (_k, v) => (typeof v === "bigint" ? String(v) : v))).not.toContain(
+        '"1000"',
+      );
+      for (const e of refused) {
+        expect(kafkaOf(e).refused_audit_topics).toEqual([auditTopic]);
+        expect(kafkaOf(e).error_codes).toMatchObject({ "29": expect.any(Number) });
+        expect((e.action as Json).result).toBe("failure");
+      }
+    } finally {
+      await producer.close();
+      await admin.close();
+      await direct.close();
+      await proxy.stop();
+    }
+  });
+
   it("narrows ApiVersions to what it decodes, for old and new clients alike", async () => {
     const { proxy } = await proxyTo(kafka.plaintext);
     const socket = await open(proxy.address);
@@ -323,4 +414,11 @@ function roundTrip(socket: Socket, request: Buffer): Promise<Buffer> {
     socket.once("error", reject);
     socket.write(request);
   });
+}
+
+/** An error and everything it wraps, as plain data (the client nests the broker's errors). */
+function errorTree(e: unknown): unknown {
+  if (!(e instanceof Error)) return e;
+  const x = e as Error & { errors?: unknown[]; cause?: unknown; code?: string };
+  return { message: x.message, code: x.code, errors: x.errors?.map(errorTree), cause: errorTree(x.cause) };
 }

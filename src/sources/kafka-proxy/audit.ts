@@ -34,6 +34,8 @@ export interface Exchange {
   response: Record<string, unknown> | undefined;
   /** Why the request or response could not be decoded (the bytes were still forwarded). */
   decodeError?: string;
+  /** Vigil's audit topics the request tried to write or alter, refused by the proxy (protect.ts). */
+  refusedTopics?: string[];
   startedAt: number;
   durationMs: number | undefined;
 }
@@ -185,6 +187,7 @@ export function exchangeEvent(x: Exchange, peer: Peer, names: TopicNames): Json 
     ...(Object.keys(errors).length > 0 ? { error_codes: errors } : {}),
     ...(x.response === undefined && x.durationMs === undefined ? { response: "none (acks=0)" } : {}),
     ...(x.decodeError ? { decode_error: x.decodeError } : {}),
+    ...(x.refusedTopics ? { refused_audit_topics: x.refusedTopics } : {}),
   };
   return {
     event_type: `kafka.${x.api.name.toLowerCase()}`,

@@ -26,11 +26,13 @@ import { createServer, isIP, type Server, type Socket, connect as tcpConnect } f
 import { connect as tlsConnect } from "node:tls";
 import { authEvent, type Exchange, exchangeEvent, type Peer } from "./audit.ts";
 import { FrameReader } from "./frames.ts";
+import { guards, type Refused, split } from "./protect.ts";
 import {
   APIS,
   type ApiSpec,
   decodeRequest,
   decodeResponse,
+  encodeRequest,
   encodeResponse,
   type RequestHeader,
   readRequestHeader,
@@ -52,6 +54,12 @@ export interface KafkaProxyOptions {
   brokerPorts: { first: number; count: number };
   /** TLS to the brokers (their listener is SSL or SASL_SSL): the CA that signed their certificates. */
   upstreamTls?: { ca?: string };
+  /**
+   * Vigil's own audit topics: producing to, deleting or altering them through the proxy is refused with
+   * TOPIC_AUTHORIZATION_FAILED (protect.ts), except for `trustedPrincipals`.
+   */
+  protectedTopics?: readonly string[];
+  trustedPrincipals?: readonly string[];
   /** Largest frame accepted from either side (default 100 MiB, the broker's socket.request.max.bytes). */
   maxFrameBytes?: number;
   /** Receives one native event per exchange and per authentication. */
@@ -110,6 +118,16 @@ export class KafkaProxy {
 
   get topicNames(): ReadonlyMap<string, string> {
     return this.#topicNames;
+  }
+
+  isProtected(topic: string): boolean {
+    return this.#opts.protectedTopics?.includes(topic) ?? false;
+  }
+
+  /** Whether requests from `principal` are checked against the protected topics. */
+  protects(principal: string | undefined): boolean {
+    if (!this.#opts.protectedTopics?.length) return false;
+    return principal === undefined || !(this.#opts.trustedPrincipals ?? []).includes(principal);
   }
 
   /** Topic ids seen in a Metadata response, for Produce and Fetch requests that name topics by id. */
@@ -202,9 +220,14 @@ function listen(server: Server, at: HostPort): Promise<HostPort> {
 interface Pending {
   header: RequestHeader;
   api: ApiSpec | undefined;
+  /** The request as the client sent it (what is audited). */
   frame: Buffer;
   startedAt: number;
   started: number;
+  /** Entries on protected topics taken out of the request (protect.ts), answered by the proxy. */
+  refused?: Refused;
+  /** Nothing was forwarded: the proxy answers alone, in its turn. */
+  answerAlone?: boolean;
 }
 
 /** One client connection and its connection to a broker. */
@@ -303,7 +326,6 @@ class ProxiedConnection {
         );
         return;
       }
-      this.#send(this.#upstream, this.#client, frame);
       const pending: Pending = {
         header,
         api: APIS.get(header.apiKey),
@@ -311,11 +333,48 @@ class ProxiedConnection {
         startedAt: Date.now(),
         started: performance.now(),
       };
+      const refused = this.#refuse(pending);
+      if (refused) pending.refused = refused;
+      if (!refused) this.#send(this.#upstream, this.#client, frame);
+      else if (refused.kept) {
+        const { bodyOffset: _, ...h } = header;
+        this.#send(this.#upstream, this.#client, encodeRequest(h, refused.kept));
+      } else pending.answerAlone = true;
       if (header.apiKey === PRODUCE && this.#acksZero(pending)) {
         this.#audit(pending, undefined, undefined);
       } else {
         this.#pending.push(pending);
+        if (pending.answerAlone && this.#pending.length === 1) this.#answerAlone();
       }
+    }
+  }
+
+  /** Takes protected topics out of a request from anyone but Vigil (protect.ts); undefined when none. */
+  #refuse(p: Pending): Refused | undefined {
+    const api = p.api;
+    if (!api || !guards(api.key) || !this.#proxy.protects(this.#peer.principal)) return undefined;
+    try {
+      const request = decodeRequest(p.header, p.frame.subarray(4));
+      return split(
+        api,
+        p.header.apiVersion,
+        request,
+        (topic) => this.#proxy.isProtected(topic),
+        (id) => this.#proxy.topicNames.get(id),
+      );
+    } catch {
+      // Not decodable: the broker answers it (and the audit event says why it was not read).
+      return undefined;
+    }
+  }
+
+  /** Answers, in order, the requests at the head of the queue that the proxy answers alone. */
+  #answerAlone(): void {
+    while (this.#pending[0]?.answerAlone) {
+      const p = this.#pending.shift() as Pending;
+      this.#responseChain = this.#responseChain
+        .then(() => this.#respond(p, undefined))
+        .catch((e: unknown) => this.#fail(`answering ${p.api?.name}: ${(e as Error).message}`));
     }
   }
 
@@ -350,14 +409,16 @@ class ProxiedConnection {
         .catch((e: unknown) =>
           this.#fail(`answering ${pending.api?.name ?? pending.header.apiKey}: ${(e as Error).message}`),
         );
+      this.#answerAlone();
     }
   }
 
-  async #respond(p: Pending, frame: Buffer): Promise<void> {
+  /** Forwards (or, for a request answered alone, makes) the response to one request, and audits it. */
+  async #respond(p: Pending, frame: Buffer | undefined): Promise<void> {
     const durationMs = performance.now() - p.started;
     let response: Record<string, unknown> | undefined;
     let decodeError: string | undefined;
-    if (p.api) {
+    if (p.api && frame) {
       try {
         response = decodeResponse(p.header.apiKey, p.header.apiVersion, frame.subarray(4)).body;
       } catch (e) {
@@ -365,12 +426,15 @@ class ProxiedConnection {
       }
     }
     let out = frame;
-    if (response && p.api) {
+    if (p.refused && (response || !frame)) {
+      response = p.refused.answer(response);
+      out = encodeResponse(p.header.apiKey, p.header.apiVersion, p.header.correlationId, response);
+    } else if (response && p.api) {
       const rewritten = await this.#rewrite(p, response);
       if (rewritten)
         out = encodeResponse(p.header.apiKey, p.header.apiVersion, p.header.correlationId, rewritten);
     }
-    if (this.#done) return;
+    if (this.#done || !out) return;
     this.#send(this.#client, this.#upstream, out);
     this.#audit(p, response, durationMs, decodeError);
   }
@@ -454,6 +518,7 @@ class ProxiedConnection {
       startedAt: p.startedAt,
       durationMs,
       ...(decodeError === undefined ? {} : { decodeError }),
+      ...(p.refused ? { refusedTopics: p.refused.topics } : {}),
     };
     this.#proxy.emit(exchangeEvent(x, this.#peer, this.#proxy.topicNames));
   }
