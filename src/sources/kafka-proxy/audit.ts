@@ -105,46 +105,37 @@ function topicsOf(body: Json | undefined, names: TopicNames): Map<string, TopicU
   return topics;
 }
 
+/** Calls `visit` on every member of every object in a decoded body, depth first (bytes are not entered). */
+function eachMember(v: unknown, visit: (key: string, value: unknown) => void): void {
+  if (Array.isArray(v)) {
+    for (const item of v) eachMember(item, visit);
+    return;
+  }
+  if (!isObject(v)) return;
+  for (const [k, child] of Object.entries(v)) {
+    visit(k, child);
+    if (typeof child === "object" && child !== null && !Buffer.isBuffer(child)) eachMember(child, visit);
+  }
+}
+
 /** Group ids, transactional ids: the other named resources a request can touch. */
 function namedIds(body: Json | undefined, keys: readonly string[]): string[] {
   const found = new Set<string>();
-  const walk = (v: unknown): void => {
-    if (Array.isArray(v)) {
-      for (const item of v) walk(item);
-      return;
-    }
-    if (!isObject(v)) return;
-    for (const [k, child] of Object.entries(v)) {
-      if (keys.includes(k)) {
-        if (typeof child === "string" && child !== "") found.add(child);
-        if (Array.isArray(child)) for (const c of child) if (typeof c === "string") found.add(c);
-      } else if (typeof child === "object" && child !== null && !Buffer.isBuffer(child)) {
-        walk(child);
-      }
-    }
-  };
-  walk(body);
+  eachMember(body, (k, v) => {
+    if (!keys.includes(k)) return;
+    if (typeof v === "string" && v !== "") found.add(v);
+    if (Array.isArray(v)) for (const c of v) if (typeof c === "string") found.add(c);
+  });
   return [...found];
 }
 
 /** Every non-zero `errorCode` in a response, counted. */
 function errorCodes(body: Json | undefined): Record<string, number> {
   const counts: Record<string, number> = {};
-  const walk = (v: unknown): void => {
-    if (Array.isArray(v)) {
-      for (const item of v) walk(item);
-      return;
-    }
-    if (!isObject(v)) return;
-    for (const [k, child] of Object.entries(v)) {
-      if (k === "errorCode" && typeof child === "number") {
-        if (child !== 0) counts[String(child)] = (counts[String(child)] ?? 0) + 1;
-      } else if (typeof child === "object" && child !== null && !Buffer.isBuffer(child)) {
-        walk(child);
-      }
-    }
-  };
-  walk(body);
+  eachMember(body, (k, v) => {
+    if (k === "errorCode" && typeof v === "number" && v !== 0)
+      counts[String(v)] = (counts[String(v)] ?? 0) + 1;
+  });
   return counts;
 }
 

@@ -37,6 +37,18 @@ export function guards(apiKey: number): boolean {
   return PROTECTED_APIS.has(apiKey);
 }
 
+/** How one API names protected entries in its request, and answers them in its response. */
+interface Rule<T> {
+  /** The request's list of entries. */
+  list: string;
+  /** The topic an entry is about (undefined: not a topic). */
+  topic: (entry: T) => string | undefined;
+  /** The response's list the answers go into. */
+  answers: string;
+  /** The answer to one refused entry (the fields that matter; the rest are the schema's defaults). */
+  answer: (entry: T, make: (path: string[], fields: Json) => Json) => Json;
+}
+
 /**
  * Splits a decoded request: undefined when it touches no protected topic. `topicName` resolves topic ids
  * (Produce v13+, DeleteTopics v6+) to names.
@@ -48,181 +60,122 @@ export function split(
   isProtected: (topic: string) => boolean,
   topicName: (id: string) => string | undefined,
 ): Refused | undefined {
-  const nameOf = (entry: Json, key = "name"): string | undefined =>
-    typeof entry[key] === "string"
-      ? (entry[key] as string)
-      : typeof entry.topicId === "string"
-        ? topicName(entry.topicId)
-        : undefined;
-  const list = (o: Json | undefined, key: string): Json[] => (o?.[key] as Json[] | undefined) ?? [];
-  const partition = (response: Json | undefined, field: string, entries: Json[]): Json => {
-    const body = response ?? defaults(api.response.fields, version);
-    body[field] = [...list(body, field), ...entries];
-    return body;
-  };
-  const entry = (path: string[], overrides: Json): Json => ({
+  const rule = ruleFor(api.key, version, topicName) as Rule<unknown> | undefined;
+  if (!rule) return undefined;
+  const entries = (request[rule.list] as unknown[] | undefined) ?? [];
+  const refused: unknown[] = [];
+  const kept: unknown[] = [];
+  for (const e of entries) {
+    const topic = rule.topic(e);
+    (topic !== undefined && isProtected(topic) ? refused : kept).push(e);
+  }
+  if (refused.length === 0) return undefined;
+  const make = (path: string[], fields: Json): Json => ({
     ...defaults(elementOf(api.response.fields, path), version),
-    ...overrides,
+    ...fields,
   });
-  const denied = { errorCode: TOPIC_AUTHORIZATION_FAILED };
+  return {
+    kept: kept.length > 0 ? { ...request, [rule.list]: kept } : undefined,
+    topics: refused.map((e) => rule.topic(e) as string),
+    answer: (response) => {
+      const body = response ?? defaults(api.response.fields, version);
+      const already = (body[rule.answers] as Json[] | undefined) ?? [];
+      body[rule.answers] = [...already, ...refused.map((e) => rule.answer(e, make))];
+      return body;
+    },
+  };
+}
 
-  switch (api.key) {
-    case 0: {
-      const [refused, kept] = partitionBy(list(request, "topicData"), (t) => isProtected(nameOf(t) ?? ""));
-      if (refused.length === 0) return undefined;
-      return result(
-        { ...request, topicData: kept },
-        kept.length > 0,
-        refused.map((t) => nameOf(t) ?? ""),
-        (r) =>
-          partition(
-            r,
-            "responses",
-            refused.map((t) =>
-              entry(["responses"], {
-                ...(typeof t.name === "string" ? { name: t.name } : {}),
-                ...(typeof t.topicId === "string" ? { topicId: t.topicId } : {}),
-                partitionResponses: list(t, "partitionData").map((p) =>
-                  entry(["responses", "partitionResponses"], {
-                    index: p.index,
-                    ...denied,
-                    baseOffset: -1n,
-                    logAppendTimeMs: -1n,
-                    logStartOffset: -1n,
-                    errorMessage: version >= 8 ? MESSAGE : undefined,
-                  }),
-                ),
+function ruleFor(
+  apiKey: number,
+  version: number,
+  topicName: (id: string) => string | undefined,
+): Rule<Json> | Rule<string> | undefined {
+  const name = (e: Json): string | undefined =>
+    typeof e.name === "string" ? e.name : typeof e.topicId === "string" ? topicName(e.topicId) : undefined;
+  const list = (e: Json, key: string) => (e[key] as Json[] | undefined) ?? [];
+  const denied = { errorCode: TOPIC_AUTHORIZATION_FAILED };
+  const withMessage = { ...denied, errorMessage: MESSAGE };
+  const rule = (r: Rule<Json>): Rule<Json> => r;
+  switch (apiKey) {
+    case 0: // Produce
+      return rule({
+        list: "topicData",
+        topic: name,
+        answers: "responses",
+        answer: (t, make) =>
+          make(["responses"], {
+            ...(typeof t.name === "string" ? { name: t.name } : {}),
+            ...(typeof t.topicId === "string" ? { topicId: t.topicId } : {}),
+            partitionResponses: list(t, "partitionData").map((p) =>
+              make(["responses", "partitionResponses"], {
+                index: p.index,
+                ...denied,
+                baseOffset: -1n,
+                logAppendTimeMs: -1n,
+                logStartOffset: -1n,
+                ...(version >= 8 ? { errorMessage: MESSAGE } : {}),
               }),
             ),
-          ),
-      );
-    }
-    case 20: {
+          }),
+      });
+    case 20: // DeleteTopics: names before v6, then names or ids
       if (version < 6) {
-        const names = (request.topicNames as string[] | undefined) ?? [];
-        const [refused, kept] = partitionBy(names, (n) => isProtected(n));
-        if (refused.length === 0) return undefined;
-        return result({ ...request, topicNames: kept }, kept.length > 0, refused, (r) =>
-          partition(
-            r,
-            "responses",
-            refused.map((name) =>
-              entry(["responses"], { name, ...denied, ...(version >= 5 ? { errorMessage: MESSAGE } : {}) }),
-            ),
-          ),
-        );
+        return {
+          list: "topicNames",
+          topic: (n: string) => n,
+          answers: "responses",
+          answer: (n: string, make) =>
+            make(["responses"], { name: n, ...(version >= 5 ? withMessage : denied) }),
+        } satisfies Rule<string>;
       }
-      const [refused, kept] = partitionBy(list(request, "topics"), (t) => isProtected(nameOf(t) ?? ""));
-      if (refused.length === 0) return undefined;
-      return result(
-        { ...request, topics: kept },
-        kept.length > 0,
-        refused.map((t) => nameOf(t) ?? ""),
-        (r) =>
-          partition(
-            r,
-            "responses",
-            refused.map((t) =>
-              entry(["responses"], {
-                name: nameOf(t) ?? null,
-                topicId: t.topicId,
+      return rule({
+        list: "topics",
+        topic: name,
+        answers: "responses",
+        answer: (t, make) =>
+          make(["responses"], { name: name(t) ?? null, topicId: t.topicId, ...withMessage }),
+      });
+    case 37: // CreatePartitions
+      return rule({
+        list: "topics",
+        topic: name,
+        answers: "results",
+        answer: (t, make) => make(["results"], { name: t.name, ...withMessage }),
+      });
+    case 21: // DeleteRecords
+      return rule({
+        list: "topics",
+        topic: name,
+        answers: "topics",
+        answer: (t, make) =>
+          make(["topics"], {
+            name: t.name,
+            partitions: list(t, "partitions").map((p) =>
+              make(["topics", "partitions"], {
+                partitionIndex: p.partitionIndex,
+                lowWatermark: -1n,
                 ...denied,
-                errorMessage: MESSAGE,
               }),
             ),
-          ),
-      );
-    }
-    case 37: {
-      const [refused, kept] = partitionBy(list(request, "topics"), (t) => isProtected(nameOf(t) ?? ""));
-      if (refused.length === 0) return undefined;
-      return result(
-        { ...request, topics: kept },
-        kept.length > 0,
-        refused.map((t) => nameOf(t) ?? ""),
-        (r) =>
-          partition(
-            r,
-            "results",
-            refused.map((t) => entry(["results"], { name: t.name, ...denied, errorMessage: MESSAGE })),
-          ),
-      );
-    }
-    case 21: {
-      const [refused, kept] = partitionBy(list(request, "topics"), (t) => isProtected(nameOf(t) ?? ""));
-      if (refused.length === 0) return undefined;
-      return result(
-        { ...request, topics: kept },
-        kept.length > 0,
-        refused.map((t) => nameOf(t) ?? ""),
-        (r) =>
-          partition(
-            r,
-            "topics",
-            refused.map((t) =>
-              entry(["topics"], {
-                name: t.name,
-                partitions: list(t, "partitions").map((p) =>
-                  entry(["topics", "partitions"], {
-                    partitionIndex: p.partitionIndex,
-                    lowWatermark: -1n,
-                    ...denied,
-                  }),
-                ),
-              }),
-            ),
-          ),
-      );
-    }
-    case 33:
-    case 44: {
-      const [refused, kept] = partitionBy(
-        list(request, "resources"),
-        (c) => c.resourceType === TOPIC_RESOURCE && isProtected(String(c.resourceName)),
-      );
-      if (refused.length === 0) return undefined;
-      return result(
-        { ...request, resources: kept },
-        kept.length > 0,
-        refused.map((c) => String(c.resourceName)),
-        (r) =>
-          partition(
-            r,
-            "responses",
-            refused.map((c) =>
-              entry(["responses"], {
-                ...denied,
-                errorMessage: MESSAGE,
-                resourceType: c.resourceType,
-                resourceName: c.resourceName,
-              }),
-            ),
-          ),
-      );
-    }
+          }),
+      });
+    case 33: // AlterConfigs
+    case 44: // IncrementalAlterConfigs
+      return rule({
+        list: "resources",
+        topic: (c) => (c.resourceType === TOPIC_RESOURCE ? String(c.resourceName) : undefined),
+        answers: "responses",
+        answer: (c, make) =>
+          make(["responses"], { ...withMessage, resourceType: c.resourceType, resourceName: c.resourceName }),
+      });
     default:
       return undefined;
   }
 }
 
-function result(
-  kept: Json,
-  anyLeft: boolean,
-  topics: string[],
-  answer: (r: Json | undefined) => Json,
-): Refused {
-  return { kept: anyLeft ? kept : undefined, topics, answer };
-}
-
-function partitionBy<T>(items: T[], refuse: (item: T) => boolean): [T[], T[]] {
-  const refused: T[] = [];
-  const kept: T[] = [];
-  for (const item of items) (refuse(item) ? refused : kept).push(item);
-  return [refused, kept];
-}
-
 /** The struct fields of the array element at `path` (e.g. ["responses", "partitionResponses"]). */
-function elementOf(fields: readonly FieldDef[], path: string[]): readonly FieldDef[] {
+export function elementOf(fields: readonly FieldDef[], path: string[]): readonly FieldDef[] {
   let current = fields;
   for (const name of path) {
     const f = current.find((x) => x.name === name);
