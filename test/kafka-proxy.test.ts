@@ -326,10 +326,10 @@ describe("the Kafka proxy in front of a real broker", () => {
         for (const r of ranges) {
           const spec = APIS.get(r.apiKey);
           if (!spec) continue;
-          expect(r.minVersion).toBeGreaterThanOrEqual(spec.minVersion);
           expect(r.maxVersion).toBeLessThanOrEqual(spec.maxVersion);
         }
-        expect(ranges.find((r) => r.apiKey === 17)?.minVersion).toBe(1);
+        // Minimums stay the broker's (librdkafka reads SaslHandshake v0 as "SASL handshake supported").
+        expect(ranges.find((r) => r.apiKey === 17)?.minVersion).toBe(0);
         expect(ranges.find((r) => r.apiKey === 0)).toBeDefined();
       }
     } finally {

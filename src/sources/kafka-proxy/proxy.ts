@@ -13,8 +13,8 @@
  * their responses, which Kafka sends in request order on a connection; a response whose correlation id is not
  * the next one expected closes the connection. Responses are forwarded unchanged except the rewrites above and
  * ApiVersions, whose version ranges are narrowed to what the codec decodes (so every version a client then
- * negotiates is one the proxy reads; SaslHandshake from v1, so SASL tokens always travel in SaslAuthenticate
- * requests). Backpressure: a side whose peer's socket buffer is full is paused until it drains.
+ * negotiates is one the proxy reads; minimums are left as the broker says, see narrowApiVersions).
+ * Backpressure: a side whose peer's socket buffer is full is paused until it drains.
  *
  * SASL: the mechanism from SaslHandshake, the user from the first SaslAuthenticate token (PLAIN's authcid,
  * SCRAM's `n=`), never the password; the broker's answer decides: error 0 on the last round is `auth.login`,
@@ -581,11 +581,10 @@ function narrowApiVersions(body: Record<string, unknown>): Record<string, unknow
       keys.push(k);
       continue;
     }
-    // SASL tokens must travel inside SaslAuthenticate (v0's raw tokens would carry no Kafka header).
-    const ourMin = spec.key === SASL_HANDSHAKE ? Math.max(1, spec.minVersion) : spec.minVersion;
-    const min = Math.max(k.minVersion as number, ourMin);
+    // Only the maximum is lowered: clients read a range's minimum as "this feature exists" (librdkafka wants
+    // SaslHandshake v0 and Produce v0 advertised, KAFKA-18659) and then use the highest version both know.
     const max = Math.min(k.maxVersion as number, spec.maxVersion);
-    if (min <= max) keys.push({ ...k, minVersion: min, maxVersion: max });
+    keys.push(max >= (k.minVersion as number) ? { ...k, maxVersion: max } : k);
   }
   return { ...body, apiKeys: keys };
 }
