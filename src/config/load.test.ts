@@ -674,7 +674,7 @@ describe("parseConfig problems", () => {
       "line 14: audit.queue.max_events: must be at least 1",
       "line 15: audit.color: unknown key (known: enabled, destination, destinations, events, exclude_events, " +
         "integrity, failure_policy, queue, retention, lifecycle, alerts, policy_file, enabled_event_types, " +
-        "excluded_topics, excluded_principals, redaction, sources, kafka_proxy, index)",
+        "excluded_topics, excluded_principals, redaction, sources, index)",
     ]);
   });
 
@@ -767,7 +767,7 @@ describe("audit block", () => {
 
   it.each([
     ["alerts", "alerting arrives in a later release"],
-    ["kafka_proxy", "the Kafka proxy arrives with issue 7 (sources)"],
+    ["retention", "retention policies arrive in a later release"],
   ])("refuses %s as not supported yet", (key, reason) => {
     expect(problemsOf(lines("audit:", "  enabled: true", `  ${key}:`, "    anything: ${UNSET}"))).toEqual([
       { field: `audit.${key}`, line: 3, message: `not supported yet: ${reason}` },
@@ -836,7 +836,7 @@ describe("audit block", () => {
     ]);
   });
 
-  it("refuses sources of types not built yet, unknown types, bad keys and clashes, each with its line", () => {
+  it("refuses unknown source types, bad keys and clashes, each with its line", () => {
     expect(
       problemsOf(
         lines(
@@ -860,11 +860,8 @@ describe("audit block", () => {
         ),
       ),
     ).toEqual([
-      {
-        field: "audit.sources[0].type",
-        line: 3,
-        message: "not supported yet: the kafka_proxy source arrives with issue 7 (sources)",
-      },
+      { field: "audit.sources[0].bootstrap_servers", line: 3, message: "is required" },
+      { field: "audit.sources[0].listen", line: 4, message: "environment variable UNSET is not set" },
       {
         field: "audit.sources[1].type",
         line: 5,
@@ -1138,6 +1135,261 @@ describe("audit block", () => {
         line: 6,
         message: "gives the name kafka.log, already the name of audit.sources[0]; set a unique name",
       },
+    ]);
+  });
+
+  it("reads kafka_proxy sources: the issue's block, defaults, the CA file resolved but not read", () => {
+    // The CA file does not exist: it is read when the source starts, not when the config loads.
+    const config = parseConfig(
+      lines(
+        "audit:",
+        "  sources:",
+        "    - type: kafka_proxy",
+        "      name: kafka-prod",
+        "      listen: 127.0.0.1:9192",
+        "      advertised_host: 127.0.0.1",
+        "      broker_ports: 9193-9208",
+        "      bootstrap_servers: [kafka-1:9092]",
+        "      upstream_tls:",
+        "        ca_file: kafka-ca.pem",
+        "      max_frame_bytes: 104857600",
+        "    - type: kafka_proxy",
+        "      listen: :9300",
+        '      bootstrap_servers: ["[2001:db8::1]:9093", kafka-2:9093]',
+        "    - type: kafka_proxy",
+        "      name: tests",
+        "      listen: :0",
+        "      bootstrap_servers: [kafka-1:9092]",
+        "      upstream_tls: {}",
+        "    - type: kafka_proxy",
+        "      name: outside",
+        "      listen: 0.0.0.0:9400",
+        "      advertised_host: vigil.example.com",
+        "      broker_ports: 9401",
+        "      bootstrap_servers: [kafka-1:9092]",
+        "      max_frame_bytes: 1048576",
+      ),
+      "/etc/vigil/vigil.yaml",
+      {},
+    );
+    const brokers = [{ host: "kafka-1", port: 9092 }];
+    expect(config.audit.sources).toEqual([
+      {
+        type: "kafka_proxy",
+        name: "kafka-prod",
+        listen: { host: "127.0.0.1", port: 9192 },
+        advertisedHost: "127.0.0.1",
+        brokerPorts: { first: 9193, count: 16 },
+        brokers,
+        upstreamTls: { caFile: "/etc/vigil/kafka-ca.pem" },
+        maxFrameBytes: 100 * MIB,
+      },
+      {
+        type: "kafka_proxy",
+        name: "kafka-proxy",
+        listen: { host: "127.0.0.1", port: 9300 },
+        advertisedHost: "127.0.0.1",
+        brokerPorts: { first: 9301, count: 16 },
+        brokers: [
+          { host: "2001:db8::1", port: 9093 },
+          { host: "kafka-2", port: 9093 },
+        ],
+        maxFrameBytes: 100 * MIB,
+      },
+      {
+        type: "kafka_proxy",
+        name: "tests",
+        listen: { host: "127.0.0.1", port: 0 },
+        advertisedHost: "127.0.0.1",
+        brokerPorts: { first: 0, count: 0 },
+        brokers,
+        upstreamTls: {},
+        maxFrameBytes: 100 * MIB,
+      },
+      {
+        type: "kafka_proxy",
+        name: "outside",
+        listen: { host: "0.0.0.0", port: 9400 },
+        advertisedHost: "vigil.example.com",
+        brokerPorts: { first: 9401, count: 1 },
+        brokers,
+        maxFrameBytes: MIB,
+      },
+    ]);
+    // Loopback unless a host is written, and 16 broker ports after listen's by default.
+    const [defaults] = parseConfig(
+      lines("audit:", "  sources:", "    - type: kafka_proxy", "      bootstrap_servers: [kafka-1:9092]"),
+      undefined,
+      {},
+    ).audit.sources;
+    expect(defaults).toMatchObject({
+      name: "kafka-proxy",
+      listen: { host: "127.0.0.1", port: 9192 },
+      advertisedHost: "127.0.0.1",
+      brokerPorts: { first: 9193, count: 16 },
+    });
+  });
+
+  it("reports kafka_proxy keys of the wrong shape with their line", () => {
+    expect(
+      problemsOf(
+        lines(
+          "audit:",
+          "  kafka_proxy: {}",
+          "  sources:",
+          "    - type: kafka_proxy",
+          "      name: 'bad name'",
+          "      listen: 9192",
+          "      bootstrap_servers: []",
+          "      upstream_tls: { ca_file: ca.pem, cert_file: client.pem }",
+          "      max_frame_bytes: 1000",
+          "      tls: true",
+          "    - type: kafka_proxy",
+          "      max_frame_bytes: 2147483648",
+        ),
+      ).map(formatProblem),
+    ).toEqual([
+      "line 2: audit.kafka_proxy: unknown key (known: enabled, destination, destinations, events, exclude_events, " +
+        "integrity, failure_policy, queue, retention, lifecycle, alerts, policy_file, enabled_event_types, " +
+        "excluded_topics, excluded_principals, redaction, sources, index)",
+      "line 5: audit.sources[0].name: must be at most 64 letters, digits and . _ -, starting with a letter or " +
+        "digit, e.g. broker-1",
+      "line 6: audit.sources[0].listen: must be a string",
+      "line 7: audit.sources[0].bootstrap_servers: must not be an empty list",
+      "line 8: audit.sources[0].upstream_tls.cert_file: unknown key (known: ca_file)",
+      "line 9: audit.sources[0].max_frame_bytes: must be at least 1048576",
+      "line 10: audit.sources[0].tls: unknown key (known: type, name, listen, advertised_host, broker_ports, " +
+        "bootstrap_servers, upstream_tls, max_frame_bytes)",
+      "line 11: audit.sources[1].bootstrap_servers: is required",
+      "line 12: audit.sources[1].max_frame_bytes: must be at most 2147483647",
+    ]);
+  });
+
+  it("refuses kafka_proxy addresses and port ranges that cannot work, naming the key and its line", () => {
+    expect(
+      problemsOf(
+        lines(
+          "audit:", // 1
+          "  sources:",
+          "    - type: kafka_proxy",
+          "      listen: localhost", // 4
+          "      advertised_host: 'vigil:9092'",
+          "      bootstrap_servers: ['kafka://kafka-1:9092', 'localhost:9192']",
+          "    - type: kafka_proxy",
+          "      name: wildcard",
+          "      listen: 0.0.0.0:9300", // 9
+          "      broker_ports: 9310-9300",
+          "      bootstrap_servers: [kafka-1:9092]",
+          "    - type: kafka_proxy",
+          "      name: wide",
+          "      listen: '[::]:9300'",
+          "      advertised_host: '::'", // 15
+          "      broker_ports: 1-2000",
+          "      bootstrap_servers: [kafka-1:9092]",
+          "    - type: kafka_proxy",
+          "      name: overlap",
+          "      listen: :9500", // 20
+          "      broker_ports: 9495-9505",
+          "      bootstrap_servers: [kafka-1:9092]",
+          "    - type: kafka_proxy",
+          "      name: itself",
+          "      listen: :9600", // 25
+          "      broker_ports: 7460-7480",
+          "      bootstrap_servers: ['127.0.0.1:9600', 'localhost:7465', '127.0.0.2:9000', 'kafka-1:7465']",
+          "    - type: kafka_proxy",
+          "      name: default-range",
+          "      listen: :7469", // 30
+          "      bootstrap_servers: [kafka-1:9092]",
+          "    - type: kafka_proxy",
+          "      name: http-port",
+          "      listen: :7470",
+          "      broker_ports: 0-5", // 35
+          "      bootstrap_servers: [kafka-1:9092]",
+          "    - type: kafka_proxy",
+          "      name: top",
+          "      listen: :65530",
+          "      bootstrap_servers: [kafka-1:9092]", // 40
+          "    - type: kafka_proxy",
+          "      name: broker",
+          "      broker_ports: abc",
+          "      bootstrap_servers: [kafka-1:9092]",
+          "    - type: kafka_proxy", // 45
+          "      name: everywhere",
+          "      listen: 0.0.0.0:9700",
+          "      advertised_host: vigil.example.com",
+          "      broker_ports: 9701",
+          "      bootstrap_servers: ['localhost:9701']", // 50
+        ),
+      ).map(formatProblem),
+    ).toEqual([
+      "line 4: audit.sources[0].listen: must be host:port, [ipv6-address]:port or :port, e.g. 127.0.0.1:7470",
+      "line 6: audit.sources[0].bootstrap_servers[0]: must be host:port, e.g. kafka-1.example.com:9092, without " +
+        "a scheme (the protocol goes in security.security_protocol)",
+      "line 9: audit.sources[1].listen: listens on every address, which no client can connect to: set " +
+        "advertised_host to the name or address clients reach this machine by",
+      "line 10: audit.sources[1].broker_ports: must be a port range first-last, e.g. 9193-9208, or one port " +
+        "(9310 is above 9300)",
+      "line 15: audit.sources[2].advertised_host: must be a host name or IP address clients can connect to, " +
+        "without a port, e.g. vigil.example.com",
+      "line 16: audit.sources[2].broker_ports: spans 2000 ports; at most 1024 (one per broker) are allowed",
+      "line 21: audit.sources[3].broker_ports: holds listen's port 9500",
+      "line 26: audit.sources[4].broker_ports: holds the HTTP server's port 7470 (server.listen)",
+      "line 27: audit.sources[4].bootstrap_servers[0]: is the proxy's own address: name the real cluster's brokers",
+      "line 27: audit.sources[4].bootstrap_servers[1]: is the proxy's own address: name the real cluster's brokers",
+      "line 30: audit.sources[5].listen: is followed by the default broker_ports 7470-7485, which hold the HTTP " +
+        "server's port 7470 (server.listen); set broker_ports",
+      "line 34: audit.sources[6].listen: is the HTTP server's port (server.listen)",
+      "line 35: audit.sources[6].broker_ports: must hold ports 1 to 65535",
+      "line 39: audit.sources[7].listen: leaves no room for the 16 broker ports that follow it by default; set " +
+        "broker_ports",
+      "line 43: audit.sources[8].broker_ports: must be a port range first-last, e.g. 9193-9208, or one port",
+      "line 50: audit.sources[9].bootstrap_servers[0]: is the proxy's own address: name the real cluster's brokers",
+    ]);
+  });
+
+  it("refuses two kafka_proxy sources sharing a port or the default name; the HTTP port from --listen", () => {
+    const proxies = lines(
+      "server:",
+      "  listen: 127.0.0.1:9000",
+      "audit:",
+      "  sources:",
+      "    - type: kafka_proxy",
+      "      broker_ports: 8990-8999",
+      "      bootstrap_servers: [kafka-1:9092]",
+      "    - type: kafka_proxy", // 8
+      "      name: second",
+      "      listen: :9300",
+      "      broker_ports: 8995-8996",
+      "      bootstrap_servers: [kafka-1:9092]",
+      "    - type: kafka_proxy", // 13
+      "      name: third",
+      "      listen: :9192",
+      "      bootstrap_servers: [kafka-1:9092]",
+      "    - type: kafka_proxy", // 17
+      "      listen: :9400",
+      "      bootstrap_servers: [kafka-1:9092]",
+    );
+    expect(problemsOf(proxies).map(formatProblem)).toEqual([
+      "line 11: audit.sources[1].broker_ports: takes port 8995, which audit.sources[0] takes too",
+      "line 15: audit.sources[2].listen: takes port 9192, which audit.sources[0] takes too",
+      "line 17: audit.sources[3]: gives the name kafka-proxy, already the name of audit.sources[0]; set a unique name",
+    ]);
+    // The HTTP server's port is the one it will listen on: --listen wins over server.listen.
+    const httpClash = lines(
+      "server:",
+      "  listen: 127.0.0.1:9000",
+      "audit:",
+      "  sources:",
+      "    - type: kafka_proxy",
+      "      broker_ports: 8990-9010",
+      "      bootstrap_servers: [kafka-1:9092]",
+    );
+    expect(problemsOf(httpClash).map(formatProblem)).toEqual([
+      "line 6: audit.sources[0].broker_ports: holds the HTTP server's port 9000 (server.listen)",
+    ]);
+    expect(parseConfig(httpClash, undefined, {}, { listen: "127.0.0.1:0" }).audit.sources).toHaveLength(1);
+    expect(problemsOf(httpClash, {}, { listen: ":9005" }).map(formatProblem)).toEqual([
+      "line 6: audit.sources[0].broker_ports: holds the HTTP server's port 9005 (server.listen)",
     ]);
   });
 

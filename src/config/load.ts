@@ -7,7 +7,6 @@
  */
 import { readFileSync } from "node:fs";
 import { readFile } from "node:fs/promises";
-import { isIP } from "node:net";
 import { hostname } from "node:os";
 import { dirname, resolve } from "node:path";
 import { defaultFileDestination } from "../destinations/file/config.ts";
@@ -36,11 +35,20 @@ import {
   resolveAuthorizerLogSource,
 } from "../sources/authorizer-log/config.ts";
 import { parseLine } from "../sources/authorizer-log/parse.ts";
+import {
+  checkKafkaProxySource,
+  KafkaProxySourceSchema,
+  type ProxyCheckContext,
+  proxyPorts,
+  type RawKafkaProxySource,
+  resolveKafkaProxySource,
+} from "../sources/kafka-proxy/config.ts";
 import { InterpolationError, interpolate } from "./interpolate.ts";
 import {
   ConfigSchema,
   formatPath,
   LATER_AUDIT_KEYS,
+  listenAddress,
   type Path,
   type PathProblem,
   type RawConfig,
@@ -73,7 +81,6 @@ export interface ConfigOverrides {
 
 const MIB = 1024 * 1024;
 const DEFAULT_SCOPES: TokenScope[] = ["ingest", "read"];
-const LISTEN_FORMS = "host:port, [ipv6-address]:port or :port, e.g. 127.0.0.1:7470";
 const checkConfig = schemaChecker(ConfigSchema);
 const destinationCheckers = new Map<string, (value: unknown, base?: Path) => PathProblem[]>();
 
@@ -88,6 +95,7 @@ function destinationChecker(type: string, schema: Parameters<typeof schemaChecke
 }
 const checkAuthorizerLogSource = schemaChecker(AuthorizerLogSourceSchema);
 const checkAuditTopicSchema = schemaChecker(AuditTopicSourceSchema);
+const checkKafkaProxySchema = schemaChecker(KafkaProxySourceSchema);
 
 type Mapping = Record<string, unknown>;
 
@@ -103,24 +111,6 @@ function valueAt(value: unknown, path: Path): unknown {
     else current = isMapping(current) ? current[segment] : undefined;
   }
   return current;
-}
-
-/** The address, or why `text` is not one. */
-function listenAddress(text: string): ListenAddress | string {
-  const match = /^(?:\[([^\]]*)\]|([A-Za-z0-9._-]*)):(\d{1,5})$/.exec(text);
-  if (!match) {
-    const bareIpv6 = !text.startsWith("[") && text.split(":").length > 2;
-    return bareIpv6 ? `must be ${LISTEN_FORMS} (put an IPv6 address in brackets)` : `must be ${LISTEN_FORMS}`;
-  }
-  const [, bracketed, host, portText] = match;
-  const port = Number(portText);
-  if (port > 65535) return "port must be between 0 and 65535";
-  if (bracketed !== undefined) {
-    return isIP(bracketed) === 6
-      ? { host: bracketed, port }
-      : "the address in brackets must be an IPv6 address";
-  }
-  return { host: host || DEFAULT_LISTEN.host, port };
 }
 
 /**
@@ -343,36 +333,60 @@ function checkDestinations(
   return destinations;
 }
 
-/** Checks one source entry; returns it resolved when it is a valid source of a type that is built. */
+/** Checks an entry against its type's schema, then its type's own checks; resolves it when both pass. */
+function checkedSource<Raw, Config>(
+  entry: Mapping,
+  path: Path,
+  findings: Findings,
+  schema: (value: unknown, base?: Path) => PathProblem[],
+  check: (raw: Raw) => PathProblem[],
+  resolveEntry: (raw: Raw) => Config,
+): Config | undefined {
+  const problems = schema(entry, path);
+  if (problems.length === 0) {
+    for (const p of check(entry as Raw)) problems.push({ path: [...path, ...p.path], message: p.message });
+  }
+  findings.problems.push(...problems);
+  return problems.length === 0 ? resolveEntry(entry as Raw) : undefined;
+}
+
+/** Checks one source entry; returns it resolved when it is a valid source of a known type. */
 function checkSource(
   entry: unknown,
   path: Path,
   baseDir: string,
+  context: ProxyCheckContext,
   findings: Findings,
 ): SourceConfig | undefined {
   const type = valueAt(entry, ["type"]);
   if (!isMapping(entry) || typeof type !== "string") return undefined; // the schema reports it
   if (type === "audit_topic") {
-    const problems = checkAuditTopicSchema(entry, path);
-    if (problems.length === 0) {
-      for (const p of checkAuditTopicSource(entry as RawAuditTopicSource, baseDir)) {
-        problems.push({ path: [...path, ...p.path], message: p.message });
-      }
-    }
-    findings.problems.push(...problems);
-    return problems.length === 0 ? resolveAuditTopicSource(entry as RawAuditTopicSource, baseDir) : undefined;
+    return checkedSource(
+      entry,
+      path,
+      findings,
+      checkAuditTopicSchema,
+      (raw: RawAuditTopicSource) => checkAuditTopicSource(raw, baseDir),
+      (raw) => resolveAuditTopicSource(raw, baseDir),
+    );
+  }
+  if (type === "kafka_proxy") {
+    return checkedSource(
+      entry,
+      path,
+      findings,
+      checkKafkaProxySchema,
+      (raw: RawKafkaProxySource) => checkKafkaProxySource(raw, context),
+      (raw) => resolveKafkaProxySource(raw, baseDir),
+    );
   }
   if (type !== "kafka_authorizer_log") {
-    if ((SOURCE_TYPES as readonly string[]).includes(type)) {
-      refuse(findings, [...path, "type"], `the ${type} source arrives with issue 7 (sources)`, path);
-    } else {
-      const hint = suggest(type, SOURCE_TYPES);
-      findings.problems.push({
-        path: [...path, "type"],
-        message: `unknown source type${hint ? `; did you mean ${hint}?` : ""} (known: ${SOURCE_TYPES.join(", ")})`,
-      });
-      findings.refused.push({ subtree: path, because: [...path, "type"] });
-    }
+    const hint = suggest(type, SOURCE_TYPES);
+    findings.problems.push({
+      path: [...path, "type"],
+      message: `unknown source type${hint ? `; did you mean ${hint}?` : ""} (known: ${SOURCE_TYPES.join(", ")})`,
+    });
+    findings.refused.push({ subtree: path, because: [...path, "type"] });
     return undefined;
   }
   const problems = checkAuthorizerLogSource(entry, path);
@@ -394,11 +408,36 @@ function checkSource(
     : undefined;
 }
 
-/** What a source reads (a file, a topic), the key naming it, and what two sources reading it are told. */
-function sourceTarget(source: SourceConfig): { target: string; key: string; same: string } {
-  return source.type === "audit_topic"
-    ? { target: auditTopicTarget(source), key: "topic", same: "reads the same topic as" }
-    : { target: source.path, key: "path", same: "is the same file as" };
+/**
+ * What a source reads (a file, a topic), the key naming it, and what two sources reading it are told; undefined
+ * for a kafka_proxy, which reads nothing of its own (its listeners' ports are checked instead).
+ */
+function sourceTarget(source: SourceConfig): { target: string; key: string; same: string } | undefined {
+  switch (source.type) {
+    case "audit_topic":
+      return { target: auditTopicTarget(source), key: "topic", same: "reads the same topic as" };
+    case "kafka_authorizer_log":
+      return { target: source.path, key: "path", same: "is the same file as" };
+    case "kafka_proxy":
+      return undefined;
+  }
+}
+
+/** The first port a kafka_proxy source takes that an earlier one took too, and the key to point at. */
+function portClash(
+  source: SourceConfig,
+  entry: unknown,
+  taken: Map<number, Path>,
+): { at: Path; port: number; other: Path } | undefined {
+  if (source.type !== "kafka_proxy") return undefined;
+  for (const port of proxyPorts(source)) {
+    const other = taken.get(port);
+    if (other === undefined) continue;
+    const written = (key: string) => isMapping(entry) && Object.hasOwn(entry, key);
+    const key = port !== source.listen.port && written("broker_ports") ? "broker_ports" : "listen";
+    return { at: written(key) ? [key] : [], port, other };
+  }
+  return undefined;
 }
 
 /**
@@ -415,36 +454,48 @@ function feedsItself(source: SourceConfig, destinations: DestinationConfig[]): D
 }
 
 /**
- * Checks `sources`: each entry, then that no two share a name (their state file and origin token) or read the
- * same file or topic, and that no source reads the topic a destination writes.
+ * Checks `sources`: each entry, then that no two share a name (their state file and origin token), read the
+ * same file or topic or listen on the same port, and that no source reads the topic a destination writes.
  */
 function checkSources(
   audit: Mapping,
   auditPath: Path,
   baseDir: string,
+  context: ProxyCheckContext,
   findings: Findings,
   destinations: DestinationConfig[],
 ): SourceConfig[] {
   if (!Array.isArray(audit.sources)) return []; // absent, or the schema reports it
   const byTarget = new Map<string, Path>();
   const byName = new Map<string, Path>();
+  const byPort = new Map<number, Path>();
   const sources: SourceConfig[] = [];
   audit.sources.forEach((entry, i) => {
     const path = [...auditPath, "sources", i];
-    const source = checkSource(entry, path, baseDir, findings);
+    const source = checkSource(entry, path, baseDir, context, findings);
     if (!source) return;
     sources.push(source);
-    const { target, key, same } = sourceTarget(source);
-    const sameTarget = byTarget.get(target);
+    const read = sourceTarget(source);
+    const sameTarget = read && byTarget.get(read.target);
     const sameName = byName.get(source.name);
+    const samePort = portClash(source, entry, byPort);
     const loop = feedsItself(source, destinations);
-    if (sameTarget) {
-      findings.problems.push({ path: [...path, key], message: `${same} ${formatPath(sameTarget)}` });
-    } else if (sameName) {
-      // A defaulted name comes from the file or topic name: point at the key the user can add or change.
-      const at = isMapping(entry) && Object.hasOwn(entry, "name") ? "name" : key;
+    if (read && sameTarget) {
       findings.problems.push({
-        path: [...path, at],
+        path: [...path, read.key],
+        message: `${read.same} ${formatPath(sameTarget)}`,
+      });
+    } else if (samePort) {
+      findings.problems.push({
+        path: [...path, ...samePort.at],
+        message: `takes port ${samePort.port}, which ${formatPath(samePort.other)} takes too`,
+      });
+    } else if (sameName) {
+      // A defaulted name comes from the file or topic name: point at the key the user can add or change (for a
+      // proxy, whose default is fixed, at the entry).
+      const at = isMapping(entry) && Object.hasOwn(entry, "name") ? ["name"] : read ? [read.key] : [];
+      findings.problems.push({
+        path: [...path, ...at],
         message: `gives the name ${source.name}, already the name of ${formatPath(sameName)}; set a unique name`,
       });
     }
@@ -456,7 +507,10 @@ function checkSources(
           "without end; read another topic",
       });
     }
-    byTarget.set(target, sameTarget ?? path);
+    if (read) byTarget.set(read.target, sameTarget ?? path);
+    if (source.type === "kafka_proxy") {
+      for (const port of proxyPorts(source)) if (!byPort.has(port)) byPort.set(port, path);
+    }
     byName.set(source.name, sameName ?? path);
   });
   return sources;
@@ -467,10 +521,18 @@ interface AuditParts {
   sources: SourceConfig[];
 }
 
+/** The HTTP server's port, which a kafka_proxy source may not take (unknown while its address is invalid). */
+function proxyCheckContext(root: unknown, overrides: ConfigOverrides): ProxyCheckContext {
+  const listen = overrides.listen ?? valueAt(root, ["server", "listen"]);
+  const address = typeof listen === "string" ? listenAddress(listen) : DEFAULT_LISTEN;
+  return typeof address === "string" ? {} : { serverPort: address.port };
+}
+
 function checkAudit(
   root: unknown,
   auditPath: Path,
   baseDir: string,
+  context: ProxyCheckContext,
   findings: Findings,
 ): AuditParts | undefined {
   const audit = valueAt(root, auditPath);
@@ -483,7 +545,7 @@ function checkAudit(
   const destinations = checkDestinations(audit, auditPath, baseDir, findings);
   return {
     destinations,
-    sources: checkSources(audit, auditPath, baseDir, findings, destinations ?? []),
+    sources: checkSources(audit, auditPath, baseDir, context, findings, destinations ?? []),
   };
 }
 
@@ -703,7 +765,8 @@ export function parseConfig(
   const findings: Findings = { problems: checkConfig(root), refused: [] };
   checkServer(root, findings);
   const auditPath = findAuditBlock(root, findings);
-  const parts = auditPath && checkAudit(root, auditPath, baseDir, findings);
+  const parts =
+    auditPath && checkAudit(root, auditPath, baseDir, proxyCheckContext(root, overrides), findings);
   const kubernetesPolicy = auditPath && checkPolicyFile(root, auditPath, baseDir, findings);
   checkOverrides(overrides, findings);
 

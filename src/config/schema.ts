@@ -3,10 +3,12 @@
  * each holds (the `Raw*` types are derived from it). Also turns schema errors into messages for people. load.ts
  * adds the checks a schema cannot express and resolves the raw shape into a VigilConfig (types.ts).
  */
+import { isIP } from "node:net";
 import Type, { type TSchema } from "typebox";
 import { Compile } from "typebox/compile";
 import type { TLocalizedValidationError } from "typebox/error";
 import { Settings } from "typebox/system";
+import { DEFAULT_LISTEN, type ListenAddress } from "./types.ts";
 
 export const ENV_VAR_NAME_PATTERN = "^[A-Za-z_][A-Za-z0-9_]*$";
 /** Event type globs: the characters of event types plus the wildcards `*` and `?`. */
@@ -31,10 +33,7 @@ const strict = { additionalProperties: false };
 export const TOKEN_SCOPES = ["ingest", "read", "admin"] as const;
 export const FAILURE_POLICIES = ["reject", "permit"] as const;
 
-/**
- * Source types Vigil reads itself. `kafka_authorizer_log` and `audit_topic` are built; `kafka_proxy` arrives with
- * issue 7.
- */
+/** Source types Vigil reads itself (or, for `kafka_proxy`, sees pass through it). */
 export const SOURCE_TYPES = ["kafka_authorizer_log", "kafka_proxy", "audit_topic"] as const;
 
 export const TokenSchema = Type.Object(
@@ -146,7 +145,6 @@ export const AuditSchema = Type.Object(
       ),
     ),
     sources: Type.Optional(Type.Array(SourceSchema)),
-    kafka_proxy: Later,
     /**
      * The search index (issue 6): an embedded DuckDB database fed from the journal by its own consumer (cursor
      * "index") on its own thread, derived data only (`vigil reindex` rebuilds it). `enabled` (default true):
@@ -187,8 +185,31 @@ export const LATER_AUDIT_KEYS = {
   retention: "retention policies arrive in a later release",
   lifecycle: "lifecycle rules arrive with retention policies in a later release",
   alerts: "alerting arrives in a later release",
-  kafka_proxy: "the Kafka proxy arrives with issue 7 (sources)",
 } as const satisfies Partial<Record<keyof RawAudit, string>>;
+
+const LISTEN_FORMS = "host:port, [ipv6-address]:port or :port, e.g. 127.0.0.1:7470";
+
+/**
+ * A listen address as every listener of Vigil accepts it (`server.listen`, `--listen`, a kafka_proxy source's
+ * `listen`): `host:port`, `[ipv6]:port`, or `:port` on 127.0.0.1; port 0 asks for any free port. Returns the
+ * address, or why `text` is not one.
+ */
+export function listenAddress(text: string): ListenAddress | string {
+  const match = /^(?:\[([^\]]*)\]|([A-Za-z0-9._-]*)):(\d{1,5})$/.exec(text);
+  if (!match) {
+    const bareIpv6 = !text.startsWith("[") && text.split(":").length > 2;
+    return bareIpv6 ? `must be ${LISTEN_FORMS} (put an IPv6 address in brackets)` : `must be ${LISTEN_FORMS}`;
+  }
+  const [, bracketed, host, portText] = match;
+  const port = Number(portText);
+  if (port > 65535) return "port must be between 0 and 65535";
+  if (bracketed !== undefined) {
+    return isIP(bracketed) === 6
+      ? { host: bracketed, port }
+      : "the address in brackets must be an IPv6 address";
+  }
+  return { host: host || DEFAULT_LISTEN.host, port };
+}
 
 /** A key path as written in the file: `["destinations", 1, "path"]` is `destinations[1].path`. */
 export type Path = readonly (string | number)[];
@@ -304,6 +325,8 @@ function describe(error: TLocalizedValidationError, schema: TSchema, value: unkn
     }
     case "minimum":
       return [{ path, message: `must be at least ${error.params.limit}` }];
+    case "maximum":
+      return [{ path, message: `must be at most ${error.params.limit}` }];
     case "exclusiveMinimum":
       return [{ path, message: `must be greater than ${error.params.limit}` }];
     case "minLength":

@@ -10,6 +10,7 @@ import type { KubernetesPolicy } from "../policy/kubernetes.ts";
 import type { RedactionConfig } from "../policy/redact.ts";
 import type { RedpandaFilterConfig } from "../policy/redpanda.ts";
 import type { AuditTopicSourceConfig } from "../sources/audit-topic/config.ts";
+import type { KafkaProxySourceConfig } from "../sources/kafka-proxy/config.ts";
 
 export type TokenScope = "ingest" | "read" | "admin";
 
@@ -41,8 +42,11 @@ export interface AuthorizerLogSourceConfig {
 /** A resolved `type: audit_topic` source: see sources/audit-topic/config.ts. */
 export type { AuditTopicSourceConfig } from "../sources/audit-topic/config.ts";
 
-/** Source types built so far besides HTTP ingest; issue 7 adds kafka_proxy. */
-export type SourceConfig = AuthorizerLogSourceConfig | AuditTopicSourceConfig;
+/** A resolved `type: kafka_proxy` source: see sources/kafka-proxy/config.ts. */
+export type { KafkaProxySourceConfig } from "../sources/kafka-proxy/config.ts";
+
+/** The sources Vigil reads (or, for the Kafka proxy, sees pass through it) besides HTTP ingest. */
+export type SourceConfig = AuthorizerLogSourceConfig | AuditTopicSourceConfig | KafkaProxySourceConfig;
 
 export type FailurePolicy = "reject" | "permit";
 

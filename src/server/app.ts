@@ -36,6 +36,7 @@ import { compilePolicy } from "../policy/rules.ts";
 import { SearchService } from "../search/service.ts";
 import { AuditTopicSource, groupInstanceId } from "../sources/audit-topic/source.ts";
 import { AuthorizerLogTailer } from "../sources/authorizer-log/tailer.ts";
+import { KafkaProxySource } from "../sources/kafka-proxy/source.ts";
 import { ensureDir, exists } from "../util/fs.ts";
 import { lockDataDir } from "../util/lock.ts";
 import { VIGIL_VERSION } from "../version.ts";
@@ -68,6 +69,8 @@ interface RunningSource {
  * - kafka_authorizer_log: a tailer, its position in `<data-dir>/sources/<name>.json`.
  * - audit_topic: a consumer, its position the committed offsets of its consumer group; a static group member
  *   whose instance id is this log's origin and the source's name, stable across restarts.
+ * - kafka_proxy: the Kafka audit proxy; no position (it sees requests as they pass), its events queued in memory
+ *   and sealed in batches without the proxy waiting for them (failing open when the queue is full).
  */
 function buildSource(
   config: SourceConfig,
@@ -83,6 +86,14 @@ function buildSource(
       ingest: (events) => pipeline.ingest(events),
       limits,
       instanceId: groupInstanceId(logOrigin, config.name),
+      log: (msg) => log(`source ${config.name}: ${msg}`),
+    });
+  }
+  if (config.type === "kafka_proxy") {
+    return new KafkaProxySource({
+      config,
+      ingest: (events) => pipeline.ingest(events),
+      limits,
       log: (msg) => log(`source ${config.name}: ${msg}`),
     });
   }
