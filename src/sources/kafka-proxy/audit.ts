@@ -10,7 +10,12 @@
  * (src/policy/redpanda.ts) apply to proxied traffic as to imported audit logs. Authentication results are
  * `auth.login` / `auth.failed`.
  */
+import { isIP } from "node:net";
 import { type ApiSpec, countRecords } from "./protocol/index.ts";
+
+/** The native model's limit for ids (src/event/schema.ts): longer names (a client may send any) are cut. */
+const MAX_ID = 1024;
+const cut = (s: string): string => (s.length > MAX_ID ? `${s.slice(0, MAX_ID - 1)}…` : s);
 
 /** Who is on a connection, as far as the proxy has seen. */
 export interface Peer {
@@ -156,11 +161,11 @@ export function exchangeEvent(x: Exchange, peer: Peer, names: TopicNames): Json 
   const failed = Object.keys(errors).length > 0 || x.decodeError !== undefined;
   const resource =
     topics.length > 0
-      ? { type: "topic", id: topics[0]?.name }
+      ? { type: "topic", id: cut(topics[0]?.name ?? "") }
       : groups.length > 0
-        ? { type: "group", id: groups[0] }
+        ? { type: "group", id: cut(groups[0] ?? "") }
         : transactionalIds.length > 0
-          ? { type: "transactional_id", id: transactionalIds[0] }
+          ? { type: "transactional_id", id: cut(transactionalIds[0] ?? "") }
           : { type: "cluster", id: peer.broker };
   const kafka: Json = {
     api: x.api.name,
@@ -202,6 +207,7 @@ export function authEvent(
 ): Json {
   return {
     event_type: ok ? "auth.login" : "auth.failed",
+    timestamp: new Date().toISOString(),
     actor: principalActor(peer),
     resource: { type: "cluster", id: peer.broker },
     action: { operation: "authenticate", result: ok ? "success" : "failure" },
@@ -218,8 +224,10 @@ export function authEvent(
   };
 }
 
-function principalActor(peer: Peer): Json {
+/** The actor of a connection's events (also used by proxy.ts for APIs the codec does not know). */
+export function principalActor(peer: Peer): Json {
+  const ip = isIP(peer.address) ? { ip_address: peer.address } : {};
   return peer.principal === undefined
-    ? { type: "anonymous", id: "ANONYMOUS", ip_address: peer.address }
-    : { type: "user", id: `User:${peer.principal}`, ip_address: peer.address };
+    ? { type: "anonymous", id: "ANONYMOUS", ...ip }
+    : { type: "user", id: cut(`User:${peer.principal}`), ...ip };
 }
