@@ -79,6 +79,7 @@ function buildSource(
   limits: VigilConfig["limits"],
   logOrigin: string,
   log: Logger,
+  auditTopics: readonly string[],
 ): RunningSource {
   if (config.type === "audit_topic") {
     return new AuditTopicSource({
@@ -95,6 +96,7 @@ function buildSource(
       ingest: (events) => pipeline.ingest(events),
       limits,
       log: (msg) => log(`source ${config.name}: ${msg}`),
+      protectedTopics: auditTopics,
     });
   }
   const origin = { source: "kafka-authorizer-log", token: config.name };
@@ -352,7 +354,15 @@ export async function startVigil(config: VigilConfig, log: Logger, env = process
     // event a source delivered.
     const sources = config.audit.sources.map((s) => ({
       config: s,
-      tailer: buildSource(s, dataDir, pipeline, config.limits, origin, log),
+      tailer: buildSource(
+        s,
+        dataDir,
+        pipeline,
+        config.limits,
+        origin,
+        log,
+        config.audit.policy.auditTopics ?? [],
+      ),
     }));
     if (sources.length > 0) await ensureDir(sourcesDir(dataDir));
     for (const { tailer } of sources) {

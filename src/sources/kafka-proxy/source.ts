@@ -99,6 +99,11 @@ export interface KafkaProxySourceOptions {
   log: (msg: string) => void;
   queueMaxEvents?: number;
   backoff?: BackoffOptions;
+  /**
+   * Vigil's own audit topics (its kafka destinations'): producing to, deleting or altering them through the proxy
+   * is refused (protect.ts). Vigil's destinations write to the cluster directly, not through the proxy.
+   */
+  protectedTopics?: readonly string[];
 }
 
 type Json = Record<string, unknown>;
@@ -162,6 +167,7 @@ export class KafkaProxySource {
       brokerPorts: config.brokerPorts,
       ...(config.upstreamTls === undefined ? {} : { upstreamTls: await this.#upstreamTls(config) }),
       maxFrameBytes: config.maxFrameBytes,
+      ...(this.#opts.protectedTopics?.length ? { protectedTopics: this.#opts.protectedTopics } : {}),
       emit: (event) => this.#emit(event),
       log: this.#opts.log,
     });
