@@ -324,6 +324,71 @@ describe("kafka_proxy source in vigil serve", () => {
 });
 
 describe("kafka_proxy source in process, with a stand-in for the pipeline", () => {
+  it("fails closed by default: while the queue is full clients' requests wait, then complete once", async () => {
+    const sealed: NativeEvent[] = [];
+    let release: () => void = () => {};
+    const gate = new Promise<void>((r) => {
+      release = r;
+    });
+    const topic = `closed-${Date.now()}`;
+    const direct = new Admin({ clientId: "direct", bootstrapBrokers: [kafka.plaintext], retries: 5 });
+    await direct.createTopics({ topics: [topic], partitions: 1, replicas: 1 });
+    const source = new KafkaProxySource({
+      config: resolveKafkaProxySource(
+        { type: "kafka_proxy", name: "closed", listen: "127.0.0.1:0", bootstrap_servers: [kafka.plaintext] },
+        ".",
+      ),
+      ingest: async (events) => {
+        await gate;
+        sealed.push(...events);
+        return { accepted: events.length, excluded: 0, dropped: 0, events: [] };
+      },
+      limits: DEFAULT_EVENT_LIMITS,
+      log: () => {},
+      // One place: the client's first event (ApiVersions) fills it, so its Produce finds the audit path full.
+      queueMaxEvents: 1,
+      backoff: { initialMs: 1, maxMs: 5 },
+    });
+    await source.start();
+    const producer = new Producer({
+      clientId: "closed-producer",
+      bootstrapBrokers: [source.status().listen],
+      serializers: stringSerializers,
+      acks: ProduceAcks.ALL,
+      retries: 1000,
+      retryDelay: 20,
+    });
+    try {
+      // (Not idempotent: a refused InitProducerId would hold it before its first Produce.)
+      const sending = producer.send({ messages: [{ topic, value: "held" }] });
+      const refusing = await waitUntil("a produce request refused", async () => {
+        const s = source.status();
+        return (s.failure?.refused.Produce ?? 0) > 0 ? s : undefined;
+      });
+      expect(refusing.failure).toMatchObject({ policy: "reject", auditPathFull: true });
+      const offsets = () =>
+        direct.listOffsets({
+          topics: [{ name: topic, partitions: [{ partitionIndex: 0, timestamp: -1n }] }],
+        });
+      // Nothing reached the broker while the audit path was full.
+      expect((await offsets())[0]?.partitions[0]?.offset).toBe(0n);
+      release();
+      await sending;
+      expect((await offsets())[0]?.partitions[0]?.offset).toBe(1n);
+      await waitUntil("the queue drained", async () =>
+        source.status().queueLength === 0 ? true : undefined,
+      );
+      const refusals = sealed.filter((e) => kafkaOf(e as unknown as Json).refused !== undefined);
+      expect(refusals.length).toBeGreaterThan(0);
+      expect(source.status().droppedEvents).toBe(0);
+    } finally {
+      release();
+      await producer.close();
+      await direct.close();
+      await source.stop();
+    }
+  });
+
   it("fails open while the pipeline holds events, drains after, and seals an oversized group id cut", async () => {
     const logs: string[] = [];
     const sealed: NativeEvent[] = [];
@@ -356,6 +421,7 @@ describe("kafka_proxy source in process, with a stand-in for the pipeline", () =
       log: (msg) => logs.push(msg),
       queueMaxEvents: 5,
       backoff: { initialMs: 1, maxMs: 5 },
+      failurePolicy: "permit",
     });
     await source.start();
     const topic = `inproc-${Date.now()}`;

@@ -80,6 +80,7 @@ function buildSource(
   logOrigin: string,
   log: Logger,
   auditTopics: readonly string[],
+  failurePolicy: VigilConfig["audit"]["failurePolicy"],
 ): RunningSource {
   if (config.type === "audit_topic") {
     return new AuditTopicSource({
@@ -97,6 +98,7 @@ function buildSource(
       limits,
       log: (msg) => log(`source ${config.name}: ${msg}`),
       protectedTopics: auditTopics,
+      failurePolicy,
     });
   }
   const origin = { source: "kafka-authorizer-log", token: config.name };
@@ -362,6 +364,7 @@ export async function startVigil(config: VigilConfig, log: Logger, env = process
         origin,
         log,
         config.audit.policy.auditTopics ?? [],
+        config.audit.failurePolicy,
       ),
     }));
     if (sources.length > 0) await ensureDir(sourcesDir(dataDir));

@@ -16,6 +16,15 @@
  * negotiates is one the proxy reads; minimums are left as the broker says, see narrowApiVersions).
  * Backpressure: a side whose peer's socket buffer is full is paused until it drains.
  *
+ * Failure policy (issue 7, point 4): before a request is forwarded, `admit()` says whether the audit path can take
+ * its event (the source's queue has room). When it cannot, `failurePolicy` decides: "permit" forwards the request
+ * as usual (fail open: the source counts the events it cannot keep), "reject" forwards nothing and answers the
+ * request itself, in its turn, with an error the client retries after backing off (fail closed, refuse.ts; a
+ * request with no such answer closes its connection, logged), and audits it as refused. ApiVersions, the SASL
+ * APIs and Metadata are always forwarded. The state is counted (`failure`: requests refused and forwarded while
+ * the audit path was full, by API, the last refusal) and logged when the audit path fills and when it has room
+ * again, not per request: the proxy learns it from admit(), so a state change is seen with the next request.
+ *
  * SASL: the mechanism from SaslHandshake, the user from the first SaslAuthenticate token (PLAIN's authcid,
  * SCRAM's `n=`), never the password; the broker's answer decides: error 0 on the last round is `auth.login`,
  * any error `auth.failed`. Requests that cannot be decoded are still forwarded (the broker answers them) and
@@ -24,6 +33,7 @@
  */
 import { createServer, isIP, type Server, type Socket, connect as tcpConnect } from "node:net";
 import { connect as tlsConnect } from "node:tls";
+import type { FailurePolicy } from "../../config/types.ts";
 import { authEvent, type Exchange, exchangeEvent, type Peer } from "./audit.ts";
 import { FrameReader } from "./frames.ts";
 import { guards, type Refused, split } from "./protect.ts";
@@ -37,6 +47,7 @@ import {
   type RequestHeader,
   readRequestHeader,
 } from "./protocol/index.ts";
+import { exempt, REFUSED, type Refusal, refusal } from "./refuse.ts";
 
 export interface HostPort {
   host: string;
@@ -62,9 +73,37 @@ export interface KafkaProxyOptions {
   trustedPrincipals?: readonly string[];
   /** Largest frame accepted from either side (default 100 MiB, the broker's socket.request.max.bytes). */
   maxFrameBytes?: number;
+  /**
+   * Asked before each request is forwarded: false while the audit path cannot take the request's event (the
+   * source's queue is full). Default: always true.
+   */
+  admit?: () => boolean;
+  /**
+   * What becomes of a request while admit() is false: "reject" answers it with a retriable error and forwards
+   * nothing (fail closed), "permit" forwards it (fail open). Default "reject", as `audit.failure_policy`.
+   */
+  failurePolicy?: FailurePolicy;
   /** Receives one native event per exchange and per authentication. */
   emit: (event: Record<string, unknown>) => void;
   log: (msg: string) => void;
+}
+
+/** What the failure policy did: readable by the source for its status and alerts. */
+export interface FailureStatus {
+  policy: FailurePolicy;
+  /** Whether admit() said no to the latest request: the audit path is full. */
+  auditPathFull: boolean;
+  /** Since when (ms since the epoch) it has been full, while it is. */
+  fullSince: number | undefined;
+  /** Requests the proxy answered itself with a retriable error (failure_policy reject), by API name. */
+  refused: Record<string, number>;
+  /**
+   * Requests forwarded while admit() said no, by API name: all of them under failure_policy permit, those never
+   * refused under reject. Their events may have been lost (the source counts those it dropped).
+   */
+  forwardedUnaudited: Record<string, number>;
+  /** When (ms since the epoch) the latest request was refused. */
+  lastRefusalAt: number | undefined;
 }
 
 interface BrokerRoute {
@@ -92,6 +131,12 @@ export class KafkaProxy {
   #bootstrapAddress: HostPort | undefined;
   #nextPort: number;
   #closed = false;
+  readonly #refused = new Map<string, number>();
+  readonly #unaudited = new Map<string, number>();
+  #lastRefusalAt: number | undefined;
+  #fullSince: number | undefined;
+  /** Requests refused, and forwarded unaudited, since the audit path was last found full. */
+  #spell = { refused: 0, unaudited: 0 };
 
   constructor(opts: KafkaProxyOptions) {
     this.#opts = opts;
@@ -141,6 +186,62 @@ export class KafkaProxy {
 
   log(msg: string): void {
     this.#opts.log(msg);
+  }
+
+  get failurePolicy(): FailurePolicy {
+    return this.#opts.failurePolicy ?? "reject";
+  }
+
+  get failure(): FailureStatus {
+    return {
+      policy: this.failurePolicy,
+      auditPathFull: this.#fullSince !== undefined,
+      fullSince: this.#fullSince,
+      refused: Object.fromEntries(this.#refused),
+      forwardedUnaudited: Object.fromEntries(this.#unaudited),
+      lastRefusalAt: this.#lastRefusalAt,
+    };
+  }
+
+  /**
+   * Asks admit() about a request about to be forwarded: true when it must be refused instead (the audit path is
+   * full, failure_policy reject, an API that is not always forwarded). Counts it, and logs a change of state.
+   */
+  refuses(apiKey: number, api: string): boolean {
+    if (this.#opts.admit?.() ?? true) {
+      if (this.#fullSince !== undefined) this.#hasRoom();
+      return false;
+    }
+    if (this.#fullSince === undefined) {
+      this.#fullSince = Date.now();
+      this.log(
+        this.failurePolicy === "reject"
+          ? "kafka proxy: the audit path is full: refusing requests with retriable errors until it has room " +
+              "(failure_policy reject; ApiVersions, SASL and Metadata requests are still forwarded)"
+          : "kafka proxy: the audit path is full: forwarding requests whose events may be lost until it has room " +
+              "(failure_policy permit)",
+      );
+    }
+    if (this.failurePolicy === "reject" && !exempt(apiKey)) {
+      this.#refused.set(api, (this.#refused.get(api) ?? 0) + 1);
+      this.#lastRefusalAt = Date.now();
+      this.#spell.refused++;
+      return true;
+    }
+    this.#unaudited.set(api, (this.#unaudited.get(api) ?? 0) + 1);
+    this.#spell.unaudited++;
+    return false;
+  }
+
+  #hasRoom(): void {
+    const seconds = ((Date.now() - (this.#fullSince ?? 0)) / 1000).toFixed(1);
+    const { refused, unaudited } = this.#spell;
+    this.log(
+      `kafka proxy: the audit path has room again after ${seconds} s: ${refused} requests refused, ` +
+        `${unaudited} forwarded while it was full (failure_policy ${this.failurePolicy})`,
+    );
+    this.#fullSince = undefined;
+    this.#spell = { refused: 0, unaudited: 0 };
   }
 
   async start(): Promise<void> {
@@ -228,6 +329,9 @@ interface Pending {
   refused?: Refused;
   /** Nothing was forwarded: the proxy answers alone, in its turn. */
   answerAlone?: boolean;
+  /** Refused under failure_policy reject (refuse.ts); `refusal` is the answer, when there is one. */
+  rejected?: boolean;
+  refusal?: Refusal;
 }
 
 /** One client connection and its connection to a broker. */
@@ -333,6 +437,10 @@ class ProxiedConnection {
         startedAt: Date.now(),
         started: performance.now(),
       };
+      if (this.#proxy.refuses(header.apiKey, pending.api?.name ?? `api ${header.apiKey}`)) {
+        if (this.#reject(pending)) continue;
+        return;
+      }
       const refused = this.#refuse(pending);
       if (refused) pending.refused = refused;
       if (!refused) this.#send(this.#upstream, this.#client, frame);
@@ -366,6 +474,34 @@ class ProxiedConnection {
       // Not decodable: the broker answers it (and the audit event says why it was not read).
       return undefined;
     }
+  }
+
+  /**
+   * Queues the proxy's own answer to a request refused while the audit path is full (refuse.ts); false when it
+   * has none, and the connection is closed instead (as the broker closes it when acks=0 meets an error).
+   */
+  #reject(p: Pending): boolean {
+    p.rejected = true;
+    let request: Record<string, unknown> | undefined;
+    try {
+      request = p.api && decodeRequest(p.header, p.frame.subarray(4));
+    } catch {
+      // Without the request there is nothing to mirror: no answer.
+    }
+    const answer = p.api && request ? refusal(p.api, p.header.apiVersion, request) : undefined;
+    if (!answer) {
+      this.#audit(p, undefined, performance.now() - p.started);
+      this.#fail(
+        `${p.api?.name ?? `API key ${p.header.apiKey}`} v${p.header.apiVersion} from ` +
+          `${this.#peer.address}:${this.#peer.port} was refused (${REFUSED}) and has no answer a client retries`,
+      );
+      return false;
+    }
+    p.refusal = answer;
+    p.answerAlone = true;
+    this.#pending.push(p);
+    if (this.#pending.length === 1) this.#answerAlone();
+    return true;
   }
 
   /** Answers, in order, the requests at the head of the queue that the proxy answers alone. */
@@ -415,10 +551,13 @@ class ProxiedConnection {
 
   /** Forwards (or, for a request answered alone, makes) the response to one request, and audits it. */
   async #respond(p: Pending, frame: Buffer | undefined): Promise<void> {
+    const hold = p.refusal?.delayMs ?? 0;
+    if (hold > 0) await new Promise((resolve) => setTimeout(resolve, hold).unref());
     const durationMs = performance.now() - p.started;
     let response: Record<string, unknown> | undefined;
     let decodeError: string | undefined;
-    if (p.api && frame) {
+    if (p.refusal) response = p.refusal.body;
+    else if (p.api && frame) {
       try {
         response = decodeResponse(p.header.apiKey, p.header.apiVersion, frame.subarray(4)).body;
       } catch (e) {
@@ -426,7 +565,9 @@ class ProxiedConnection {
       }
     }
     let out = frame;
-    if (p.refused && (response || !frame)) {
+    if (p.refusal) {
+      out = encodeResponse(p.header.apiKey, p.header.apiVersion, p.header.correlationId, p.refusal.body);
+    } else if (p.refused && (response || !frame)) {
       response = p.refused.answer(response);
       out = encodeResponse(p.header.apiKey, p.header.apiVersion, p.header.correlationId, response);
     } else if (response && p.api) {
@@ -483,7 +624,7 @@ class ProxiedConnection {
     responseError?: string,
   ): void {
     if (!p.api) {
-      this.#proxy.emit({
+      this.#emit(p, {
         event_type: "kafka.unknown",
         actor: this.#actor(),
         resource: { type: "cluster", id: this.#peer.broker },
@@ -520,7 +661,16 @@ class ProxiedConnection {
       ...(decodeError === undefined ? {} : { decodeError }),
       ...(p.refused ? { refusedTopics: p.refused.topics } : {}),
     };
-    this.#proxy.emit(exchangeEvent(x, this.#peer, this.#proxy.topicNames));
+    this.#emit(p, exchangeEvent(x, this.#peer, this.#proxy.topicNames));
+  }
+
+  /** Emits a request's event; a refused request's says so, and that it failed. */
+  #emit(p: Pending, event: Record<string, unknown>): void {
+    if (p.rejected) {
+      (event.action as Record<string, unknown>).result = "failure";
+      ((event.details as Record<string, unknown>).kafka as Record<string, unknown>).refused = REFUSED;
+    }
+    this.#proxy.emit(event);
   }
 
   #actor(): Record<string, unknown> {

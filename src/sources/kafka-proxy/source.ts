@@ -9,10 +9,13 @@
  * does the same one level down). Events are validated when their batch is taken (prepareEvents), so the proxy's
  * path costs a push.
  *
- * Failing open: while the queue holds `queueMaxEvents` events (the pipeline slower than the traffic, or not
- * taking events at all), each new event is dropped, counted in `droppedEvents`, and the requests go on being
- * forwarded unaudited; a warning is logged at the first drop and then at most once a minute while drops go on,
- * with the count, and once at stop for drops not yet logged. The pipeline refusing a batch for a while (a full
+ * While the queue holds `queueMaxEvents` events (the pipeline slower than the traffic, or not taking events at
+ * all), `audit.failure_policy` decides. `reject` (the default) fails closed: the proxy answers clients' requests
+ * with retriable errors instead of forwarding them (proxy.ts / refuse.ts; counted in `failure.refused`), and the
+ * events that still come (refusals, logins, Metadata, never refused) get REFUSAL_HEADROOM places beyond the
+ * bound. `permit` fails open: requests go on being forwarded, each new event is dropped and counted in
+ * `droppedEvents` (and `failure.forwardedUnaudited`). Either way a warning is logged at the first drop and then
+ * at most once a minute while drops go on, with the count, and once at stop for drops not yet logged. The pipeline refusing a batch for a while (a full
  * journal queue: `queue_full` under failure_policy reject, events answered `dropped` under permit; a failing
  * journal) keeps the batch and retries it with backoff (state `retrying`, `lastError`), the queue filling behind
  * it; only the events it refused are retried, so none is sealed twice.
@@ -31,10 +34,11 @@
  * Status: the state, the bootstrap listener's address, the advertised host, the cluster's bootstrap servers, the
  * broker listeners (node id, local port, the broker behind it), and the counts: events emitted by the proxy,
  * ingested (handed to the pipeline and answered: sealed, excluded by policy, or repeats), sealed, excluded,
- * dropped, reduced, refused; the queue's length and bound; failed ingest attempts.
+ * dropped, reduced, refused; the queue's length and bound; failed ingest attempts; the failure policy's state.
  */
 import { readFile } from "node:fs/promises";
 import { isIP } from "node:net";
+import type { FailurePolicy } from "../../config/types.ts";
 import { VigilError } from "../../errors.ts";
 import type { EventOrigin, NativeEvent } from "../../event/schema.ts";
 import { type EventLimits, prepareEvents } from "../../event/validate.ts";
@@ -47,6 +51,8 @@ import { type HostPort, KafkaProxy, type KafkaProxyOptions } from "./proxy.ts";
 export const ORIGIN_SOURCE = "kafka-proxy";
 /** Events waiting to be sealed, at most, by default: beyond, new events are dropped (fail open). */
 export const DEFAULT_QUEUE_MAX_EVENTS = 50_000;
+/** Room beyond the bound, failing closed, for the events of requests never refused and of refusals. */
+const REFUSAL_HEADROOM = 1_000;
 /** Events handed to the pipeline in one ingest call, at most. */
 const MAX_BATCH = 1000;
 const DROP_LOG_INTERVAL_MS = 60_000;
@@ -89,6 +95,8 @@ export interface KafkaProxyStatus {
   /** Ingest calls that failed and were retried. */
   ingestFailures: number;
   lastError?: string;
+  /** The failure policy while the queue is full: requests refused (reject) or forwarded unaudited (permit). */
+  failure?: KafkaProxy["failure"];
 }
 
 export interface KafkaProxySourceOptions {
@@ -99,6 +107,11 @@ export interface KafkaProxySourceOptions {
   log: (msg: string) => void;
   queueMaxEvents?: number;
   backoff?: BackoffOptions;
+  /**
+   * While the queue is full: `reject` (default, as audit.failure_policy) refuses clients' requests with retriable
+   * errors (proxy.ts), so nothing happens unaudited; `permit` forwards them and counts the events lost.
+   */
+  failurePolicy?: FailurePolicy;
   /**
    * Vigil's own audit topics (its kafka destinations'): producing to, deleting or altering them through the proxy
    * is refused (protect.ts). Vigil's destinations write to the cluster directly, not through the proxy.
@@ -169,6 +182,8 @@ export class KafkaProxySource {
       maxFrameBytes: config.maxFrameBytes,
       ...(this.#opts.protectedTopics?.length ? { protectedTopics: this.#opts.protectedTopics } : {}),
       emit: (event) => this.#emit(event),
+      admit: () => !this.#full(),
+      failurePolicy: this.#opts.failurePolicy ?? "reject",
       log: this.#opts.log,
     });
     try {
@@ -238,6 +253,7 @@ export class KafkaProxySource {
       queueMaxEvents: this.#queueMax,
       ingestFailures: this.#failures,
       ...(this.#lastError === undefined ? {} : { lastError: this.#lastError }),
+      ...(proxy ? { failure: proxy.failure } : {}),
     };
   }
 
@@ -252,10 +268,19 @@ export class KafkaProxySource {
     return n;
   }
 
+  /** Whether the queue is full: the proxy then refuses requests (reject) or forwards them unaudited (permit). */
+  #full(): boolean {
+    return this.#queue.length + this.#inFlight() >= this.#queueMax;
+  }
+
   /** The proxy's path: a push, or a drop when the queue is full. */
   #emit(event: Json): void {
     this.#emitted++;
-    if (this.#queue.length + this.#inFlight() >= this.#queueMax) {
+    // Failing closed, the bound is kept by refusing requests; what still comes while it is reached (refusals'
+    // own events, logins, Metadata, which are never refused) gets room beyond it, so the trail misses nothing.
+    const room =
+      this.#queueMax + ((this.#opts.failurePolicy ?? "reject") === "reject" ? REFUSAL_HEADROOM : 0);
+    if (this.#queue.length + this.#inFlight() >= room) {
       this.#dropped++;
       this.#unloggedDrops++;
       if (Date.now() - this.#lastDropLog >= DROP_LOG_INTERVAL_MS) this.#warnDrops();
@@ -274,7 +299,9 @@ export class KafkaProxySource {
     this.#opts.log(
       `warning: the audit queue is full (${this.#queueMax} events waiting to be sealed): dropped ` +
         `${events(this.#unloggedDrops)}${this.#dropped > this.#unloggedDrops ? ` (${this.#dropped} in all)` : ""}; ` +
-        "failing open: requests are forwarded unaudited while it lasts (droppedEvents in the source's status)",
+        ((this.#opts.failurePolicy ?? "reject") === "reject"
+          ? "failing closed: requests are refused with retriable errors while it lasts (failure.refused in the source's status)"
+          : "failing open: requests are forwarded unaudited while it lasts (droppedEvents in the source's status)"),
     );
     this.#unloggedDrops = 0;
     this.#lastDropLog = Date.now();
