@@ -9,10 +9,9 @@ import { execFile } from "node:child_process";
 import { promisify } from "node:util";
 import { Admin } from "@platformatic/kafka";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type HostPort, KafkaProxy } from "../src/sources/kafka-proxy/proxy.ts";
 import { type KafkaBroker, startKafka } from "./support/kafka.ts";
+import { type Json, kafkaOf, proxyTo } from "./support/kafka-proxy.ts";
 
-type Json = Record<string, unknown>;
 const run = promisify(execFile);
 
 let kafka: KafkaBroker;
@@ -25,24 +24,6 @@ afterAll(async () => {
   await kafka?.close();
 });
 
-const hostPort = (text: string): HostPort => {
-  const i = text.lastIndexOf(":");
-  return { host: text.slice(0, i), port: Number(text.slice(i + 1)) };
-};
-
-async function proxyTo(upstream: string) {
-  const events: Json[] = [];
-  const proxy = new KafkaProxy({
-    listen: { host: "127.0.0.1", port: 0 },
-    bootstrap: [hostPort(upstream)],
-    brokerPorts: { first: 0, count: 0 },
-    emit: (e) => events.push(e),
-    log: () => {},
-  });
-  await proxy.start();
-  return { proxy, events, bootstrap: `${proxy.address.host}:${proxy.address.port}` };
-}
-
 /** Runs kcat with `args` (and `input` on stdin), failing the test with its stderr if it fails. */
 async function kcat(args: string[], input?: string): Promise<string> {
   const child = run("kcat", args, { timeout: 60_000 });
@@ -52,8 +33,6 @@ async function kcat(args: string[], input?: string): Promise<string> {
   const { stdout } = await child;
   return stdout;
 }
-
-const kafkaOf = (e: Json) => (e.details as { kafka: Json }).kafka;
 
 describe("kcat through the Kafka proxy", () => {
   it("lists the cluster as the proxy, produces and consumes, each step audited", async () => {

@@ -23,6 +23,7 @@ import { resolveKafkaProxySource } from "../src/sources/kafka-proxy/config.ts";
 import { KafkaProxySource, type KafkaProxyStatus } from "../src/sources/kafka-proxy/source.ts";
 import { spawnVigil, waitIndexed, waitUntil, writeConfig } from "./support/files.ts";
 import { type KafkaBroker, startKafka } from "./support/kafka.ts";
+import { kafkaOf } from "./support/kafka-proxy.ts";
 import { freePorts } from "./support/ports.ts";
 import { get, runVigil, startVigil, tempDir, type VigilProcess } from "./support/vigil-process.ts";
 
@@ -66,8 +67,6 @@ async function search(vigil: VigilProcess, q: string): Promise<SearchPage["event
   expect(res.status, await res.clone().text()).toBe(200);
   return ((await res.json()) as SearchPage).events;
 }
-
-const kafkaOf = (e: Json) => (e.details as { kafka: Json }).kafka;
 
 async function withClients<T>(
   bootstrap: string,

@@ -31,11 +31,10 @@ import {
   encodeResponse,
 } from "../src/sources/kafka-proxy/protocol/index.ts";
 import { generateBody, loadMessage, Rng, recordBatch } from "../src/sources/kafka-proxy/protocol/testkit.ts";
-import { type HostPort, KafkaProxy } from "../src/sources/kafka-proxy/proxy.ts";
+import type { HostPort } from "../src/sources/kafka-proxy/proxy.ts";
 import { exempt, REFUSAL_BACKOFF_MS, REFUSED, refusal } from "../src/sources/kafka-proxy/refuse.ts";
 import { type KafkaBroker, startKafka } from "./support/kafka.ts";
-
-type Json = Record<string, unknown>;
+import { type Json, kafkaOf, ofType, proxyTo } from "./support/kafka-proxy.ts";
 
 let kafka: KafkaBroker;
 
@@ -46,29 +45,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await kafka?.close();
 });
-
-const hostPort = (text: string): HostPort => {
-  const i = text.lastIndexOf(":");
-  return { host: text.slice(0, i), port: Number(text.slice(i + 1)) };
-};
-
-async function proxyTo(upstream: string, tls?: { ca: string }) {
-  const events: Json[] = [];
-  const logs: string[] = [];
-  const proxy = new KafkaProxy({
-    listen: { host: "127.0.0.1", port: 0 },
-    bootstrap: [hostPort(upstream)],
-    brokerPorts: { first: 0, count: 0 },
-    ...(tls ? { upstreamTls: tls } : {}),
-    emit: (e) => events.push(e),
-    log: (m) => logs.push(m),
-  });
-  await proxy.start();
-  return { proxy, events, logs, bootstrap: `${proxy.address.host}:${proxy.address.port}` };
-}
-
-const kafkaOf = (e: Json) => (e.details as { kafka: Json }).kafka;
-const ofType = (events: Json[], type: string) => events.filter((e) => e.event_type === type);
 
 async function until<T>(what: string, probe: () => T | undefined, ms = 30_000): Promise<T> {
   const deadline = Date.now() + ms;
@@ -171,7 +147,7 @@ describe("the Kafka proxy in front of a real broker", () => {
   });
 
   it("audits SCRAM logins, failed ones too, and names the user on every request (TLS to the broker)", async () => {
-    const { proxy, events } = await proxyTo(kafka.saslSsl, { ca: kafka.caPem });
+    const { proxy, events } = await proxyTo(kafka.saslSsl, { upstreamTls: { ca: kafka.caPem } });
     const bootstrap = `${proxy.address.host}:${proxy.address.port}`;
     const topic = `scram-${Date.now()}`;
     const sasl = { mechanism: "SCRAM-SHA-256" as const, username: kafka.username, password: kafka.password };
@@ -242,17 +218,7 @@ describe("the Kafka proxy in front of a real broker", () => {
     });
     await warm.send({ messages: [{ topic: otherTopic, value: "warm-up" }] });
     await warm.close();
-    const events: Json[] = [];
-    const proxy = new KafkaProxy({
-      listen: { host: "127.0.0.1", port: 0 },
-      bootstrap: [hostPort(kafka.plaintext)],
-      brokerPorts: { first: 0, count: 0 },
-      protectedTopics: [auditTopic],
-      emit: (e) => events.push(e),
-      log: () => {},
-    });
-    await proxy.start();
-    const bootstrap = `${proxy.address.host}:${proxy.address.port}`;
+    const { proxy, events, bootstrap } = await proxyTo(kafka.plaintext, { protectedTopics: [auditTopic] });
     const producer = new Producer({
       clientId: "sneaky",
       bootstrapBrokers: [bootstrap],
@@ -795,20 +761,8 @@ describe("the failure policy when the audit path is full (refuse.ts)", () => {
   });
 });
 
-async function policyProxy(failurePolicy: FailurePolicy, admit: () => boolean) {
-  const events: Json[] = [];
-  const logs: string[] = [];
-  const proxy = new KafkaProxy({
-    listen: { host: "127.0.0.1", port: 0 },
-    bootstrap: [hostPort(kafka.plaintext)],
-    brokerPorts: { first: 0, count: 0 },
-    admit,
-    failurePolicy,
-    emit: (e) => events.push(e),
-    log: (m) => logs.push(m),
-  });
-  await proxy.start();
-  return { proxy, events, logs, bootstrap: `${proxy.address.host}:${proxy.address.port}` };
+function policyProxy(failurePolicy: FailurePolicy, admit: () => boolean) {
+  return proxyTo(kafka.plaintext, { admit, failurePolicy });
 }
 
 /** The end offset of a topic's partition 0, read from the broker directly. */
