@@ -33,8 +33,10 @@ import {
 import { generateBody, loadMessage, Rng, recordBatch } from "../src/sources/kafka-proxy/protocol/testkit.ts";
 import type { HostPort } from "../src/sources/kafka-proxy/proxy.ts";
 import { exempt, REFUSAL_BACKOFF_MS, REFUSED, refusal } from "../src/sources/kafka-proxy/refuse.ts";
+import { makeCertificates, makeClientCertificate } from "./support/certs.ts";
 import { type KafkaBroker, startKafka } from "./support/kafka.ts";
 import { type Json, kafkaOf, ofType, proxyTo } from "./support/kafka-proxy.ts";
+import { tempDir } from "./support/vigil-process.ts";
 
 let kafka: KafkaBroker;
 
@@ -290,6 +292,75 @@ describe("the Kafka proxy in front of a real broker", () => {
       await producer.close();
       await admin.close();
       await direct.close();
+      await proxy.stop();
+    }
+  });
+
+  it("speaks TLS to clients and takes a client certificate's subject as the principal (mutual TLS)", async () => {
+    const dir = await tempDir("vigil-proxy-tls-");
+    const certs = await makeCertificates(dir);
+    const client = await makeClientCertificate(dir, "billing-service");
+    const { proxy, events, bootstrap } = await proxyTo(kafka.plaintext, {
+      clientTls: { cert: certs.cert, key: certs.key, clientCa: certs.ca },
+    });
+    const admin = new Admin({
+      clientId: "mtls-admin",
+      bootstrapBrokers: [bootstrap],
+      tls: { ca: certs.ca, cert: client.cert, key: client.key },
+      retries: 5,
+    });
+    const stranger = new Admin({
+      clientId: "no-certificate",
+      bootstrapBrokers: [bootstrap],
+      tls: { ca: certs.ca },
+      retries: 1,
+      retryDelay: 50,
+    });
+    try {
+      expect(Array.isArray(await admin.listTopics())).toBe(true);
+      const principal = "User:CN=billing-service,O=Vigil tests";
+      expect(ofType(events, "auth.login")[0]).toMatchObject({
+        actor: { type: "user", id: principal, ip_address: "127.0.0.1" },
+        details: { kafka: { mechanism: "SSL" } },
+      });
+      const metadata = ofType(events, "kafka.metadata");
+      expect(metadata.length).toBeGreaterThan(0);
+      for (const e of metadata) expect((e.actor as Json).id).toBe(principal);
+      // Through the broker's listener too (the rewritten address is the proxy's TLS listener): a producer.
+      const topic = `mtls-${Date.now()}`;
+      await admin.createTopics({ topics: [topic], partitions: 1, replicas: 1 });
+      const producer = new Producer({
+        clientId: "mtls-producer",
+        bootstrapBrokers: [bootstrap],
+        tls: { ca: certs.ca, cert: client.cert, key: client.key },
+        serializers: stringSerializers,
+        retries: 20,
+        retryDelay: 50,
+      });
+      try {
+        await producer.send({ messages: [{ topic, value: "over TLS" }] });
+      } finally {
+        await producer.close();
+      }
+      const produced = ofType(events, "kafka.produce").filter((e) => (e.action as Json).result === "success");
+      expect(produced.map((e) => [kafkaOf(e).listener, (e.actor as Json).id])).toContainEqual([
+        "broker 1",
+        principal,
+      ]);
+
+      await expect(stranger.listTopics()).rejects.toThrow();
+      const failed = await until("the refused handshake", () => {
+        const f = ofType(events, "auth.failed");
+        return f.length > 0 ? f : undefined;
+      });
+      expect(failed[0]).toMatchObject({
+        actor: { type: "anonymous" },
+        action: { result: "failure" },
+        details: { kafka: { mechanism: "SSL" } },
+      });
+    } finally {
+      await stranger.close().catch(() => {});
+      await admin.close();
       await proxy.stop();
     }
   });

@@ -58,3 +58,42 @@ export async function makeCertificates(dir: string): Promise<TestCertificates> {
   const [ca, cert, key] = await Promise.all([caPath, certPath, keyPath].map((p) => readFile(p, "utf8")));
   return { caPath, certPath, keyPath, ca: ca as string, cert: cert as string, key: key as string };
 }
+
+/**
+ * A client certificate for `cn`, signed by the CA makeCertificates made in `dir` (mutual TLS): paths and
+ * contents of its PEM certificate and key.
+ */
+export async function makeClientCertificate(
+  dir: string,
+  cn: string,
+): Promise<{ certPath: string; keyPath: string; cert: string; key: string }> {
+  const certPath = join(dir, `client-${cn}.pem`);
+  const keyPath = join(dir, `client-${cn}.key`);
+  await run("openssl", [
+    "req",
+    "-x509",
+    "-newkey",
+    "ec",
+    "-pkeyopt",
+    "ec_paramgen_curve:P-256",
+    "-nodes",
+    "-days",
+    "2",
+    "-CA",
+    join(dir, "ca.pem"),
+    "-CAkey",
+    join(dir, "ca.key"),
+    "-subj",
+    `/O=Vigil tests/CN=${cn}`,
+    "-addext",
+    "basicConstraints=critical,CA:FALSE",
+    "-addext",
+    "extendedKeyUsage=clientAuth",
+    "-keyout",
+    keyPath,
+    "-out",
+    certPath,
+  ]);
+  const [cert, key] = await Promise.all([certPath, keyPath].map((p) => readFile(p, "utf8")));
+  return { certPath, keyPath, cert: cert as string, key: key as string };
+}

@@ -32,7 +32,7 @@
  * logged reason, and the process lives on.
  */
 import { createServer, isIP, type Server, type Socket, connect as tcpConnect } from "node:net";
-import { connect as tlsConnect } from "node:tls";
+import { type TLSSocket, connect as tlsConnect, createServer as tlsCreateServer } from "node:tls";
 import type { FailurePolicy } from "../../config/types.ts";
 import { authEvent, type Exchange, exchangeEvent, type Peer } from "./audit.ts";
 import { FrameReader } from "./frames.ts";
@@ -63,6 +63,12 @@ export interface KafkaProxyOptions {
   advertisedHost?: string;
   /** Local ports for the brokers: `first` to `first + count - 1` (first 0: any free port for each). */
   brokerPorts: { first: number; count: number };
+  /**
+   * TLS toward clients: the proxy's certificate and key (PEM); with `clientCa`, clients present a certificate
+   * signed by it (required unless `requireClientCert` is false) and its subject is their principal, as Kafka's
+   * SSL listener makes it (`User:CN=…,O=…`), until a SASL login names another.
+   */
+  clientTls?: { cert: string; key: string; clientCa?: string; requireClientCert?: boolean };
   /** TLS to the brokers (their listener is SSL or SASL_SSL): the CA that signed their certificates. */
   upstreamTls?: { ca?: string };
   /**
@@ -284,7 +290,7 @@ export class KafkaProxy {
   }
 
   #server(listener: string, upstreams: () => HostPort[], broker: string): Server {
-    return createServer({ noDelay: true }, (client) => {
+    const accept = (client: Socket) => {
       if (this.#closed) {
         client.destroy();
         return;
@@ -292,7 +298,35 @@ export class KafkaProxy {
       const conn = new ProxiedConnection(this, client, upstreams(), listener, broker);
       this.#connections.add(conn);
       conn.closed.then(() => this.#connections.delete(conn));
+    };
+    const tls = this.#opts.clientTls;
+    if (!tls) return createServer({ noDelay: true }, accept);
+    const server = tlsCreateServer(
+      {
+        cert: tls.cert,
+        key: tls.key,
+        ...(tls.clientCa
+          ? { ca: tls.clientCa, requestCert: true, rejectUnauthorized: tls.requireClientCert ?? true }
+          : {}),
+      },
+      (client) => {
+        client.setNoDelay(true);
+        accept(client);
+      },
+    );
+    // A handshake refused (no certificate, one the CA did not sign): an authentication failure, audited.
+    server.on("tlsClientError", (e, socket) => {
+      const peer: Peer = {
+        address: socket.remoteAddress ?? "unknown",
+        port: socket.remotePort ?? 0,
+        listener,
+        broker,
+        mechanism: "SSL",
+      };
+      this.emit(authEvent(peer, false, { message: e.message }));
+      socket.destroy();
     });
+    return server;
   }
 
   /** Closes every listener and connection. */
@@ -361,6 +395,12 @@ class ProxiedConnection {
     };
     this.#requests = new FrameReader(proxy.maxFrameBytes);
     this.#responses = new FrameReader(proxy.maxFrameBytes);
+    const subject = certificateSubject(client);
+    if (subject !== undefined) {
+      this.#peer.principal = subject;
+      this.#peer.mechanism = "SSL";
+      proxy.emit(authEvent(this.#peer, true, {}));
+    }
     const target = upstreams[0] as HostPort;
     const tls = proxy.upstreamTls;
     this.#upstream = tls
@@ -703,6 +743,24 @@ class ProxiedConnection {
       this.#proxy.emit(authEvent(this.#peer, true, {}));
     }
   }
+}
+
+/**
+ * The subject of a TLS client's verified certificate as Kafka's SSL principal builder writes it (RFC 2253: the
+ * most specific attribute first, `CN=client,O=Example`); undefined for a plain socket or no verified certificate.
+ */
+function certificateSubject(socket: Socket): string | undefined {
+  const tls = socket as TLSSocket;
+  if (typeof tls.getPeerX509Certificate !== "function" || !tls.authorized) return undefined;
+  const cert = tls.getPeerX509Certificate();
+  if (!cert) return undefined;
+  // Node lists the attributes one per line in the certificate's order (least specific first).
+  return cert.subject
+    .split("\n")
+    .filter((l) => l !== "")
+    .reverse()
+    .map((l) => l.replace(/,/g, "\\,"))
+    .join(",");
 }
 
 /** The user a SASL client names in its first token, never its password. */
