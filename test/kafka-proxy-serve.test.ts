@@ -21,6 +21,7 @@ import type { NativeEvent } from "../src/event/schema.ts";
 import { DEFAULT_EVENT_LIMITS } from "../src/event/validate.ts";
 import { resolveKafkaProxySource } from "../src/sources/kafka-proxy/config.ts";
 import { KafkaProxySource, type KafkaProxyStatus } from "../src/sources/kafka-proxy/source.ts";
+import { makeCertificates, makeClientCertificate } from "./support/certs.ts";
 import { spawnVigil, waitIndexed, waitUntil, writeConfig } from "./support/files.ts";
 import { type KafkaBroker, startKafka } from "./support/kafka.ts";
 import { kafkaOf } from "./support/kafka-proxy.ts";
@@ -98,6 +99,52 @@ async function createAndProduce(bootstrap: string, topic: string, values: string
 }
 
 describe("kafka_proxy source in vigil serve", () => {
+  it("takes clients over mutual TLS (files relative to the config) and seals their certificate's subject", async () => {
+    const [port, broker] = await freePorts(2);
+    const dir = await tempDir("vigil-proxy-mtls-");
+    const certs = await makeCertificates(dir);
+    const client = await makeClientCertificate(dir, "payments-app");
+    const config = await writeConfig(
+      dir,
+      [
+        "audit:",
+        "  sources:",
+        "    - type: kafka_proxy",
+        "      name: kafka-mtls",
+        `      listen: 127.0.0.1:${port}`,
+        `      broker_ports: ${broker}`,
+        `      bootstrap_servers: [${kafka.plaintext}]`,
+        "      tls:",
+        "        cert_file: server.pem",
+        "        key_file: server.key",
+        "        client_ca_file: ca.pem",
+      ].join("\n"),
+    );
+    const vigil = await startVigil({ args: ["--config", config] });
+    try {
+      const admin = new Admin({
+        clientId: "mtls-app",
+        bootstrapBrokers: [`127.0.0.1:${port}`],
+        tls: { ca: certs.ca, cert: client.cert, key: client.key },
+        retries: 5,
+      });
+      try {
+        expect(Array.isArray(await admin.listTopics())).toBe(true);
+      } finally {
+        await admin.close();
+      }
+      await settled(vigil, "kafka-mtls");
+      const logins = await search(vigil, "event_type == 'auth.login' and origin.token == 'kafka-mtls'");
+      expect(logins[0]?.event).toMatchObject({
+        actor: { type: "user", id: "User:CN=payments-app,O=Vigil tests" },
+        details: { kafka: { mechanism: "SSL" } },
+      });
+      expect(vigil.stderr()).toContain("(mutual TLS with clients)");
+    } finally {
+      expect(await vigil.stop()).toBe(0);
+    }
+  });
+
   it("refuses clients of the proxy writing to Vigil's own audit topic, and seals the attempt", async () => {
     const [port, broker] = await freePorts(2);
     const dir = await tempDir("vigil-proxy-protect-");

@@ -1246,6 +1246,7 @@ describe("audit block", () => {
           "      tls: true",
           "    - type: kafka_proxy",
           "      max_frame_bytes: 2147483648",
+          "      tls: { cert_file: proxy.pem, client_ca_file: ca.pem, require_client_cert: maybe }",
         ),
       ).map(formatProblem),
     ).toEqual([
@@ -1258,10 +1259,11 @@ describe("audit block", () => {
       "line 7: audit.sources[0].bootstrap_servers: must not be an empty list",
       "line 8: audit.sources[0].upstream_tls.cert_file: unknown key (known: ca_file)",
       "line 9: audit.sources[0].max_frame_bytes: must be at least 1048576",
-      "line 10: audit.sources[0].tls: unknown key (known: type, name, listen, advertised_host, broker_ports, " +
-        "bootstrap_servers, upstream_tls, max_frame_bytes)",
+      "line 10: audit.sources[0].tls: must be a mapping of keys",
       "line 11: audit.sources[1].bootstrap_servers: is required",
       "line 12: audit.sources[1].max_frame_bytes: must be at most 2147483647",
+      "line 13: audit.sources[1].tls.key_file: is required",
+      "line 13: audit.sources[1].tls.require_client_cert: must be true or false",
     ]);
   });
 

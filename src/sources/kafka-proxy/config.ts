@@ -11,6 +11,11 @@
  *     advertised_host: 127.0.0.1       # host clients are told for every broker (default: listen's host)
  *     broker_ports: 9193-9208          # one local port per broker, in the order brokers are first seen (range "a-b")
  *     bootstrap_servers: [kafka-1:9092]   # required: the real cluster (same syntax/checks as the kafka destination's)
+ *     tls:                             # TLS toward clients (the proxy's own certificate)
+ *       cert_file: /etc/vigil/proxy.pem
+ *       key_file: /etc/vigil/proxy.key   # mode 0600
+ *       client_ca_file: /etc/vigil/clients-ca.pem   # mutual TLS: the certificate's subject is the principal
+ *       require_client_cert: true        # default true with client_ca_file
  *     upstream_tls:                    # TLS to the brokers (their SSL / SASL_SSL listener)
  *       ca_file: /etc/vigil/kafka-ca.pem
  *     max_frame_bytes: 104857600       # default 100 MiB
@@ -31,9 +36,14 @@
  *   kafka_proxy source's ports.
  * - `bootstrap_servers` is checked as the kafka destination's (kafka/connection.ts); naming the proxy's own
  *   address would make it connect to itself without end, and is refused.
+ * - `tls` makes clients speak TLS to the proxy (its bootstrap and broker listeners): `cert_file` and `key_file`
+ *   (PEM) are required; with `client_ca_file`, clients present a certificate that CA signed (unless
+ *   `require_client_cert: false`) and its subject is their principal as Kafka's SSL listener writes it
+ *   (`User:CN=…,O=…`) until a SASL login names another. Files are relative to the config's directory and read
+ *   when the source starts.
  * - `upstream_tls` (even empty, `upstream_tls: {}`: the system's CAs) makes the proxy speak TLS to the brokers.
- *   `ca_file` is relative to the config's directory and read when the source starts. Clients still speak to the
- *   proxy in plain TCP; SASL passes through to the brokers unchanged.
+ *   `ca_file` is relative to the config's directory and read when the source starts. SASL passes through to the
+ *   brokers unchanged.
  * - `max_frame_bytes`: the largest request or response frame, from either side, that the proxy accepts (1 MiB
  *   to 2 GiB - 1); a larger one closes that connection. Keep it at least the brokers' `socket.request.max.bytes`
  *   and the clients' `fetch.max.bytes`.
@@ -75,6 +85,8 @@ export interface KafkaProxySourceConfig {
   brokerPorts: BrokerPorts;
   /** The real cluster's bootstrap servers. */
   brokers: KafkaBroker[];
+  /** Set: TLS toward clients; absolute paths, read at start. */
+  tls?: { certFile: string; keyFile: string; clientCaFile?: string; requireClientCert: boolean };
   /** Set: TLS to the brokers; `caFile` (absolute) is read at start, else the system's CAs are trusted. */
   upstreamTls?: { caFile?: string };
   maxFrameBytes: number;
@@ -91,6 +103,17 @@ export const KafkaProxySourceSchema = Type.Object(
     /** `first-last`, or one port number: checked by checkKafkaProxySource, with a message naming the forms. */
     broker_ports: Type.Optional(Type.Unknown()),
     bootstrap_servers: BootstrapServersSchema,
+    tls: Type.Optional(
+      Type.Object(
+        {
+          cert_file: Type.String({ minLength: 1 }),
+          key_file: Type.String({ minLength: 1 }),
+          client_ca_file: Type.Optional(Type.String({ minLength: 1 })),
+          require_client_cert: Type.Optional(Type.Boolean()),
+        },
+        strict,
+      ),
+    ),
     upstream_tls: Type.Optional(
       Type.Object({ ca_file: Type.Optional(Type.String({ minLength: 1 })) }, strict),
     ),
@@ -248,6 +271,7 @@ export function resolveKafkaProxySource(raw: RawKafkaProxySource, baseDir: strin
     return parsed;
   });
   const tls = raw.upstream_tls;
+  const clients = raw.tls;
   return {
     type: "kafka_proxy",
     name: raw.name ?? DEFAULT_PROXY_NAME,
@@ -255,6 +279,18 @@ export function resolveKafkaProxySource(raw: RawKafkaProxySource, baseDir: strin
     advertisedHost: raw.advertised_host ?? listen.host,
     brokerPorts,
     brokers,
+    ...(clients === undefined
+      ? {}
+      : {
+          tls: {
+            certFile: resolve(baseDir, clients.cert_file),
+            keyFile: resolve(baseDir, clients.key_file),
+            ...(clients.client_ca_file === undefined
+              ? {}
+              : { clientCaFile: resolve(baseDir, clients.client_ca_file) }),
+            requireClientCert: clients.require_client_cert ?? true,
+          },
+        }),
     ...(tls === undefined
       ? {}
       : { upstreamTls: tls.ca_file === undefined ? {} : { caFile: resolve(baseDir, tls.ca_file) } }),

@@ -179,6 +179,7 @@ export class KafkaProxySource {
       advertisedHost: config.advertisedHost,
       brokerPorts: config.brokerPorts,
       ...(config.upstreamTls === undefined ? {} : { upstreamTls: await this.#upstreamTls(config) }),
+      ...(config.tls === undefined ? {} : { clientTls: await this.#clientTls(config, config.tls) }),
       maxFrameBytes: config.maxFrameBytes,
       ...(this.#opts.protectedTopics?.length ? { protectedTopics: this.#opts.protectedTopics } : {}),
       emit: (event) => this.#emit(event),
@@ -197,6 +198,7 @@ export class KafkaProxySource {
     this.#state = "running";
     this.#opts.log(
       `Kafka proxy listening on ${displayBroker(proxy.address)} for ${config.brokers.map(displayBroker).join(", ")}` +
+        `${config.tls ? (config.tls.clientCaFile ? " (mutual TLS with clients)" : " (TLS with clients)") : ""}` +
         `${config.upstreamTls ? " (TLS to the brokers)" : ""}; brokers advertised as ${config.advertisedHost}, ` +
         `ports ${this.#brokerPorts()}`,
     );
@@ -204,16 +206,20 @@ export class KafkaProxySource {
 
   async #upstreamTls(config: KafkaProxySourceConfig): Promise<NonNullable<KafkaProxyOptions["upstreamTls"]>> {
     const file = config.upstreamTls?.caFile;
-    if (file === undefined) return {};
-    try {
-      return { ca: await readFile(file, "utf8") };
-    } catch (e) {
-      const reason = (e as NodeJS.ErrnoException).code === "ENOENT" ? "no such file" : (e as Error).message;
-      throw new VigilError(
-        "invalid_config",
-        `source ${config.name}: upstream_tls.ca_file: cannot read ${file}: ${reason}`,
-      );
-    }
+    return file === undefined ? {} : { ca: await readKeyFile(config.name, "upstream_tls.ca_file", file) };
+  }
+
+  async #clientTls(
+    config: KafkaProxySourceConfig,
+    tls: NonNullable<KafkaProxySourceConfig["tls"]>,
+  ): Promise<NonNullable<KafkaProxyOptions["clientTls"]>> {
+    const read = (key: string, file: string) => readKeyFile(config.name, `tls.${key}`, file);
+    return {
+      cert: await read("cert_file", tls.certFile),
+      key: await read("key_file", tls.keyFile),
+      ...(tls.clientCaFile === undefined ? {} : { clientCa: await read("client_ca_file", tls.clientCaFile) }),
+      requireClientCert: tls.requireClientCert,
+    };
   }
 
   /** Stops the proxy, then seals what is queued (giving it up at once if the pipeline refuses). */
@@ -481,4 +487,14 @@ function reducedEvent(value: Json, reason: string): Json {
     }),
     details: { kafka: { ...fields, reduced: cut(reason, 1024) } },
   });
+}
+
+/** A PEM file named by a source key, read at start; a file that cannot be read stops the server naming the key. */
+async function readKeyFile(source: string, key: string, file: string): Promise<string> {
+  try {
+    return await readFile(file, "utf8");
+  } catch (e) {
+    const reason = (e as NodeJS.ErrnoException).code === "ENOENT" ? "no such file" : (e as Error).message;
+    throw new VigilError("invalid_config", `source ${source}: ${key}: cannot read ${file}: ${reason}`);
+  }
 }
