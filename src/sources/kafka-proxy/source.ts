@@ -5,7 +5,8 @@
  *
  * The proxy never waits for the trail. Its `emit` only puts the event in a bounded in-memory queue and returns;
  * one loop drains the queue into the pipeline, at most MAX_BATCH events per `ingest` call and one call in flight,
- * so events arriving while a batch is made durable go together into the next one (the journal's group commit
+ * a new batch waiting LINGER_MS to fill, so events arriving while a batch is made durable go together into the
+ * next one (the journal's group commit
  * does the same one level down). Events are validated when their batch is taken (prepareEvents), so the proxy's
  * path costs a push.
  *
@@ -55,6 +56,8 @@ export const DEFAULT_QUEUE_MAX_EVENTS = 50_000;
 const REFUSAL_HEADROOM = 1_000;
 /** Events handed to the pipeline in one ingest call, at most. */
 const MAX_BATCH = 1000;
+/** How long a new batch waits for more events before it is sealed (the events' own times are kept). */
+const LINGER_MS = 10;
 const DROP_LOG_INTERVAL_MS = 60_000;
 const BACKOFF: BackoffOptions = { initialMs: 100, maxMs: 5000 };
 
@@ -317,6 +320,11 @@ export class KafkaProxySource {
   async #drain(): Promise<void> {
     try {
       for (let attempt = 0; ; ) {
+        // A new batch waits a moment to fill: sealing costs per batch (a journal sync, a cursor write and an index
+        // transaction downstream), and the proxy emits one event per request.
+        if (this.#batches[0] === undefined && this.#queue.length < MAX_BATCH) {
+          await sleep(LINGER_MS, this.#abort.signal);
+        }
         const batch = this.#batches[0] ?? this.#take();
         if (batch === undefined) return;
         let problem: string;
