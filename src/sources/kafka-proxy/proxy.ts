@@ -366,6 +366,20 @@ interface Pending {
   /** Refused under failure_policy reject (refuse.ts); `refusal` is the answer, when there is one. */
   rejected?: boolean;
   refusal?: Refusal;
+  /** The request decoded, once, by whichever step needed it first (`decoded`). */
+  decoded?: { body: Record<string, unknown> } | { error: string };
+}
+
+/** The request's body, decoded on first use and kept (Produce is read for acks, protection and the audit). */
+function decoded(p: Pending): { body: Record<string, unknown> } | { error: string } {
+  if (!p.decoded) {
+    try {
+      p.decoded = { body: decodeRequest(p.header, p.frame.subarray(4)) };
+    } catch (e) {
+      p.decoded = { error: (e as Error).message };
+    }
+  }
+  return p.decoded;
 }
 
 /** One client connection and its connection to a broker. */
@@ -501,19 +515,16 @@ class ProxiedConnection {
   #refuse(p: Pending): Refused | undefined {
     const api = p.api;
     if (!api || !guards(api.key) || !this.#proxy.protects(this.#peer.principal)) return undefined;
-    try {
-      const request = decodeRequest(p.header, p.frame.subarray(4));
-      return split(
-        api,
-        p.header.apiVersion,
-        request,
-        (topic) => this.#proxy.isProtected(topic),
-        (id) => this.#proxy.topicNames.get(id),
-      );
-    } catch {
-      // Not decodable: the broker answers it (and the audit event says why it was not read).
-      return undefined;
-    }
+    const request = decoded(p);
+    // Not decodable: the broker answers it (and the audit event says why it was not read).
+    if (!("body" in request)) return undefined;
+    return split(
+      api,
+      p.header.apiVersion,
+      request.body,
+      (topic) => this.#proxy.isProtected(topic),
+      (id) => this.#proxy.topicNames.get(id),
+    );
   }
 
   /**
@@ -522,12 +533,9 @@ class ProxiedConnection {
    */
   #reject(p: Pending): boolean {
     p.rejected = true;
-    let request: Record<string, unknown> | undefined;
-    try {
-      request = p.api && decodeRequest(p.header, p.frame.subarray(4));
-    } catch {
-      // Without the request there is nothing to mirror: no answer.
-    }
+    // Without the request there is nothing to mirror: no answer.
+    const d = p.api ? decoded(p) : undefined;
+    const request = d && "body" in d ? d.body : undefined;
     const answer = p.api && request ? refusal(p.api, p.header.apiVersion, request) : undefined;
     if (!answer) {
       this.#audit(p, undefined, performance.now() - p.started);
@@ -556,11 +564,8 @@ class ProxiedConnection {
 
   /** A Produce request with acks=0 gets no response. */
   #acksZero(p: Pending): boolean {
-    try {
-      return decodeRequest(p.header, p.frame.subarray(4)).acks === 0;
-    } catch {
-      return false;
-    }
+    const request = decoded(p);
+    return "body" in request && request.body.acks === 0;
   }
 
   #onResponseBytes(chunk: Buffer): void {
@@ -675,13 +680,9 @@ class ProxiedConnection {
       });
       return;
     }
-    let request: Record<string, unknown> | undefined;
-    let decodeError = responseError;
-    try {
-      request = decodeRequest(p.header, p.frame.subarray(4));
-    } catch (e) {
-      decodeError = `request: ${(e as Error).message}`;
-    }
+    const d = decoded(p);
+    const request = "body" in d ? d.body : undefined;
+    const decodeError = "error" in d ? `request: ${d.error}` : responseError;
     if (p.header.apiKey === SASL_HANDSHAKE && request && typeof request.mechanism === "string") {
       this.#peer.mechanism = request.mechanism;
     }
