@@ -41,8 +41,13 @@ beforeEach(async () => {
   keysDir = join(root, "keys");
 });
 
+/** Signers the test opened: their state writes finish before the directory is removed. */
+const signers: ForwardSecureSigner[] = [];
+
 afterEach(async () => {
-  await rm(root, { recursive: true, force: true });
+  await Promise.all(signers.splice(0).map((s) => s.settled().catch(() => {})));
+  // A signer a test opened itself may still be writing its state: rm retries a directory found not empty.
+  await rm(root, { recursive: true, force: true, maxRetries: 5 });
 });
 
 const mode = async (path: string) => (await stat(path)).mode & 0o777;
@@ -83,6 +88,7 @@ const kinds = (report: VerifyReport) =>
 async function newChain(epochRecords: number, nextSequence = 1, extra: Partial<SignerOptions> = {}) {
   const created = await createChain(keysDir, { epochRecords, activate: true });
   const signer = await ForwardSecureSigner.open(created.stateFile, options(nextSequence, extra));
+  signers.push(signer);
   return { ...created, signer };
 }
 
