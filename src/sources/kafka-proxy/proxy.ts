@@ -34,7 +34,7 @@
 import { createServer, isIP, type Server, type Socket, connect as tcpConnect } from "node:net";
 import { type TLSSocket, connect as tlsConnect, createServer as tlsCreateServer } from "node:tls";
 import type { FailurePolicy } from "../../config/types.ts";
-import { authEvent, type Exchange, exchangeEvent, type Peer } from "./audit.ts";
+import { authEvent, type Exchange, exchangeEvent, type Peer, principalActor } from "./audit.ts";
 import { FrameReader } from "./frames.ts";
 import { guards, type Refused, split } from "./protect.ts";
 import {
@@ -671,7 +671,7 @@ class ProxiedConnection {
     if (!p.api) {
       this.#emit(p, {
         event_type: "kafka.unknown",
-        actor: this.#actor(),
+        actor: principalActor(this.#peer),
         resource: { type: "cluster", id: this.#peer.broker },
         action: { operation: `api ${p.header.apiKey}`, result: "unknown" },
         details: {
@@ -712,12 +712,6 @@ class ProxiedConnection {
       ((event.details as Record<string, unknown>).kafka as Record<string, unknown>).refused = REFUSED;
     }
     this.#proxy.emit(event);
-  }
-
-  #actor(): Record<string, unknown> {
-    return this.#peer.principal
-      ? { type: "user", id: `User:${this.#peer.principal}`, ip_address: this.#peer.address }
-      : { type: "anonymous", id: "ANONYMOUS", ip_address: this.#peer.address };
   }
 
   /** A SaslAuthenticate round: the user from the first token; the broker's answer decides the outcome. */
