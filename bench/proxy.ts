@@ -20,9 +20,9 @@
  * BENCH_PROXY_VIA=process, a bare KafkaProxy (`node bench/proxy.ts --serve-proxy <broker>`) whose emit serialises
  * each event to JSON and counts it. Its CPU time (user + system, all threads, from /proc/<pid>/stat) over each
  * proxied measurement, up to the moment its events are sealed, gives CPU per MiB moved and per 1,000 requests
- * (one audit event per request); events the source dropped (fail open) are reported. The Java tools come from .tools/kafka/libs (scripts/test-deps) plus the kafka-tools jar,
- * which this bench fetches once with Maven into .tools/kafka-perf: BENCH_PROXY_TOOLS_VERSION, default 4.3.1, the
- * newest Maven Central has (no 4.4.0 there); the kafka-clients on the class path are the broker's 4.4.0.
+ * (one audit event per request); events the source dropped (fail open) are reported. The Java tools come from
+ * .tools/kafka/tools (scripts/test-deps): kafka-tools in the version test/servers/kafka/pom.xml pins, 4.3.1, the
+ * newest Maven Central has (no 4.4.0 there), on its own kafka-clients of that version.
  *
  * Before the measured runs, BENCH_PROXY_WARMUP_RECORDS (default 200,000) records are produced and consumed each
  * way, unmeasured: the test broker runs with the quick JIT compiler only and would otherwise favour whichever mode
@@ -37,7 +37,7 @@
  */
 import { type ChildProcess, execFile, spawn } from "node:child_process";
 import { once } from "node:events";
-import { access, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { connect } from "node:net";
 import { cpus, loadavg, tmpdir, totalmem } from "node:os";
 import { join, resolve } from "node:path";
@@ -51,9 +51,7 @@ import { startKafka } from "../test/support/kafka.ts";
 import { startServer } from "./server.ts";
 
 const ROOT = resolve(import.meta.dirname, "..");
-const KAFKA_LIBS = join(ROOT, ".tools/kafka/libs");
-const TOOLS_VERSION = process.env.BENCH_PROXY_TOOLS_VERSION ?? "4.3.1";
-const TOOLS_JAR = join(ROOT, ".tools/kafka-perf", `kafka-tools-${TOOLS_VERSION}.jar`);
+const TOOLS_LIBS = join(ROOT, ".tools/kafka/tools");
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 5);
 const RECORDS = Number(process.env.BENCH_PROXY_RECORDS ?? 1_000_000);
@@ -309,28 +307,17 @@ let interrupted = false;
 
 const run = promisify(execFile);
 
-/** The kafka-tools jar (ProducerPerformance, ConsumerPerformance), fetched once from Maven Central. */
+/** The installed kafka-tools' version (the tools and their kafka-clients), read from its jar's name. */
+let toolsVersion = "";
+
+/** Finds the kafka-tools jar (ProducerPerformance, ConsumerPerformance) that scripts/test-deps installs. */
 async function ensurePerfTools(): Promise<void> {
-  if (
-    await access(TOOLS_JAR).then(
-      () => true,
-      () => false,
-    )
-  )
-    return;
-  note(`fetching org.apache.kafka:kafka-tools:${TOOLS_VERSION} with Maven into .tools/kafka-perf`);
-  try {
-    await run("mvn", [
-      "-q",
-      "-B",
-      "org.apache.maven.plugins:maven-dependency-plugin:3.8.1:copy",
-      `-Dartifact=org.apache.kafka:kafka-tools:${TOOLS_VERSION}:jar`,
-      `-DoutputDirectory=${join(ROOT, ".tools/kafka-perf")}`,
-    ]);
-  } catch (err) {
-    const { stdout = "", stderr = "" } = err as { stdout?: string; stderr?: string };
-    throw new Error(`could not fetch kafka-tools ${TOOLS_VERSION} with mvn:\n${stdout}${stderr}`);
+  const jars = await readdir(TOOLS_LIBS).catch(() => []);
+  const version = jars.map((f) => /^kafka-tools-(\d[\w.-]*)\.jar$/.exec(f)?.[1]).find((v) => v !== undefined);
+  if (version === undefined) {
+    throw new Error(`Kafka's tools are not installed in ${TOOLS_LIBS}: run scripts/test-deps`);
   }
+  toolsVersion = version;
 }
 
 let log4jConfig = "";
@@ -349,7 +336,7 @@ async function java(
       "-Xmx1g",
       `-Dlog4j2.configurationFile=${log4jConfig}`,
       "-cp",
-      `${KAFKA_LIBS}/*:${TOOLS_JAR}`,
+      `${TOOLS_LIBS}/*`,
       mainClass,
       ...args,
     ],
@@ -1018,7 +1005,7 @@ async function main(): Promise<void> {
       `Date: ${new Date().toISOString().slice(0, 10)} · Node ${process.version} · ${cpus().length} × ${cpus()[0]?.model ?? "cpu"} · ${(totalmem() / 2 ** 30).toFixed(0)} GiB · ${javaVersion}`,
       `Load average (1 min) at start ${loadAtStart.toFixed(2)}, at end ${(loadavg()[0] ?? 0).toFixed(2)} (the cores are shared: above ~1 other work competed with the run)`,
       `Broker: Apache Kafka 4.4.0, one KRaft node, PLAINTEXT, as test/support/kafka.ts starts it (-Xmx512m, serial GC, C1 only); ` +
-        `tools: kafka-tools ${TOOLS_VERSION} ProducerPerformance / ConsumerPerformance with kafka-clients 4.4.0; ${PARTITIONS} partitions; ` +
+        `tools: kafka-tools ${toolsVersion} ProducerPerformance / ConsumerPerformance with kafka-clients ${toolsVersion}; ${PARTITIONS} partitions; ` +
         (VIA === "serve"
           ? "proxy: `vigil serve` with a kafka_proxy source (every event sealed into the journal, search index on)"
           : "proxy: a bare KafkaProxy in its own Node process (BENCH_PROXY_VIA=process), every event JSON-serialised and counted"),

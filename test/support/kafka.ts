@@ -3,6 +3,9 @@
  * jars scripts/deps/kafka installs into .tools/kafka, on free loopback ports, with a PLAINTEXT listener and a
  * SASL_SSL listener (SCRAM-SHA-256 and SCRAM-SHA-512, certificate signed by a CA generated for this broker).
  * Its config, certificates, data and log (`kafka.log`) live in a fresh temp dir that stop() and restart() keep.
+ * With `authorizer`, ACLs are enforced (KRaft's StandardAuthorizer): the PLAINTEXT and controller listeners'
+ * ANONYMOUS and the SCRAM user are super users, and a second SCRAM user with no ACLs is denied everything until
+ * an ACL allows it.
  */
 import { type ChildProcess, execFile, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
@@ -42,9 +45,11 @@ export interface KafkaBroker {
   saslSsl: string;
   /** PEM of the generated CA that signed the broker's certificate; empty without `sasl` */
   caPem: string;
-  /** a SCRAM user valid for both SCRAM-SHA-256 and SCRAM-SHA-512 */
+  /** a SCRAM user valid for both SCRAM-SHA-256 and SCRAM-SHA-512; a super user with `authorizer` */
   username: string;
   password: string;
+  /** with `authorizer`: a second SCRAM user (both mechanisms), no super user, with no ACLs to begin with */
+  unprivileged?: ScramUser;
   /** stops the broker process (SIGTERM, then SIGKILL after a timeout), keeping its data dir and ports */
   stop(): Promise<void>;
   /** starts it again on the same ports and data (for outage tests) and waits until it serves requests */
@@ -53,11 +58,21 @@ export interface KafkaBroker {
   close(): Promise<void>;
 }
 
+export interface ScramUser {
+  username: string;
+  password: string;
+}
+
 /**
  * Formats a new single-node cluster in a temp dir, starts it and waits until it serves requests (at most a
- * minute). `sasl: false` leaves out the SASL_SSL listener and the certificates.
+ * minute). `sasl: false` leaves out the SASL_SSL listener and the certificates; `authorizer: true` (which needs
+ * `sasl`) enforces ACLs and adds the unprivileged user.
  */
-export async function startKafka(opts: { sasl?: boolean } = {}): Promise<KafkaBroker> {
+export async function startKafka(opts: { sasl?: boolean; authorizer?: boolean } = {}): Promise<KafkaBroker> {
+  const sasl = opts.sasl ?? true;
+  const authorizer = opts.authorizer ?? false;
+  if (authorizer && !sasl)
+    throw new Error("startKafka: authorizer needs sasl (its users log in over SASL_SSL)");
   await checkInstalled();
   const dir = await tempDir("vigil-kafka-");
   const remove = () => rm(dir, { recursive: true, force: true });
@@ -68,7 +83,7 @@ export async function startKafka(opts: { sasl?: boolean } = {}): Promise<KafkaBr
     await stopping?.stop();
   };
   try {
-    const cluster = await createCluster(dir, opts.sasl ?? true);
+    const cluster = await createCluster(dir, sasl, authorizer);
     const start = async () => {
       broker = await launch(dir, cluster.config);
     };
@@ -95,6 +110,7 @@ export async function startKafka(opts: { sasl?: boolean } = {}): Promise<KafkaBr
 async function createCluster(
   dir: string,
   sasl: boolean,
+  authorizer: boolean,
 ): Promise<{ config: string; client: Omit<KafkaBroker, "stop" | "restart" | "close"> }> {
   const [controllerPort, plaintextPort, saslSslPort] = await freePorts(3);
   const plaintext = `127.0.0.1:${plaintextPort}`;
@@ -102,6 +118,16 @@ async function createCluster(
   const listeners = [`PLAINTEXT://${plaintext}`, ...(sasl ? [`SASL_SSL://${saslSsl}`] : [])];
   const username = "vigil";
   const password = randomBytes(12).toString("hex");
+  const unprivileged = authorizer
+    ? { username: "alice", password: randomBytes(12).toString("hex") }
+    : undefined;
+  // The listeners without SASL (inter-broker and controller included) are ANONYMOUS: super users, as is vigil.
+  const acls = authorizer
+    ? `authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer
+super.users=User:ANONYMOUS;User:${username}
+allow.everyone.if.no.acl.found=false
+`
+    : "";
   const config = join(dir, "server.properties");
   await writeFile(
     config,
@@ -111,11 +137,15 @@ advertised.listeners=${listeners.join(",")}
 controller.quorum.voters=1@127.0.0.1:${controllerPort}
 log.dirs=${join(dir, "data")}
 listener.name.sasl_ssl.ssl.keystore.location=${join(dir, "broker-keystore.pem")}
-`,
+${acls}`,
   );
   const caPem = sasl ? await generateCertificates(dir) : "";
-  await format(config, sasl ? [username, password] : undefined);
-  return { config, client: { plaintext, saslSsl, caPem, username, password } };
+  const scramUsers = sasl ? [{ username, password }, ...(unprivileged ? [unprivileged] : [])] : [];
+  await format(config, scramUsers);
+  return {
+    config,
+    client: { plaintext, saslSsl, caPem, username, password, ...(unprivileged ? { unprivileged } : {}) },
+  };
 }
 
 /** Fails unless scripts/deps/kafka installed the version test/servers/kafka/pom.xml names. */
@@ -189,14 +219,14 @@ async function generateCertificates(dir: string): Promise<string> {
   return readFile(at("ca.pem"), "utf8");
 }
 
-/** Formats the KRaft metadata and data dir of a new cluster, with the SCRAM user when given. */
-async function format(config: string, scramUser: [string, string] | undefined): Promise<void> {
-  const scram = scramUser
-    ? ["SCRAM-SHA-256", "SCRAM-SHA-512"].flatMap((m) => [
-        "--add-scram",
-        `${m}=[name=${scramUser[0]},password=${scramUser[1]}]`,
-      ])
-    : [];
+/** Formats the KRaft metadata and data dir of a new cluster, with its SCRAM users. */
+async function format(config: string, scramUsers: ScramUser[]): Promise<void> {
+  const scram = scramUsers.flatMap((user) =>
+    ["SCRAM-SHA-256", "SCRAM-SHA-512"].flatMap((m) => [
+      "--add-scram",
+      `${m}=[name=${user.username},password=${user.password}]`,
+    ]),
+  );
   // `=` keeps a generated ID that starts with "-" from reading as an option.
   const clusterId = `--cluster-id=${randomBytes(16).toString("base64url")}`;
   try {

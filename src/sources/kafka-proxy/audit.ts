@@ -144,6 +144,145 @@ function errorCodes(body: Json | undefined): Record<string, number> {
   return counts;
 }
 
+/** Kafka's ACL enums (org.apache.kafka.common.acl / resource), as its tools and logs spell them. */
+const RESOURCE_TYPES = [
+  "UNKNOWN",
+  "ANY",
+  "TOPIC",
+  "GROUP",
+  "CLUSTER",
+  "TRANSACTIONAL_ID",
+  "DELEGATION_TOKEN",
+  "USER",
+];
+const PATTERN_TYPES = ["UNKNOWN", "ANY", "MATCH", "LITERAL", "PREFIXED"];
+const OPERATIONS = [
+  "UNKNOWN",
+  "ANY",
+  "ALL",
+  "READ",
+  "WRITE",
+  "CREATE",
+  "DELETE",
+  "ALTER",
+  "DESCRIBE",
+  "CLUSTER_ACTION",
+  "DESCRIBE_CONFIGS",
+  "ALTER_CONFIGS",
+  "IDEMPOTENT_WRITE",
+  "CREATE_TOKENS",
+  "DESCRIBE_TOKENS",
+  "TWO_PHASE_COMMIT",
+];
+const PERMISSIONS = ["UNKNOWN", "ANY", "DENY", "ALLOW"];
+const spell = (names: readonly string[], code: unknown): string | null =>
+  typeof code === "number" ? (names[code] ?? String(code)) : null;
+const text = (v: unknown): string | null => (typeof v === "string" ? cut(v) : null);
+
+/** One ACL binding (CreateAcls) or filter (DeleteAcls, DescribeAcls) as the audit event records it. */
+export interface AclEntry {
+  resource_type: string | null;
+  resource_name: string | null;
+  pattern_type: string | null;
+  principal: string | null;
+  host: string | null;
+  operation: string | null;
+  permission: string | null;
+}
+
+/**
+ * The ACLs a CreateAcls request creates, or the filters a DeleteAcls / DescribeAcls request matches; version 0
+ * has no pattern type, which Kafka reads as LITERAL. Undefined for other APIs.
+ */
+function aclsOf(api: string, version: number, body: Json | undefined): AclEntry[] | undefined {
+  if (!body) return undefined;
+  const pattern = (code: unknown) => (version === 0 ? "LITERAL" : spell(PATTERN_TYPES, code));
+  if (api === "CreateAcls") {
+    return ((body.creations as Json[] | undefined) ?? []).map((c) => ({
+      resource_type: spell(RESOURCE_TYPES, c.resourceType),
+      resource_name: text(c.resourceName),
+      pattern_type: pattern(c.resourcePatternType),
+      principal: text(c.principal),
+      host: text(c.host),
+      operation: spell(OPERATIONS, c.operation),
+      permission: spell(PERMISSIONS, c.permissionType),
+    }));
+  }
+  const filter = (f: Json): AclEntry => ({
+    resource_type: spell(RESOURCE_TYPES, f.resourceTypeFilter),
+    resource_name: text(f.resourceNameFilter),
+    pattern_type: pattern(f.patternTypeFilter),
+    principal: text(f.principalFilter),
+    host: text(f.hostFilter),
+    operation: spell(OPERATIONS, f.operation),
+    permission: spell(PERMISSIONS, f.permissionType),
+  });
+  if (api === "DeleteAcls") return ((body.filters as Json[] | undefined) ?? []).map(filter);
+  if (api === "DescribeAcls") return [filter(body)];
+  return undefined;
+}
+
+/** Kafka's config resource types (org.apache.kafka.common.config.ConfigResource.Type). */
+const CONFIG_RESOURCE_TYPES: Record<number, string> = {
+  2: "TOPIC",
+  4: "BROKER",
+  8: "BROKER_LOGGER",
+  16: "CLIENT_METRICS",
+  32: "GROUP",
+};
+const CONFIG_APIS = new Set(["DescribeConfigs", "AlterConfigs", "IncrementalAlterConfigs"]);
+
+/** A config resource a request reads or changes, with the names of the configs it names (never their values). */
+export interface ConfigResource {
+  type: string;
+  name: string;
+  configs?: string[];
+}
+
+/**
+ * The config resources of DescribeConfigs (`configurationKeys`: the configs asked for, null for all),
+ * AlterConfigs and IncrementalAlterConfigs (`configs[].name`). Values are not recorded: a broker's configs hold
+ * passwords (`sasl.jaas.config`, `ssl.keystore.password`), and Kafka itself only masks them by type.
+ */
+function configResourcesOf(api: string, body: Json | undefined): ConfigResource[] | undefined {
+  if (!body || !CONFIG_APIS.has(api)) return undefined;
+  return ((body.resources as Json[] | undefined) ?? []).map((r) => {
+    const names =
+      api === "DescribeConfigs"
+        ? (r.configurationKeys as string[] | null | undefined)
+        : ((r.configs as Json[] | undefined) ?? []).map((c) => String(c.name));
+    return {
+      type:
+        typeof r.resourceType === "number"
+          ? (CONFIG_RESOURCE_TYPES[r.resourceType] ?? String(r.resourceType))
+          : "UNKNOWN",
+      name: cut(String(r.resourceName ?? "")),
+      ...(names ? { configs: names.map(cut) } : {}),
+    };
+  });
+}
+
+/**
+ * The groups and transactional ids a FindCoordinator request looks up (`key` before v4, `coordinatorKeys`
+ * after; keyType 1 is a transaction, 0 and 2 (share groups) are groups).
+ */
+function coordinatorKeys(body: Json | undefined): { groups: string[]; transactionalIds: string[] } {
+  const keys = Array.isArray(body?.coordinatorKeys)
+    ? (body.coordinatorKeys as string[])
+    : typeof body?.key === "string"
+      ? [body.key]
+      : [];
+  return body?.keyType === 1
+    ? { groups: [], transactionalIds: keys }
+    : { groups: keys, transactionalIds: [] };
+}
+
+/** The resource an ACL entry is about (`{type: "topic", id: "orders"}`), when it names one. */
+function aclResource(acl: AclEntry | undefined): Json | undefined {
+  if (!acl?.resource_type || acl.resource_name === null) return undefined;
+  return { type: acl.resource_type.toLowerCase(), id: acl.resource_name };
+}
+
 /** The native event for one exchange. */
 export function exchangeEvent(x: Exchange, peer: Peer, names: TopicNames): Json {
   const requestTopics = topicsOf(x.request, names);
@@ -155,18 +294,30 @@ export function exchangeEvent(x: Exchange, peer: Peer, names: TopicNames): Json 
       ? t
       : { ...t, records: answered.records, batches: answered.batches, bytes: answered.bytes };
   });
-  const groups = namedIds(x.request, ["groupId", "groupIds", "groupsNames"]);
-  const transactionalIds = namedIds(x.request, ["transactionalId", "transactionalIds"]);
+  const lookedUp = x.api.name === "FindCoordinator" ? coordinatorKeys(x.request) : undefined;
+  const groups =
+    lookedUp?.groups ??
+    namedIds(
+      x.request,
+      x.api.name === "DescribeGroups" ? ["groups"] : ["groupId", "groupIds", "groupsNames"],
+    );
+  const transactionalIds =
+    lookedUp?.transactionalIds ?? namedIds(x.request, ["transactionalId", "transactionalIds"]);
+  const configResources = configResourcesOf(x.api.name, x.request);
+  const configResource = configResources?.[0];
   const errors = errorCodes(x.response);
   const failed = Object.keys(errors).length > 0 || x.decodeError !== undefined;
+  const acls = aclsOf(x.api.name, x.apiVersion, x.request);
   const resource =
-    topics.length > 0
+    aclResource(acls?.[0]) ??
+    (configResource ? { type: configResource.type.toLowerCase(), id: configResource.name } : undefined) ??
+    (topics.length > 0
       ? { type: "topic", id: cut(topics[0]?.name ?? "") }
       : groups.length > 0
         ? { type: "group", id: cut(groups[0] ?? "") }
         : transactionalIds.length > 0
           ? { type: "transactional_id", id: cut(transactionalIds[0] ?? "") }
-          : { type: "cluster", id: peer.broker };
+          : { type: "cluster", id: peer.broker });
   const kafka: Json = {
     api: x.api.name,
     api_key: x.api.key,
@@ -180,6 +331,8 @@ export function exchangeEvent(x: Exchange, peer: Peer, names: TopicNames): Json 
     ...(topics.length > 0 ? { topics } : {}),
     ...(groups.length > 0 ? { groups } : {}),
     ...(transactionalIds.length > 0 ? { transactional_ids: transactionalIds } : {}),
+    ...(acls ? { acls } : {}),
+    ...(configResources ? { config_resources: configResources } : {}),
     ...(Object.keys(errors).length > 0 ? { error_codes: errors } : {}),
     ...(x.response === undefined && x.durationMs === undefined ? { response: "none (acks=0)" } : {}),
     ...(x.decodeError ? { decode_error: x.decodeError } : {}),
