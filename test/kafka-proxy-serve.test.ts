@@ -57,7 +57,9 @@ async function sourceStatus(vigil: VigilProcess, name: string): Promise<SourceSt
 async function settled(vigil: VigilProcess, name: string): Promise<SourceStatus> {
   const status = await waitUntil(`${name}: every event sealed`, async () => {
     const s = await sourceStatus(vigil, name);
-    return s.queueLength === 0 && s.ingestedEvents === s.emittedEvents ? s : undefined;
+    return s.foldingEvents === 0 && s.queueLength === 0 && s.ingestedEvents === s.emittedEvents
+      ? s
+      : undefined;
   });
   await waitIndexed(vigil);
   return status;
@@ -338,6 +340,61 @@ describe("kafka_proxy source in vigil serve", () => {
     }
   });
 
+  it("folds identical produce requests into one event per window with a count, management events one each", async () => {
+    const [listen, broker] = await freePorts(2);
+    const dir = await tempDir("vigil-proxy-fold-");
+    const config = await writeConfig(
+      dir,
+      [
+        "audit:",
+        "  sources:",
+        "    - type: kafka_proxy",
+        `      listen: 127.0.0.1:${listen}`,
+        `      broker_ports: ${broker}`,
+        `      bootstrap_servers: [${kafka.plaintext}]`,
+        "      aggregate:",
+        "        window_ms: 60000",
+        "        event_types: [produce]",
+      ].join("\n"),
+    );
+    const topic = `fold-${Date.now()}`;
+    const vigil = await startVigil({ args: ["--config", config] });
+    try {
+      await withClients(`127.0.0.1:${listen}`, async (admin, producer) => {
+        await admin.createTopics({ topics: [topic], partitions: 1, replicas: 1 });
+        // Twenty requests, one record each, one after the other.
+        for (let i = 0; i < 20; i++) await producer.send({ messages: [{ topic, value: `v${i}` }] });
+      });
+      // The window is a minute: the events are in it, not sealed yet; stopping the source flushes them.
+      const folding = await sourceStatus(vigil, "kafka-proxy");
+      expect(folding.foldingEvents).toBeGreaterThan(0);
+      expect(await vigil.stop()).toBe(0);
+    } finally {
+      await vigil.stop();
+    }
+    const again = await startVigil({ dataDir: vigil.dataDir, args: ["--config", config] });
+    try {
+      await waitIndexed(again);
+      const produced = (
+        await search(
+          again,
+          `event_type == 'kafka.produce' and resource.id == '${topic}' and action.result == 'success'`,
+        )
+      ).map(({ event }) => event);
+      // One connection, one identical request twenty times (a first refused attempt would be another event).
+      expect(produced).toHaveLength(1);
+      const [folded] = produced as Json[];
+      expect((folded?.action as Json).count).toBe(20);
+      expect(typeof (folded?.action as Json).ended_at).toBe("string");
+      expect((kafkaOf(folded as Json).topics as Json[])[0]).toMatchObject({ name: topic, records: 20 });
+      expect(
+        await search(again, `event_type == 'kafka.createtopics' and resource.id == '${topic}'`),
+      ).toHaveLength(1);
+    } finally {
+      await again.stop();
+    }
+  });
+
   it("stops vigil serve at start when the CA file cannot be read, naming the key", async () => {
     const dir = await tempDir("vigil-proxy-ca-");
     const config = await writeConfig(
@@ -381,7 +438,14 @@ describe("kafka_proxy source in process, with a stand-in for the pipeline", () =
     await direct.createTopics({ topics: [topic], partitions: 1, replicas: 1 });
     const source = new KafkaProxySource({
       config: resolveKafkaProxySource(
-        { type: "kafka_proxy", name: "closed", listen: "127.0.0.1:0", bootstrap_servers: [kafka.plaintext] },
+        {
+          type: "kafka_proxy",
+          name: "closed",
+          listen: "127.0.0.1:0",
+          bootstrap_servers: [kafka.plaintext],
+          // One event per request: these tests count the queue's places.
+          aggregate: { window_ms: 0 },
+        },
         ".",
       ),
       ingest: async (events) => {
@@ -445,7 +509,14 @@ describe("kafka_proxy source in process, with a stand-in for the pipeline", () =
     let calls = 0;
     const source = new KafkaProxySource({
       config: resolveKafkaProxySource(
-        { type: "kafka_proxy", name: "inproc", listen: "127.0.0.1:0", bootstrap_servers: [kafka.plaintext] },
+        {
+          type: "kafka_proxy",
+          name: "inproc",
+          listen: "127.0.0.1:0",
+          bootstrap_servers: [kafka.plaintext],
+          // One event per request: these tests count the queue's places.
+          aggregate: { window_ms: 0 },
+        },
         ".",
       ),
       ingest: async (events) => {
@@ -478,6 +549,8 @@ describe("kafka_proxy source in process, with a stand-in for the pipeline", () =
         await admin.createTopics({ topics: [topic], partitions: 1, replicas: 1 });
         for (let i = 0; i < 10; i++) await producer.send({ messages: [{ topic, value: `v${i}` }] });
       });
+      // The pipeline refused twice, and holds the third call: the batch is still the source's.
+      await waitUntil("the third ingest call", async () => (calls >= 3 ? true : undefined));
       const held = source.status();
       expect(held).toMatchObject({ state: "retrying", queueLength: 5, queueMaxEvents: 5 });
       expect(held.lastError).toContain("failure_policy permit");
@@ -523,7 +596,14 @@ describe("kafka_proxy source in process, with a stand-in for the pipeline", () =
     const logs: string[] = [];
     const source = new KafkaProxySource({
       config: resolveKafkaProxySource(
-        { type: "kafka_proxy", name: "stuck", listen: "127.0.0.1:0", bootstrap_servers: [kafka.plaintext] },
+        {
+          type: "kafka_proxy",
+          name: "stuck",
+          listen: "127.0.0.1:0",
+          bootstrap_servers: [kafka.plaintext],
+          // One event per request: these tests count the queue's places.
+          aggregate: { window_ms: 0 },
+        },
         ".",
       ),
       ingest: async () => {

@@ -1173,6 +1173,7 @@ describe("audit block", () => {
       {},
     );
     const brokers = [{ host: "kafka-1", port: 9092 }];
+    const aggregate = { windowMs: 500, eventTypes: ["produce", "consume", "describe", "heartbeat"] };
     expect(config.audit.sources).toEqual([
       {
         type: "kafka_proxy",
@@ -1183,6 +1184,7 @@ describe("audit block", () => {
         brokers,
         upstreamTls: { caFile: "/etc/vigil/kafka-ca.pem" },
         maxFrameBytes: 100 * MIB,
+        aggregate,
       },
       {
         type: "kafka_proxy",
@@ -1195,6 +1197,7 @@ describe("audit block", () => {
           { host: "kafka-2", port: 9093 },
         ],
         maxFrameBytes: 100 * MIB,
+        aggregate,
       },
       {
         type: "kafka_proxy",
@@ -1205,6 +1208,7 @@ describe("audit block", () => {
         brokers,
         upstreamTls: {},
         maxFrameBytes: 100 * MIB,
+        aggregate,
       },
       {
         type: "kafka_proxy",
@@ -1214,6 +1218,7 @@ describe("audit block", () => {
         brokerPorts: { first: 9401, count: 1 },
         brokers,
         maxFrameBytes: MIB,
+        aggregate,
       },
     ]);
     // Loopback unless a host is written, and 16 broker ports after listen's by default.
@@ -1228,6 +1233,101 @@ describe("audit block", () => {
       advertisedHost: "127.0.0.1",
       brokerPorts: { first: 9193, count: 16 },
     });
+  });
+
+  it("reads a kafka_proxy source's aggregate block: the key's defaults, event types, a window of 0", () => {
+    const aggregateOf = (...block: string[]) =>
+      (
+        parseConfig(
+          lines(
+            "audit:",
+            "  sources:",
+            "    - type: kafka_proxy",
+            "      bootstrap_servers: [kafka-1:9092]",
+            ...block,
+          ),
+          undefined,
+          {},
+        ).audit.sources[0] as { aggregate: unknown }
+      ).aggregate;
+    const defaults = ["produce", "consume", "describe", "heartbeat"];
+    expect(aggregateOf()).toEqual({ windowMs: 500, eventTypes: defaults });
+    expect(aggregateOf("      aggregate: {}")).toEqual({ windowMs: 500, eventTypes: defaults });
+    expect(
+      aggregateOf(
+        "      aggregate:",
+        "        window_ms: 500                    # 0: one event per request; at most 60000",
+        "        event_types: [produce, consume, describe, heartbeat]",
+      ),
+    ).toEqual({ windowMs: 500, eventTypes: defaults });
+    expect(aggregateOf("      aggregate:", "        window_ms: 0")).toEqual({
+      windowMs: 0,
+      eventTypes: defaults,
+    });
+    expect(
+      aggregateOf("      aggregate:", "        window_ms: 60000", "        event_types: [management, admin]"),
+    ).toEqual({ windowMs: 60000, eventTypes: ["management", "admin"] });
+    expect(aggregateOf("      aggregate:", "        event_types: []")).toEqual({
+      windowMs: 500,
+      eventTypes: [],
+    });
+  });
+
+  it("refuses a kafka_proxy aggregate window out of range and event types Redpanda does not have", () => {
+    const valid = "management, produce, consume, describe, heartbeat, authenticate, schema_registry, admin";
+    expect(
+      problemsOf(
+        lines(
+          "audit:",
+          "  sources:",
+          "    - type: kafka_proxy",
+          "      listen: nowhere", // 4: the listen problem hides no aggregate problem
+          "      bootstrap_servers: [kafka-1:9092]",
+          "      aggregate:",
+          "        event_types: [produce, fetch, heartbeats, consume]",
+          "    - type: kafka_proxy",
+          "      name: second",
+          "      listen: :9300",
+          "      bootstrap_servers: [kafka-1:9092]",
+          "      aggregate:",
+          "        window_ms: -1",
+          "        event_types: [produce]",
+          "    - type: kafka_proxy",
+          "      name: third",
+          "      listen: :9400",
+          "      bootstrap_servers: [kafka-1:9092]",
+          "      aggregate:",
+          "        window_ms: 0.5",
+          "        event_types: produce",
+          "        events: [produce]",
+          "    - type: kafka_proxy",
+          "      name: fourth",
+          "      listen: :9500",
+          "      bootstrap_servers: [kafka-1:9092]",
+          "      aggregate:",
+          "        event_types:",
+          "          - describe",
+          "          - Produce", // 30
+          "    - type: kafka_proxy",
+          "      name: fifth",
+          "      listen: :9600",
+          "      bootstrap_servers: [kafka-1:9092]",
+          "      aggregate: { window_ms: 60001 }",
+        ),
+      ).map(formatProblem),
+    ).toEqual([
+      "line 4: audit.sources[0].listen: must be host:port, [ipv6-address]:port or :port, e.g. 127.0.0.1:7470",
+      `line 7: audit.sources[0].aggregate.event_types[1]: unknown event type "fetch": must be one of ${valid}`,
+      `line 7: audit.sources[0].aggregate.event_types[2]: unknown event type "heartbeats" (did you mean ` +
+        `"heartbeat"?): must be one of ${valid}`,
+      "line 13: audit.sources[1].aggregate.window_ms: must be at least 0",
+      "line 20: audit.sources[2].aggregate.window_ms: must be an integer",
+      "line 21: audit.sources[2].aggregate.event_types: must be a list",
+      "line 22: audit.sources[2].aggregate.events: unknown key (known: window_ms, event_types)",
+      `line 30: audit.sources[3].aggregate.event_types[1]: unknown event type "Produce" (did you mean ` +
+        `"produce"?): must be one of ${valid}`,
+      "line 35: audit.sources[4].aggregate.window_ms: must be at most 60000",
+    ]);
   });
 
   it("reports kafka_proxy keys of the wrong shape with their line", () => {

@@ -81,10 +81,26 @@ describe("decodeOcsf: the Redpanda samples", () => {
     });
   });
 
-  it("6003 folded repeats: count is kept on the action", () => {
+  it("6003 folded repeats: count and the last repeat's time (end_time) are kept on the action", () => {
     const event = one(line(6));
-    expect(event.action).toEqual({ operation: "metadata", result: "success", count: 2 });
+    expect(event.action).toEqual({
+      operation: "metadata",
+      result: "success",
+      count: 2,
+      ended_at: "2023-11-21T02:24:40.725Z",
+    });
+    expect(event.timestamp).toBe("2023-11-21T02:24:40.724Z");
     expect(event.resource).toEqual({ type: "topic", id: "test", service: "kafka rpc protocol" });
+  });
+
+  it("ignores an end_time that is no time in milliseconds", () => {
+    for (const end_time of ["1700533480725", 1.5, -1, 1e16, null]) {
+      expect(one({ ...line(6), end_time }).action).toEqual({
+        operation: "metadata",
+        result: "success",
+        count: 2,
+      });
+    }
   });
 
   it("6003 over HTTP: api.<activity>, the URL path, the user agent; a denied decision is denied", () => {

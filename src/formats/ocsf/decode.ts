@@ -18,8 +18,9 @@
  * - resource: 6003 the first of `resources` (type, name as id), path = http_request.url.path, service =
  *   api.service.name; 3002 the service authenticated to; 6002 the application.
  * - action: operation = api.operation, else the activity name (`logon`, `start`); result from status_id:
- *   1 success, 2 failure, or denied when an authorization decision says so; count when Redpanda folded
- *   repeats of the same event into one record; protocol = auth_protocol.
+ *   1 success, 2 failure, or denied when an authorization decision says so; count, and ended_at (RFC 3339)
+ *   from end_time, when Redpanda folded repeats of the same event into one record (as Vigil's Kafka proxy folds
+ *   its own, which the OCSF encoder writes back the same way); protocol = auth_protocol.
  */
 import { isIP } from "node:net";
 import type { InputEvent } from "../../event/schema.ts";
@@ -61,6 +62,11 @@ const STATUS_FAILURE = 2;
 /** The last millisecond RFC 3339 can write (9999-12-31T23:59:59.999Z). */
 const MAX_TIME = 253402300799999;
 
+/** An OCSF timestamp: milliseconds since the epoch that RFC 3339 can write. */
+function isTime(v: unknown): v is number {
+  return typeof v === "number" && Number.isInteger(v) && v >= 0 && v <= MAX_TIME;
+}
+
 /** Decodes one OCSF record; throws `invalid_event` naming the field. */
 export function decodeOcsf(value: unknown): InputEvent[] {
   if (!isRecord(value)) throw invalid("", "an OCSF record must be a JSON object");
@@ -76,9 +82,7 @@ export function decodeOcsf(value: unknown): InputEvent[] {
   if (!Number.isInteger(value.activity_id)) throw invalid("activity_id", "is required");
   if (!isRecord(value.metadata)) throw invalid("metadata", "is required");
   const time = value.time;
-  if (typeof time !== "number" || !Number.isInteger(time) || time < 0 || time > MAX_TIME) {
-    throw invalid("time", "must be a time in milliseconds since the epoch");
-  }
+  if (!isTime(time)) throw invalid("time", "must be a time in milliseconds since the epoch");
   const activityId = value.activity_id as number;
   const activity = activities[activityId] ?? `activity_${activityId}`;
   const mapped =
@@ -97,6 +101,7 @@ export function decodeOcsf(value: unknown): InputEvent[] {
         ...mapped.action,
         result: result(value.status_id, mapped.denied),
         count: Number.isInteger(value.count) ? value.count : undefined,
+        ended_at: isTime(value.end_time) ? new Date(value.end_time).toISOString() : undefined,
       }),
       details: { ocsf: structuredClone(value) },
     },

@@ -282,6 +282,61 @@ describe("OCSF encoder", () => {
     expect(verifies(reassemble(tampered))).toBe("invalid");
   });
 
+  it("writes count, start_time and end_time for an event standing for several identical ones", () => {
+    const produce = (action: Record<string, unknown>) =>
+      toOcsf(
+        sealOne(
+          nativeEvent({
+            event_type: "kafka.produce",
+            actor: { type: "user", id: "User:alice", ip_address: "10.0.0.7" },
+            resource: { type: "topic", id: "orders" },
+            action: { operation: "Produce", result: "success", duration_ms: 1.25, ...action },
+          }),
+        ),
+        options,
+      );
+    const folded = produce({ count: 3, ended_at: "2024-12-01T10:15:30.623Z" });
+    expect(folded).toMatchObject({
+      time: 1733048130123,
+      count: 3,
+      start_time: 1733048130123,
+      end_time: 1733048130623,
+      duration: 1,
+    });
+    expect(validateOcsfEvent(folded)).toEqual([]);
+    // An end that does not parse is left out; the count and start stay.
+    const unended = produce({ count: 2, ended_at: "later" });
+    expect(unended).toMatchObject({ count: 2, start_time: 1733048130123 });
+    expect(unended).not.toHaveProperty("end_time");
+    expect(validateOcsfEvent(unended)).toEqual([]);
+    // One request (or a count that is no count of requests) is an ordinary event.
+    for (const action of [
+      {},
+      { count: 1 },
+      { count: 2.5 },
+      { count: "3" },
+      { ended_at: "2024-12-01T10:15:31Z" },
+    ]) {
+      const single = produce(action);
+      for (const key of ["count", "start_time", "end_time"]) expect(single).not.toHaveProperty(key);
+    }
+  });
+
+  it("writes Redpanda's folded record back with its own count, start_time and end_time", () => {
+    const redpanda = fixture("redpanda-ocsf-samples.ndjson")[5] as OcsfEvent;
+    expect(redpanda.count).toBe(2);
+    const [input] = decodeOcsf(redpanda);
+    const ocsf = toOcsf(
+      sealOne(nativeEvent(input as Partial<NativeEvent> & { event_type: string })),
+      options,
+    );
+    expect({ count: ocsf.count, start_time: ocsf.start_time, end_time: ocsf.end_time }).toEqual({
+      count: redpanda.count,
+      start_time: redpanda.start_time,
+      end_time: redpanda.end_time,
+    });
+  });
+
   it("encodes through the registry as JSON text", () => {
     const encoder = createEncoder("ocsf", options);
     const record = sealOne(standard);

@@ -22,7 +22,9 @@
  * `status_id` from `action.result` or else the event type's last part (success/failure words; another result is
  * 99 Other with the result as `status`; nothing is 0 Unknown), `status_detail` from `details.reason` or
  * `details.error`, `duration` from `action.duration_ms`. `actor.user` = {name: actor.id, type_id from actor.type,
- * groups from actor.roles}.
+ * groups from actor.roles}. An event standing for several identical ones (`action.count` ≥ 2, as the Kafka
+ * proxy folds them, sources/kafka-proxy/aggregate.ts) has `count`, `start_time` = `time` and `end_time` from
+ * `action.ended_at`, as Redpanda writes its folded records.
  *
  * Integrity: `raw_data` is the event's signed JSON text and `unmapped.vigil_integrity` the integrity block, so
  * `{"event":<raw_data>,"integrity":<vigil_integrity>}` is the sealed record again and verifies. `unmapped` also
@@ -290,6 +292,17 @@ function timezoneOffset(timestamp: string): number | undefined {
   return m[1] === "-" ? -minutes : minutes;
 }
 
+/** `count`, `start_time` and `end_time` of an event that stands for `action.count` (≥ 2) identical ones. */
+function folded(e: NativeEvent, time: number): OcsfEvent {
+  // Members the native schema allows but does not name.
+  const action: Record<string, unknown> | undefined = e.action;
+  const count = action?.count;
+  if (!Number.isInteger(count) || (count as number) < 2) return {};
+  const ended = action?.ended_at;
+  const end = typeof ended === "string" ? Date.parse(ended) : Number.NaN;
+  return { count, start_time: time, ...(Number.isNaN(end) ? {} : { end_time: end }) };
+}
+
 /** The OCSF event for one sealed record (see the header for the mapping). */
 export function toOcsf(record: SealedRecord, options: OcsfOptions): OcsfEvent {
   const e = record.event;
@@ -300,6 +313,7 @@ export function toOcsf(record: SealedRecord, options: OcsfOptions): OcsfEvent {
   const { status_id, status: statusName } = status(e);
   const detail = stringDetail(e);
   const duration = e.action?.duration_ms;
+  const when = Number.isNaN(time) ? Date.parse(e.received_at) : time;
   return {
     class_uid: cls.uid,
     class_name: cls.caption,
@@ -316,8 +330,9 @@ export function toOcsf(record: SealedRecord, options: OcsfOptions): OcsfEvent {
     ...(detail === undefined ? {} : { status_detail: detail }),
     // Validation guarantees an RFC 3339 timestamp; an event from elsewhere that lacks one falls back on when
     // Vigil received it rather than carrying NaN.
-    time: Number.isNaN(time) ? Date.parse(e.received_at) : time,
+    time: when,
     ...(tz === undefined ? {} : { timezone_offset: tz }),
+    ...folded(e, when),
     ...(duration === undefined ? {} : { duration: Math.round(duration) }),
     metadata: {
       version: OCSF_VERSION,

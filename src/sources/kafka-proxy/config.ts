@@ -19,6 +19,9 @@
  *     upstream_tls:                    # TLS to the brokers (their SSL / SASL_SSL listener)
  *       ca_file: /etc/vigil/kafka-ca.pem
  *     max_frame_bytes: 104857600       # default 100 MiB
+ *     aggregate:                       # identical high-rate events: one per window, with a count
+ *       window_ms: 500                 # 0: one event per request; at most 60000
+ *       event_types: [produce, consume, describe, heartbeat]   # Redpanda event types whose identical events fold
  * ```
  *
  * - `listen` defaults to 127.0.0.1:9192, and `:9192` listens on 127.0.0.1: the proxy is reachable from other
@@ -47,11 +50,18 @@
  * - `max_frame_bytes`: the largest request or response frame, from either side, that the proxy accepts (1 MiB
  *   to 2 GiB - 1); a larger one closes that connection. Keep it at least the brokers' `socket.request.max.bytes`
  *   and the clients' `fetch.max.bytes`.
+ * - `aggregate` folds identical requests, as Redpanda's audit log does within its drain interval (aggregate.ts):
+ *   the first of its kind in a window of `window_ms` is written once, with `action.count` (the requests folded),
+ *   `action.ended_at`, the mean and longest duration, the summed record counts, and the first and last
+ *   correlation ids. Identical: the same principal, connection, API and version, topics and partition counts,
+ *   groups and outcome. Only events of the Redpanda types in `event_types` fold (management, produce, consume,
+ *   describe, heartbeat, authenticate, schema_registry, admin); the others, and every event with `window_ms: 0`,
+ *   are written one per request. The block and each key are optional; the defaults are those shown.
  */
 import { isIP } from "node:net";
 import { resolve } from "node:path";
 import Type from "typebox";
-import { listenAddress, type PathProblem, SOURCE_NAME_PATTERN } from "../../config/schema.ts";
+import { listenAddress, type PathProblem, SOURCE_NAME_PATTERN, suggest } from "../../config/schema.ts";
 import type { ListenAddress } from "../../config/types.ts";
 import {
   BootstrapServersSchema,
@@ -59,6 +69,7 @@ import {
   type KafkaBroker,
   parseBootstrapServer,
 } from "../../kafka/connection.ts";
+import { REDPANDA_EVENT_TYPES } from "../../policy/redpanda.ts";
 
 export const DEFAULT_PROXY_NAME = "kafka-proxy";
 export const DEFAULT_PROXY_LISTEN: ListenAddress = { host: "127.0.0.1", port: 9192 };
@@ -68,6 +79,10 @@ export const MAX_BROKER_PORTS = 1024;
 export const DEFAULT_MAX_FRAME_BYTES = 100 * 1024 * 1024;
 const MIN_FRAME_BYTES = 1024 * 1024;
 const MAX_FRAME_BYTES = 2 ** 31 - 1;
+const DEFAULT_AGGREGATE_WINDOW_MS = 500;
+const MAX_AGGREGATE_WINDOW_MS = 60_000;
+/** The Redpanda event types a busy client repeats: their identical events fold by default. */
+const DEFAULT_AGGREGATE_EVENT_TYPES: readonly string[] = ["produce", "consume", "describe", "heartbeat"];
 
 /** The local ports of the broker listeners: `first` to `first + count - 1`; `first` 0: any free port for each. */
 export interface BrokerPorts {
@@ -90,6 +105,8 @@ export interface KafkaProxySourceConfig {
   /** Set: TLS to the brokers; `caFile` (absolute) is read at start, else the system's CAs are trusted. */
   upstreamTls?: { caFile?: string };
   maxFrameBytes: number;
+  /** Identical events of `eventTypes` (Redpanda event types) fold into one per `windowMs` (0: none fold). */
+  aggregate: { windowMs: number; eventTypes: string[] };
 }
 
 const strict = { additionalProperties: false };
@@ -118,6 +135,16 @@ export const KafkaProxySourceSchema = Type.Object(
       Type.Object({ ca_file: Type.Optional(Type.String({ minLength: 1 })) }, strict),
     ),
     max_frame_bytes: Type.Optional(Type.Integer({ minimum: MIN_FRAME_BYTES, maximum: MAX_FRAME_BYTES })),
+    aggregate: Type.Optional(
+      Type.Object(
+        {
+          window_ms: Type.Optional(Type.Integer({ minimum: 0, maximum: MAX_AGGREGATE_WINDOW_MS })),
+          /** Redpanda event types: checked by checkKafkaProxySource, with a message listing them. */
+          event_types: Type.Optional(Type.Array(Type.String())),
+        },
+        strict,
+      ),
+    ),
   },
   strict,
 );
@@ -196,7 +223,7 @@ const inRange = (port: number, ports: BrokerPorts) =>
 
 /** Checks the schema cannot express: addresses, the port range and what it may not overlap, the servers. */
 export function checkKafkaProxySource(raw: RawKafkaProxySource, context: ProxyCheckContext): PathProblem[] {
-  const problems = checkBootstrapServers(raw.bootstrap_servers);
+  const problems = [...checkBootstrapServers(raw.bootstrap_servers), ...checkAggregate(raw)];
   const listen = listenOf(raw);
   if (typeof listen === "string") return [...problems, { path: ["listen"], message: listen }];
   const serverPort = context.serverPort || undefined;
@@ -250,6 +277,21 @@ export function checkKafkaProxySource(raw: RawKafkaProxySource, context: ProxyCh
   return problems;
 }
 
+/** `aggregate.event_types` entries that are no Redpanda event type. */
+function checkAggregate(raw: RawKafkaProxySource): PathProblem[] {
+  const known: ReadonlySet<string> = new Set(REDPANDA_EVENT_TYPES);
+  return (raw.aggregate?.event_types ?? []).flatMap((type, i) => {
+    if (known.has(type)) return [];
+    const hint = suggest(type, REDPANDA_EVENT_TYPES);
+    return [
+      {
+        path: ["aggregate", "event_types", i],
+        message: `unknown event type "${type}"${hint ? ` (did you mean "${hint}"?)` : ""}: must be one of ${REDPANDA_EVENT_TYPES.join(", ")}`,
+      },
+    ];
+  });
+}
+
 /** The local ports an entry that passed the checks takes (listen's and the broker ports; none for port 0). */
 export function proxyPorts(config: Pick<KafkaProxySourceConfig, "listen" | "brokerPorts">): number[] {
   const { first, count } = config.brokerPorts;
@@ -295,5 +337,9 @@ export function resolveKafkaProxySource(raw: RawKafkaProxySource, baseDir: strin
       ? {}
       : { upstreamTls: tls.ca_file === undefined ? {} : { caFile: resolve(baseDir, tls.ca_file) } }),
     maxFrameBytes: raw.max_frame_bytes ?? DEFAULT_MAX_FRAME_BYTES,
+    aggregate: {
+      windowMs: raw.aggregate?.window_ms ?? DEFAULT_AGGREGATE_WINDOW_MS,
+      eventTypes: [...(raw.aggregate?.event_types ?? DEFAULT_AGGREGATE_EVENT_TYPES)],
+    },
   };
 }

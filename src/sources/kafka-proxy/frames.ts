@@ -2,7 +2,8 @@
  * Splits a Kafka connection's byte stream into frames: each is a 4-byte big-endian size followed by that many
  * bytes. Chunks are kept as they arrive and joined only when a frame spans several, so a frame that came in one
  * chunk is a view of it, not a copy. A size below the smallest header or above the limit is a protocol error
- * (the connection is closed rather than buffering what a hostile peer announces).
+ * (the connection is closed rather than buffering what a hostile peer announces). While a connection carries
+ * raw SASL tokens (after a SaslHandshake v0, proxy.ts) frames have no header and may be empty: `raw` allows them.
  */
 import { KafkaProtocolError } from "./protocol/index.ts";
 
@@ -13,6 +14,8 @@ export class FrameReader {
   readonly #max: number;
   #chunks: Buffer[] = [];
   #buffered = 0;
+  /** Frames without a Kafka header (raw SASL tokens, which may be empty) are accepted. */
+  raw = false;
 
   /** @param maxFrameBytes the largest frame body accepted */
   constructor(maxFrameBytes: number) {
@@ -32,7 +35,7 @@ export class FrameReader {
     for (;;) {
       if (this.#buffered < 4) return frames;
       const size = this.#peekSize();
-      if (size < MIN_FRAME || size > this.#max) {
+      if (size < (this.raw ? 0 : MIN_FRAME) || size > this.#max) {
         throw new KafkaProtocolError(
           size > this.#max
             ? `frame of ${size} bytes is larger than the ${this.#max} bytes accepted`

@@ -27,7 +27,12 @@
  *
  * SASL: the mechanism from SaslHandshake, the user from the first SaslAuthenticate token (PLAIN's authcid,
  * SCRAM's `n=`), never the password; the broker's answer decides: error 0 on the last round is `auth.login`,
- * any error `auth.failed`. Requests that cannot be decoded are still forwarded (the broker answers them) and
+ * any error `auth.failed`. Clients older than Kafka 1.0 send SaslHandshake v0 and then the SASL tokens raw,
+ * framed by their size with no Kafka header, and the broker answers raw the same way; a failed login is told
+ * by the broker closing the connection. After a successful v0 handshake for PLAIN, SCRAM or OAUTHBEARER the
+ * proxy forwards that many raw rounds (one, two, one), taking the user from the first token as above, and
+ * audits `auth.login` after the last answer or `auth.failed` when the connection closes before it; other
+ * mechanisms (GSSAPI) over v0 have rounds the proxy cannot count, so such a connection is closed, audited. Requests that cannot be decoded are still forwarded (the broker answers them) and
  * audited with `decode_error`; a frame that is not a Kafka frame at all (bad size) closes the connection with a
  * logged reason, and the process lives on.
  */
@@ -126,6 +131,13 @@ const PRODUCE = 0;
 /** Responses whose broker addresses are rewritten. */
 const REWRITTEN = new Set([3, 10, 60, 0, 1]);
 const DEFAULT_MAX_FRAME = 100 * 1024 * 1024;
+/** Raw token rounds after a SaslHandshake v0, by mechanism: client token, broker answer, that many times. */
+const RAW_SASL_ROUNDS = new Map([
+  ["PLAIN", 1],
+  ["SCRAM-SHA-256", 2],
+  ["SCRAM-SHA-512", 2],
+  ["OAUTHBEARER", 1],
+]);
 
 export class KafkaProxy {
   readonly #opts: KafkaProxyOptions;
@@ -352,6 +364,25 @@ function listen(server: Server, at: HostPort): Promise<HostPort> {
   });
 }
 
+/** Raw SASL tokens being exchanged after a SaslHandshake v0. */
+interface RawSasl {
+  /** Client token and broker answer pairs the mechanism has (RAW_SASL_ROUNDS). */
+  rounds: number;
+  sent: number;
+  answered: number;
+  /** The broker refused in its last answer (audited); raw frames pass until it closes the connection. */
+  failed: boolean;
+}
+
+/**
+ * Whether the broker's last raw answer is a success: empty for PLAIN and OAUTHBEARER (which answer an error
+ * as a JSON token), SCRAM's server-final-message `v=…` rather than `e=…` (RFC 5802).
+ */
+function rawLoginSucceeded(mechanism: string | undefined, answer: Buffer): boolean {
+  if (mechanism?.startsWith("SCRAM-")) return answer.subarray(0, 2).toString("latin1") === "v=";
+  return answer.length === 0;
+}
+
 interface Pending {
   header: RequestHeader;
   api: ApiSpec | undefined;
@@ -397,6 +428,8 @@ class ProxiedConnection {
   #saslRounds = 0;
   #authenticated = false;
   #done = false;
+  /** Raw SASL tokens are being exchanged (after a SaslHandshake v0): rounds the mechanism has, and answered. */
+  #raw: RawSasl | undefined;
 
   constructor(proxy: KafkaProxy, client: Socket, upstreams: HostPort[], listener: string, broker: string) {
     this.#proxy = proxy;
@@ -430,6 +463,14 @@ class ProxiedConnection {
       resolveClosed = r;
     });
     const onClose = () => {
+      if (this.#raw && !this.#raw.failed && !this.#done) {
+        this.#proxy.emit(
+          authEvent(this.#peer, false, {
+            message:
+              "the broker closed the connection during SASL authentication (SaslHandshake v0, raw tokens)",
+          }),
+        );
+      }
       this.destroy();
       resolveClosed();
     };
@@ -475,6 +516,10 @@ class ProxiedConnection {
       return;
     }
     for (const frame of frames) {
+      if (this.#raw) {
+        this.#rawToken(frame);
+        continue;
+      }
       let header: RequestHeader;
       try {
         header = readRequestHeader(frame.subarray(4));
@@ -509,6 +554,50 @@ class ProxiedConnection {
         if (pending.answerAlone && this.#pending.length === 1) this.#answerAlone();
       }
     }
+  }
+
+  /** A raw SASL token from the client (SaslHandshake v0): forwarded; the first names the user. */
+  #rawToken(frame: Buffer): void {
+    const raw = this.#raw as RawSasl;
+    if (raw.sent++ === 0) {
+      const user = saslUser(this.#peer.mechanism, frame.subarray(4));
+      if (user !== undefined) this.#peer.principal = user;
+    }
+    this.#send(this.#upstream, this.#client, frame);
+  }
+
+  /** The broker's raw answer to a token: forwarded in order; after the last round the client is logged in. */
+  #rawAnswer(frame: Buffer): void {
+    const raw = this.#raw as RawSasl;
+    this.#responseChain = this.#responseChain.then(() => {
+      if (this.#done) return;
+      this.#send(this.#client, this.#upstream, frame);
+      if (++raw.answered < raw.rounds) return;
+      if (!rawLoginSucceeded(this.#peer.mechanism, frame.subarray(4))) {
+        // The broker said no in a token (SCRAM's `e=`, OAUTHBEARER's error): it closes the connection next.
+        if (!raw.failed) this.#proxy.emit(authEvent(this.#peer, false, { message: "refused by the broker" }));
+        raw.failed = true;
+        return;
+      }
+      this.#raw = undefined;
+      this.#requests.raw = false;
+      this.#responses.raw = false;
+      this.#authenticated = true;
+      this.#proxy.emit(authEvent(this.#peer, true, {}));
+    });
+  }
+
+  /**
+   * A SaslHandshake v0 the broker accepted: the client now sends raw tokens. Set before the answer is forwarded,
+   * so the client's first token is read as one.
+   */
+  #startRaw(): boolean {
+    const rounds = RAW_SASL_ROUNDS.get(this.#peer.mechanism ?? "");
+    if (rounds === undefined) return false;
+    this.#raw = { rounds, sent: 0, answered: 0, failed: false };
+    this.#requests.raw = true;
+    this.#responses.raw = true;
+    return true;
   }
 
   /** Takes protected topics out of a request from anyone but Vigil (protect.ts); undefined when none. */
@@ -577,6 +666,10 @@ class ProxiedConnection {
       return;
     }
     for (const frame of frames) {
+      if (this.#raw && this.#pending.length === 0) {
+        this.#rawAnswer(frame);
+        continue;
+      }
       const pending = this.#pending.shift();
       const correlationId = frame.readInt32BE(4);
       if (!pending || pending.header.correlationId !== correlationId) {
@@ -621,6 +714,23 @@ class ProxiedConnection {
         out = encodeResponse(p.header.apiKey, p.header.apiVersion, p.header.correlationId, rewritten);
     }
     if (this.#done || !out) return;
+    if (p.header.apiKey === SASL_HANDSHAKE && p.header.apiVersion === 0 && response?.errorCode === 0) {
+      this.#audit(p, response, durationMs, decodeError);
+      if (!this.#startRaw()) {
+        this.#proxy.emit(
+          authEvent(this.#peer, false, {
+            message: `SASL mechanism ${this.#peer.mechanism} over SaslHandshake v0 cannot be audited`,
+          }),
+        );
+        this.#fail(
+          `client ${this.#peer.address}:${this.#peer.port} chose ${this.#peer.mechanism} with SaslHandshake v0, ` +
+            "whose raw token rounds the proxy cannot follow (PLAIN, SCRAM and OAUTHBEARER can be)",
+        );
+        return;
+      }
+      this.#send(this.#client, this.#upstream, out);
+      return;
+    }
     this.#send(this.#client, this.#upstream, out);
     this.#audit(p, response, durationMs, decodeError);
   }
