@@ -28,7 +28,9 @@
  * way, unmeasured: the test broker runs with the quick JIT compiler only and would otherwise favour whichever mode
  * runs later.
  *
- * Other knobs: BENCH_PROXY_MEASURE (comma-separated subset of produce,consume,latency,probe), BENCH_PROXY_PROFILE=
+ * Other knobs: BENCH_PROXY_WINDOW_MS (the source's aggregate.window_ms: unset, its default fold of identical
+ * high-rate requests per 500 ms; 0, one event per request), BENCH_PROXY_MEASURE (comma-separated subset of
+ * produce,consume,latency,probe), BENCH_PROXY_PROFILE=
  * produce (or 1) or probe (after the measured runs, a fresh proxy process under V8's CPU profiler (--cpu-prof)
  * gets a warm-up and then one unthrottled produce run, or the request probe's run; its .cpuprofile files, one per thread, are kept in bench/.work/ and the top functions
  * by self time printed). Results go to stdout as a
@@ -45,9 +47,9 @@ import { promisify } from "node:util";
 import { Admin } from "@platformatic/kafka";
 import { FrameReader } from "../src/sources/kafka-proxy/frames.ts";
 import { decodeResponse, encodeRequest } from "../src/sources/kafka-proxy/protocol/index.ts";
-import { recordBatch } from "../src/sources/kafka-proxy/protocol/testkit.ts";
 import { type HostPort, KafkaProxy } from "../src/sources/kafka-proxy/proxy.ts";
 import { startKafka } from "../test/support/kafka.ts";
+import { recordBatch } from "../test/support/kafka-codec.ts";
 import { startServer } from "./server.ts";
 
 const ROOT = resolve(import.meta.dirname, "..");
@@ -62,6 +64,11 @@ const PROBE_RATE = Number(process.env.BENCH_PROXY_PROBE_RATE ?? 1000);
 /** "produce" (or "1"): profile an unthrottled produce run; "probe": the request probe's fixed rate. */
 const PROFILE = { "1": "produce", produce: "produce", probe: "probe" }[process.env.BENCH_PROXY_PROFILE ?? ""];
 const VIA: Via = process.env.BENCH_PROXY_VIA === "process" ? "process" : "serve";
+/**
+ * The kafka_proxy source's `aggregate.window_ms` under `vigil serve`: unset, the source's default (identical
+ * produce, consume, describe and heartbeat requests folded per 500 ms window); 0, one event per request.
+ */
+const WINDOW_MS = process.env.BENCH_PROXY_WINDOW_MS;
 const MEASURE = new Set(
   (process.env.BENCH_PROXY_MEASURE ?? "produce,consume,latency,probe").split(",").map((s) => s.trim()),
 );
@@ -140,6 +147,8 @@ interface SourceStatus {
   name: string;
   listen: string;
   emittedEvents: number;
+  auditedRequests: number;
+  foldingEvents: number;
   ingestedEvents: number;
   sealedEvents: number;
   droppedEvents: number;
@@ -147,8 +156,8 @@ interface SourceStatus {
 }
 
 interface ProxyStats {
-  /** Audit events the proxy emitted: one per request (and per login). */
-  events: number;
+  /** Requests (and logins) the proxy audited: with vigil serve, identical ones may share an event. */
+  requests: number;
   /** With vigil serve: events sealed into the trail, and dropped because the queue was full (fail open). */
   sealed?: number;
   dropped?: number;
@@ -190,6 +199,7 @@ async function startVigilProxy(upstream: string, nodeOptions: string[]): Promise
       "      name: bench",
       "      listen: 127.0.0.1:0",
       `      bootstrap_servers: [${upstream}]`,
+      ...(WINDOW_MS === undefined ? [] : ["      aggregate:", `        window_ms: ${Number(WINDOW_MS)}`]),
       "",
     ].join("\n"),
   );
@@ -224,10 +234,12 @@ async function startVigilProxy(upstream: string, nodeOptions: string[]): Promise
       for (;;) {
         const s = await status();
         if (
-          (s.queueLength === 0 && s.ingestedEvents + s.droppedEvents >= s.emittedEvents) ||
+          (s.foldingEvents === 0 &&
+            s.queueLength === 0 &&
+            s.ingestedEvents + s.droppedEvents >= s.emittedEvents) ||
           Date.now() > deadline
         )
-          return { events: s.emittedEvents, sealed: s.sealedEvents, dropped: s.droppedEvents };
+          return { requests: s.auditedRequests, sealed: s.sealedEvents, dropped: s.droppedEvents };
         await sleep(20);
       }
     },
@@ -266,7 +278,7 @@ async function startProxyProcess(upstream: string, execArgv: string[]): Promise<
     settle: async () => {
       const answer = next("stats");
       child.send("stats");
-      return { events: (await answer).events ?? 0 };
+      return { requests: (await answer).events ?? 0 };
     },
     stop: async () => {
       if (child.exitCode !== null || child.signalCode !== null) return;
@@ -656,7 +668,7 @@ async function main(): Promise<void> {
       result,
       cost: {
         cpu: cpu1 - cpu0,
-        requests: stats1.events - stats0.events,
+        requests: stats1.requests - stats0.requests,
         sealed: (stats1.sealed ?? 0) - (stats0.sealed ?? 0),
         dropped: (stats1.dropped ?? 0) - (stats0.dropped ?? 0),
         seconds,
@@ -1007,10 +1019,16 @@ async function main(): Promise<void> {
       `Broker: Apache Kafka 4.4.0, one KRaft node, PLAINTEXT, as test/support/kafka.ts starts it (-Xmx512m, serial GC, C1 only); ` +
         `tools: kafka-tools ${toolsVersion} ProducerPerformance / ConsumerPerformance with kafka-clients ${toolsVersion}; ${PARTITIONS} partitions; ` +
         (VIA === "serve"
-          ? "proxy: `vigil serve` with a kafka_proxy source (every event sealed into the journal, search index on)"
+          ? "proxy: `vigil serve` with a kafka_proxy source (every event sealed into the journal, search index on; " +
+            (WINDOW_MS === undefined
+              ? "identical produce, consume, describe and heartbeat requests folded per 500 ms window, the default)"
+              : Number(WINDOW_MS) === 0
+                ? "aggregate.window_ms 0: one event per request)"
+                : `identical requests folded per ${Number(WINDOW_MS)} ms window)`)
           : "proxy: a bare KafkaProxy in its own Node process (BENCH_PROXY_VIA=process), every event JSON-serialised and counted"),
       `Command: BENCH_RUNS=${RUNS} BENCH_PROXY_RECORDS=${RECORDS} BENCH_PROXY_PARTITIONS=${PARTITIONS} BENCH_PROXY_LATENCY_RATE=${LATENCY_RATE} ` +
-        `BENCH_PROXY_LATENCY_SECONDS=${LATENCY_SECONDS} BENCH_PROXY_PROBE_RATE=${PROBE_RATE} BENCH_PROXY_WARMUP_RECORDS=${WARMUP_RECORDS} npm run bench:proxy` +
+        `BENCH_PROXY_LATENCY_SECONDS=${LATENCY_SECONDS} BENCH_PROXY_PROBE_RATE=${PROBE_RATE} BENCH_PROXY_WARMUP_RECORDS=${WARMUP_RECORDS}` +
+        `${WINDOW_MS === undefined ? "" : ` BENCH_PROXY_WINDOW_MS=${Number(WINDOW_MS)}`} npm run bench:proxy` +
         (overheads.length
           ? ` (producer JVM start and connect: median ${fmt(100 * median(overheads), 1)} % of a throughput run's wall time)`
           : ""),
@@ -1019,7 +1037,7 @@ async function main(): Promise<void> {
       "|---|---|---|---|---|---|",
       ...rows,
       "",
-      `The ${VIA === "serve" ? "vigil serve" : "proxy"} process's CPU (user + system, all threads) over each proxied measurement${VIA === "serve" ? " until its events were sealed" : ""}, medians; MiB of record payload; requests = audit events emitted:`,
+      `The ${VIA === "serve" ? "vigil serve" : "proxy"} process's CPU (user + system, all threads) over each proxied measurement${VIA === "serve" ? " until its events were sealed" : ""}, medians; MiB of record payload; requests audited (with vigil serve, identical ones folded into one event per window count each):`,
       "",
       `| proxied workload | rate | requests | proxy CPU per MiB | proxy CPU per 1,000 requests | proxy cores busy |${VIA === "serve" ? " events sealed / dropped (all runs) |" : ""}`,
       `|---|---|---|---|---|---|${VIA === "serve" ? "---|" : ""}`,

@@ -16,7 +16,7 @@ import {
   encodeRequest,
   encodeResponse,
 } from "../src/sources/kafka-proxy/protocol/index.ts";
-import { recordBatch } from "../src/sources/kafka-proxy/protocol/testkit.ts";
+import { recordBatch } from "./support/kafka-codec.ts";
 import { type KafkaBroker, startKafka } from "./support/kafka.ts";
 
 const KEY = {

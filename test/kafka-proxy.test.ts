@@ -31,7 +31,7 @@ import {
   encodeRequest,
   encodeResponse,
 } from "../src/sources/kafka-proxy/protocol/index.ts";
-import { generateBody, loadMessage, Rng, recordBatch } from "../src/sources/kafka-proxy/protocol/testkit.ts";
+import { generateBody, loadMessage, Rng, recordBatch } from "./support/kafka-codec.ts";
 import type { HostPort } from "../src/sources/kafka-proxy/proxy.ts";
 import { exempt, REFUSAL_BACKOFF_MS, REFUSED, refusal } from "../src/sources/kafka-proxy/refuse.ts";
 import { makeCertificates, makeClientCertificate } from "./support/certs.ts";

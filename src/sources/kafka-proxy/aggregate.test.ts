@@ -1,8 +1,8 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
+import { recordBatch } from "../../../test/support/kafka-codec.ts";
 import { EventAggregator } from "./aggregate.ts";
 import { authEvent, exchangeEvent, type Peer } from "./audit.ts";
 import { APIS, type ApiSpec } from "./protocol/index.ts";
-import { recordBatch } from "./protocol/testkit.ts";
 
 type Json = Record<string, unknown>;
 

@@ -47,6 +47,22 @@ export class FrameReader {
     }
   }
 
+  /**
+   * The incomplete frame at the head, when it announces at least `minBytes` and its correlation id is in:
+   * its size and the bytes buffered so far (from its size prefix on), taken out of the reader, for the caller to
+   * follow the rest of the frame itself (proxy.ts streams large Fetch responses). Call after push(), which has
+   * returned every complete frame and checked the size.
+   */
+  takePartial(minBytes: number): { size: number; head: Buffer } | undefined {
+    if (this.#buffered < 8) return undefined;
+    const size = this.#peekSize();
+    if (size < minBytes || this.#buffered >= 4 + size) return undefined;
+    const head = this.#chunks.length === 1 ? (this.#chunks[0] as Buffer) : Buffer.concat(this.#chunks);
+    this.#chunks = [];
+    this.#buffered = 0;
+    return { size, head };
+  }
+
   #peekSize(): number {
     const first = this.#chunks[0] as Buffer;
     if (first.length >= 4) return first.readInt32BE(0);

@@ -13,7 +13,10 @@
  * their responses, which Kafka sends in request order on a connection; a response whose correlation id is not
  * the next one expected closes the connection. Responses are forwarded unchanged except the rewrites above and
  * ApiVersions, whose version ranges are narrowed to what the codec decodes (so every version a client then
- * negotiates is one the proxy reads; minimums are left as the broker says, see narrowApiVersions).
+ * negotiates is one the proxy reads; minimums are left as the broker says, see narrowApiVersions). A Fetch
+ * response of STREAM_MIN_BYTES or more is forwarded as its bytes arrive, all but its last byte, and audited
+ * once complete; one that turns out to carry leader hints (broker addresses, only sent beside partition errors)
+ * closes the client's connection instead of reaching it, since its size went out before it could be rewritten.
  * Backpressure: a side whose peer's socket buffer is full is paused until it drains.
  *
  * Failure policy (issue 7, point 4): before a request is forwarded, `admit()` says whether the audit path can take
@@ -128,6 +131,12 @@ const API_VERSIONS = 18;
 const SASL_HANDSHAKE = 17;
 const SASL_AUTHENTICATE = 36;
 const PRODUCE = 0;
+const FETCH = 1;
+/**
+ * Fetch responses at least this large are forwarded as their bytes arrive, not once complete: waiting for a
+ * whole response of megabytes before sending its first byte on held every fetch of a consumer back by as long.
+ */
+const STREAM_MIN_BYTES = 256 * 1024;
 /** Responses whose broker addresses are rewritten. */
 const REWRITTEN = new Set([3, 10, 60, 0, 1]);
 const DEFAULT_MAX_FRAME = 100 * 1024 * 1024;
@@ -364,6 +373,59 @@ function listen(server: Server, at: HostPort): Promise<HostPort> {
   });
 }
 
+/** A response being forwarded as it arrives (STREAM_MIN_BYTES). */
+interface Streaming {
+  pending: Pending;
+  /** The frame's size (without its 4-byte prefix). */
+  size: number;
+  /** The pooled buffer the frame is assembled in (takeFrameBuffer), given back once the response went out. */
+  buffer: Buffer;
+  /** The whole frame, size prefix included, filled as its bytes arrive (read for the audit once complete). */
+  frame: Buffer;
+  /** Bytes of it received so far. */
+  got: number;
+  /** Bytes forwarded to the client: all but the frame's last until the response is read. */
+  sent: number;
+}
+
+/**
+ * Where the broker connections of this thread read (net's `onread`): one buffer for all of them, since each read
+ * is handled, and what is kept of it copied, before the next one. Fewer, larger reads, and no new buffer per read
+ * for the garbage collector to follow (the data path's largest cost at hundreds of MB/s).
+ */
+const sharedReadBuffer = Buffer.allocUnsafeSlow(1024 * 1024);
+
+/**
+ * The buffers streamed responses are assembled in, reused once a response went out (its last write done) and
+ * was audited: a consumer at hundreds of MB/s made a new buffer of megabytes per response, and V8 answers that
+ * much external memory with a full collection every few tens of milliseconds. Capacities are powers of two from
+ * STREAM_MIN_BYTES; at most FRAME_POOL_BYTES are kept.
+ */
+const FRAME_POOL_BYTES = 64 * 1024 * 1024;
+const framePool = new Map<number, Buffer[]>();
+let framePoolBytes = 0;
+
+function takeFrameBuffer(size: number): Buffer {
+  let capacity = STREAM_MIN_BYTES;
+  while (capacity < size) capacity *= 2;
+  const reused = framePool.get(capacity)?.pop();
+  if (reused) {
+    framePoolBytes -= capacity;
+    return reused;
+  }
+  return Buffer.allocUnsafeSlow(capacity);
+}
+
+function giveFrameBuffer(buffer: Buffer): void {
+  if (framePoolBytes + buffer.length > FRAME_POOL_BYTES) return;
+  const list = framePool.get(buffer.length) ?? [];
+  list.push(buffer);
+  framePool.set(buffer.length, list);
+  framePoolBytes += buffer.length;
+}
+
+const mib = (bytes: number): string => `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
+
 /** Raw SASL tokens being exchanged after a SaslHandshake v0. */
 interface RawSasl {
   /** Client token and broker answer pairs the mechanism has (RAW_SASL_ROUNDS). */
@@ -428,6 +490,7 @@ class ProxiedConnection {
   #saslRounds = 0;
   #authenticated = false;
   #done = false;
+  #streaming: Streaming | undefined;
   /** Raw SASL tokens are being exchanged (after a SaslHandshake v0): rounds the mechanism has, and answered. */
   #raw: RawSasl | undefined;
 
@@ -457,7 +520,19 @@ class ProxiedConnection {
           ...(isIP(target.host) ? {} : { servername: target.host }),
           ...tls,
         }).setNoDelay(true)
-      : tcpConnect({ host: target.host, port: target.port, noDelay: true });
+      : tcpConnect({
+          host: target.host,
+          port: target.port,
+          noDelay: true,
+          // Read into one buffer shared by the thread's connections, copied out at once (#onResponseBytes).
+          onread: {
+            buffer: sharedReadBuffer,
+            callback: (n: number, buffer: Uint8Array) => {
+              this.#onResponseBytes(buffer.subarray(0, n) as Buffer, true);
+              return true;
+            },
+          },
+        });
     let resolveClosed: () => void = () => {};
     this.closed = new Promise((r) => {
       resolveClosed = r;
@@ -478,7 +553,7 @@ class ProxiedConnection {
     client.pause();
     this.#upstream.once(tls ? "secureConnect" : "connect", () => client.resume());
     client.on("data", (chunk: Buffer) => this.#onRequestBytes(chunk));
-    this.#upstream.on("data", (chunk: Buffer) => this.#onResponseBytes(chunk));
+    if (tls) this.#upstream.on("data", (chunk: Buffer) => this.#onResponseBytes(chunk, false));
     client.on("error", (e) => this.#fail(`client ${this.#peer.address}:${this.#peer.port}: ${e.message}`));
     this.#upstream.on("error", (e) => this.#fail(`broker ${target.host}:${target.port}: ${e.message}`));
     client.on("close", onClose);
@@ -486,8 +561,8 @@ class ProxiedConnection {
   }
 
   /** Writes to one side; while that side's socket buffer is full, the other side is not read. */
-  #send(to: Socket, from: Socket, bytes: Buffer): void {
-    if (!to.write(bytes) && !from.isPaused()) {
+  #send(to: Socket, from: Socket, bytes: Buffer, written?: () => void): void {
+    if (!to.write(bytes, written) && !from.isPaused()) {
       from.pause();
       to.once("drain", () => {
         if (!this.#done) from.resume();
@@ -515,6 +590,17 @@ class ProxiedConnection {
       this.#fail(`client ${this.#peer.address}:${this.#peer.port} sent ${(e as Error).message}`);
       return;
     }
+    // The requests of one read go to the broker in one write.
+    const corked = frames.length > 1;
+    if (corked) this.#upstream.cork();
+    try {
+      this.#onRequests(frames);
+    } finally {
+      if (corked) this.#upstream.uncork();
+    }
+  }
+
+  #onRequests(frames: Buffer[]): void {
     for (const frame of frames) {
       if (this.#raw) {
         this.#rawToken(frame);
@@ -657,7 +743,20 @@ class ProxiedConnection {
     return "body" in request && request.body.acks === 0;
   }
 
-  #onResponseBytes(chunk: Buffer): void {
+  /**
+   * Bytes from the broker. `transient`: a view of the shared read buffer, valid only during this call, so what
+   * is kept is copied (a streamed response straight into its frame).
+   */
+  #onResponseBytes(bytes: Buffer, transient: boolean): void {
+    let chunk = bytes;
+    const streaming = this.#streaming;
+    if (streaming) {
+      const need = 4 + streaming.size - streaming.got;
+      this.#streamPart(streaming, chunk.length > need ? chunk.subarray(0, need) : chunk);
+      if (chunk.length <= need) return;
+      chunk = chunk.subarray(need);
+    }
+    if (transient) chunk = Buffer.from(chunk);
     let frames: Buffer[];
     try {
       frames = this.#responses.push(chunk);
@@ -685,10 +784,62 @@ class ProxiedConnection {
         );
       this.#answerAlone();
     }
+    this.#startStreaming();
   }
 
-  /** Forwards (or, for a request answered alone, makes) the response to one request, and audits it. */
-  async #respond(p: Pending, frame: Buffer | undefined): Promise<void> {
+  /** When the response coming in is a large Fetch response, starts forwarding it as it arrives. */
+  #startStreaming(): void {
+    const head = this.#pending[0];
+    if (this.#done || this.#raw || head?.header.apiKey !== FETCH || head.answerAlone) return;
+    const partial = this.#responses.takePartial(STREAM_MIN_BYTES);
+    if (!partial) return;
+    this.#pending.shift();
+    const correlationId = partial.head.readInt32BE(4);
+    if (correlationId !== head.header.correlationId) {
+      this.#fail(
+        `the broker answered correlation id ${correlationId}, expected ${head.header.correlationId}`,
+      );
+      return;
+    }
+    const buffer = takeFrameBuffer(4 + partial.size);
+    const frame = buffer.subarray(0, 4 + partial.size);
+    const streaming: Streaming = { pending: head, size: partial.size, buffer, frame, got: 0, sent: 0 };
+    this.#streaming = streaming;
+    this.#streamPart(streaming, partial.head);
+  }
+
+  /**
+   * Bytes of a streamed response: forwarded in their turn after earlier responses, all but the frame's last byte.
+   * A client reads a frame only once it is complete, so the response can still be withheld when it is read (a
+   * leader hint naming a broker, which cannot be rewritten once the frame's size went out: #respond).
+   */
+  #streamPart(s: Streaming, part: Buffer): void {
+    part.copy(s.frame, s.got);
+    s.got += part.length;
+    const total = 4 + s.size;
+    const upTo = Math.min(s.got, total - 1);
+    if (upTo > s.sent) {
+      const slice = s.frame.subarray(s.sent, upTo);
+      s.sent = upTo;
+      this.#responseChain = this.#responseChain.then(() => {
+        if (!this.#done) this.#send(this.#client, this.#upstream, slice);
+      });
+    }
+    if (s.got < total) return;
+    this.#streaming = undefined;
+    const frame = s.frame;
+    const p = s.pending;
+    this.#responseChain = this.#responseChain
+      .then(() => this.#respond(p, frame, s.buffer))
+      .catch((e: unknown) => this.#fail(`answering ${p.api?.name}: ${(e as Error).message}`));
+    this.#answerAlone();
+  }
+
+  /**
+   * Forwards (or, for a request answered alone, makes) the response to one request, and audits it. `streamed`:
+   * all of `frame` but its last byte was forwarded already (#streamPart), from this pooled buffer.
+   */
+  async #respond(p: Pending, frame: Buffer | undefined, streamed?: Buffer): Promise<void> {
     const hold = p.refusal?.delayMs ?? 0;
     if (hold > 0) await new Promise((resolve) => setTimeout(resolve, hold).unref());
     const durationMs = performance.now() - p.started;
@@ -714,6 +865,22 @@ class ProxiedConnection {
         out = encodeResponse(p.header.apiKey, p.header.apiVersion, p.header.correlationId, rewritten);
     }
     if (this.#done || !out) return;
+    if (streamed && frame) {
+      this.#audit(p, response, durationMs, decodeError);
+      // Writes complete in order: once the last one is done, the buffer is no longer read.
+      if (out === frame) {
+        this.#send(this.#client, this.#upstream, frame.subarray(frame.length - 1), () =>
+          giveFrameBuffer(streamed),
+        );
+      } else {
+        this.#fail(
+          `a ${mib(frame.length)} Fetch response to ${this.#peer.address}:${this.#peer.port}, forwarded as it ` +
+            "came, named brokers at its end (leader hints), which cannot be rewritten once it is under way: the " +
+            "client reconnects through the proxy and asks again",
+        );
+      }
+      return;
+    }
     if (p.header.apiKey === SASL_HANDSHAKE && p.header.apiVersion === 0 && response?.errorCode === 0) {
       this.#audit(p, response, durationMs, decodeError);
       if (!this.#startRaw()) {

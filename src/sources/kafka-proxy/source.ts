@@ -86,8 +86,10 @@ export interface KafkaProxyStatus {
   /** `first-last`, or `any` for any free port for each broker. */
   brokerPorts: string;
   brokers: BrokerListener[];
-  /** Events the proxy emitted (one per request and per login). */
+  /** Events the proxy emitted (one per request, or per window for identical ones, and per login). */
   emittedEvents: number;
+  /** The requests and logins those events stand for (a folded event counts each request it folds). */
+  auditedRequests: number;
   /** Events the pipeline answered: sealed, excluded by policy, or repeats of events already sealed. */
   ingestedEvents: number;
   sealedEvents: number;
@@ -151,6 +153,7 @@ export class KafkaProxySource {
   #draining = false;
   #drained: Promise<void> = Promise.resolve();
   #emitted = 0;
+  #requests = 0;
   #ingested = 0;
   #sealed = 0;
   #excluded = 0;
@@ -265,6 +268,7 @@ export class KafkaProxySource {
           broker: displayBroker(upstream),
         })),
       emittedEvents: this.#emitted,
+      auditedRequests: this.#requests,
       ingestedEvents: this.#ingested,
       sealedEvents: this.#sealed,
       excludedEvents: this.#excluded,
@@ -305,6 +309,8 @@ export class KafkaProxySource {
   /** One event: a push, or a drop when the queue is full. */
   #emit(event: Json): void {
     this.#emitted++;
+    const count = (event.action as Json | undefined)?.count;
+    this.#requests += typeof count === "number" ? count : 1;
     // Failing closed, the bound is kept by refusing requests; what still comes while it is reached (refusals'
     // own events, logins, Metadata, which are never refused) gets room beyond it, so the trail misses nothing.
     const room =

@@ -3,6 +3,7 @@
  * malformed input gets (type, what was read, offset), and what the writer refuses to write.
  */
 import { describe, expect, it } from "vitest";
+import { crc32c, recordBatch } from "../../../../test/support/kafka-codec.ts";
 import { KafkaProtocolError, Reader, Writer } from "./bytes.ts";
 import {
   countRecords,
@@ -13,7 +14,6 @@ import {
   readRequestHeader,
   responseHeaderVersion,
 } from "./index.ts";
-import { crc32c, recordBatch } from "./testkit.ts";
 
 const hex = (s: string) => Buffer.from(s.replace(/\s+/g, ""), "hex");
 

@@ -1,5 +1,5 @@
 /**
- * The API modules against Kafka 4.4's own message definitions (.tools/kafka/message, see testkit.ts): for every
+ * The API modules against Kafka 4.4's own message definitions (.tools/kafka/message, see test/support/kafka-codec.ts): for every
  * API, the key, valid and flexible versions, and for every version the field tree: the same fields in the same
  * order, with the same types and nullability, the same tagged fields with the same tags. Also: the modules cover
  * the APIs the proxy needs, each module's doc comment shows its grammar as rendered from its schema, and each
@@ -8,16 +8,6 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { redpandaEventType } from "../../../policy/redpanda.ts";
-import { APIS } from "./index.ts";
-import {
-  type ApiSpec,
-  type FieldDef,
-  type FieldType,
-  inRange,
-  type VersionRange,
-  versionRange,
-} from "./schema.ts";
 import {
   baseType,
   camel,
@@ -29,7 +19,17 @@ import {
   PRIMITIVES,
   renderGrammar,
   structFields,
-} from "./testkit.ts";
+} from "../../../../test/support/kafka-codec.ts";
+import { redpandaEventType } from "../../../policy/redpanda.ts";
+import { APIS } from "./index.ts";
+import {
+  type ApiSpec,
+  type FieldDef,
+  type FieldType,
+  inRange,
+  type VersionRange,
+  versionRange,
+} from "./schema.ts";
 
 /** The APIs the brief asks for, first group then second. */
 const REQUIRED = [

@@ -4,6 +4,7 @@
  * SaslAuthenticate v2. Each frame is what follows the 4-byte size prefix.
  */
 import { describe, expect, it } from "vitest";
+import { crc32c, recordBatch } from "../../../../test/support/kafka-codec.ts";
 import {
   countRecords,
   decodeRequest,
@@ -12,7 +13,6 @@ import {
   encodeResponse,
   readRequestHeader,
 } from "./index.ts";
-import { crc32c, recordBatch } from "./testkit.ts";
 
 /** Hex with spaces, newlines and `#` comments to the end of a line. */
 function hex(text: string): Buffer {

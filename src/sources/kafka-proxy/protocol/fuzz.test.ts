@@ -6,6 +6,7 @@
  * failure names the seed and the mutation.
  */
 import { expect, it } from "vitest";
+import { generateBody, loadMessage, Rng, recordBatch } from "../../../../test/support/kafka-codec.ts";
 import { KafkaProtocolError } from "./bytes.ts";
 import {
   APIS,
@@ -16,7 +17,6 @@ import {
   encodeResponse,
   readRequestHeader,
 } from "./index.ts";
-import { generateBody, loadMessage, Rng, recordBatch } from "./testkit.ts";
 
 const SEED = 7_042;
 const MESSAGES_PER_VERSION = 2;

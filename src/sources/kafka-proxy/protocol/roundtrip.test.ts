@@ -1,10 +1,17 @@
 /**
  * Round trips with generated messages: for every version of every API, random requests and responses generated
- * from Kafka's definitions (testkit.ts) are encoded by the codec and by the independent reference encoder; the
+ * from Kafka's definitions (test/support/kafka-codec.ts) are encoded by the codec and by the independent reference encoder; the
  * bytes must be identical, decoding them must give back the message (unknown tagged fields included), and
  * encoding the decoded message must give back the bytes. Seeded: a failure names its seed.
  */
 import { describe, expect, it } from "vitest";
+import {
+  generateBody,
+  type KafkaMessage,
+  loadMessage,
+  Rng,
+  referenceEncode,
+} from "../../../../test/support/kafka-codec.ts";
 import {
   APIS,
   decodeRequest,
@@ -14,7 +21,6 @@ import {
   readRequestHeader,
   responseHeaderVersion,
 } from "./index.ts";
-import { generateBody, type KafkaMessage, loadMessage, Rng, referenceEncode } from "./testkit.ts";
 
 const MESSAGES_PER_VERSION = 25;
 

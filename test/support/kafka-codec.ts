@@ -1,5 +1,6 @@
 /**
- * Test support for the Kafka codec, imported by its tests only (never by the codec):
+ * Test support for the Kafka codec (src/sources/kafka-proxy/protocol/), imported by its tests and the proxy's
+ * benchmark only (never by the codec):
  *
  * - Kafka's own message definitions, the JSON files `scripts/deps/kafka` extracts from the kafka-clients jar into
  *   `.tools/kafka/message` (with their `//` comment lines stripped), which the conformance test compares the API
@@ -12,7 +13,7 @@
  */
 import { existsSync, readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { Writer } from "./bytes.ts";
+import { Writer } from "../../src/sources/kafka-proxy/protocol/bytes.ts";
 import {
   type ApiSpec,
   type FieldDef,
@@ -20,9 +21,9 @@ import {
   inRange,
   type VersionRange,
   versionRange,
-} from "./schema.ts";
+} from "../../src/sources/kafka-proxy/protocol/schema.ts";
 
-export const MESSAGE_DIR = resolve(import.meta.dirname, "../../../../.tools/kafka/message");
+export const MESSAGE_DIR = resolve(import.meta.dirname, "../../.tools/kafka/message");
 
 export interface KafkaField {
   name: string;
