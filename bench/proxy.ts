@@ -28,6 +28,9 @@
  * way, unmeasured: the test broker runs with the quick JIT compiler only and would otherwise favour whichever mode
  * runs later.
  *
+ * With BENCH_PROXY_VIA=relay, the proxied side is a TCP relay that reads nothing (`--relay`), in front of a
+ * broker listener advertising it: the floor any proxy pays on this machine for the extra hop.
+ *
  * Other knobs: BENCH_PROXY_WINDOW_MS (the source's aggregate.window_ms: unset, its default fold of identical
  * high-rate requests per 500 ms; 0, one event per request), BENCH_PROXY_MEASURE (comma-separated subset of
  * produce,consume,latency,probe), BENCH_PROXY_PROFILE=
@@ -40,7 +43,7 @@
 import { type ChildProcess, execFile, spawn } from "node:child_process";
 import { once } from "node:events";
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
-import { connect } from "node:net";
+import { connect, createServer } from "node:net";
 import { cpus, loadavg, tmpdir, totalmem } from "node:os";
 import { join, resolve } from "node:path";
 import { promisify } from "node:util";
@@ -48,7 +51,7 @@ import { Admin } from "@platformatic/kafka";
 import { FrameReader } from "../src/sources/kafka-proxy/frames.ts";
 import { decodeResponse, encodeRequest } from "../src/sources/kafka-proxy/protocol/index.ts";
 import { type HostPort, KafkaProxy } from "../src/sources/kafka-proxy/proxy.ts";
-import { startKafka } from "../test/support/kafka.ts";
+import { type KafkaBroker, startKafka } from "../test/support/kafka.ts";
 import { recordBatch } from "../test/support/kafka-codec.ts";
 import { startServer } from "./server.ts";
 
@@ -63,7 +66,10 @@ const LATENCY_SECONDS = Number(process.env.BENCH_PROXY_LATENCY_SECONDS ?? 20);
 const PROBE_RATE = Number(process.env.BENCH_PROXY_PROBE_RATE ?? 1000);
 /** "produce" (or "1"): profile an unthrottled produce run; "probe": the request probe's fixed rate. */
 const PROFILE = { "1": "produce", produce: "produce", probe: "probe" }[process.env.BENCH_PROXY_PROFILE ?? ""];
-const VIA: Via = process.env.BENCH_PROXY_VIA === "process" ? "process" : "serve";
+const VIA: Via =
+  process.env.BENCH_PROXY_VIA === "process" || process.env.BENCH_PROXY_VIA === "relay"
+    ? process.env.BENCH_PROXY_VIA
+    : "serve";
 /**
  * The kafka_proxy source's `aggregate.window_ms` under `vigil serve`: unset, the source's default (identical
  * produce, consume, describe and heartbeat requests folded per 500 ms window); 0, one event per request.
@@ -100,13 +106,49 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 // BENCH_PROXY_VIA=process, `node bench/proxy.ts --serve-proxy host:port`: a bare KafkaProxy whose emit
 // serialises every event to JSON and counts it.
 
-type Via = "serve" | "process";
+type Via = "serve" | "process" | "relay";
+const VIA_NAMES: Record<Via, string> = {
+  serve: "vigil serve",
+  process: "bare KafkaProxy process",
+  relay: "TCP relay",
+};
 
 interface FromChild {
   type: "ready" | "stats";
   address?: string;
   events?: number;
   jsonBytes?: number;
+}
+
+/**
+ * BENCH_PROXY_VIA=relay, `node bench/proxy.ts --relay <listen> <broker>`: the floor a proxy cannot go below on
+ * this machine, a TCP relay that copies bytes both ways (stream.pipe, backpressure included) and reads none of
+ * them, in front of a broker listener that advertises the relay (test/support/kafka.ts `relay`), so clients stay
+ * behind it without any rewriting. Not a Kafka proxy: it sees nothing and audits nothing.
+ */
+async function relay(listen: string, upstream: string): Promise<void> {
+  const server = createServer({ noDelay: true }, (client) => {
+    const broker = connect({ ...hostPort(upstream), noDelay: true });
+    const close = () => {
+      client.destroy();
+      broker.destroy();
+    };
+    client.on("error", close).on("close", close);
+    broker.on("error", close).on("close", close);
+    client.pipe(broker);
+    broker.pipe(client);
+  });
+  const at = hostPort(listen);
+  await new Promise<void>((ok) => server.listen(at.port, at.host, ok));
+  process.on("message", () => process.send?.({ type: "stats", events: 0 } satisfies FromChild));
+  const stop = () => {
+    server.close();
+    process.exit(0);
+  };
+  process.once("SIGTERM", stop);
+  process.once("SIGINT", stop);
+  process.once("disconnect", stop);
+  process.send?.({ type: "ready", address: listen } satisfies FromChild);
 }
 
 async function serveProxy(upstream: string): Promise<void> {
@@ -172,12 +214,21 @@ interface ProxyUnderTest {
   stop(): Promise<void>;
 }
 
-/** Starts the proxy in front of `upstream`; with `profileDir`, under V8's CPU profiler (written at exit). */
-async function startProxy(via: Via, upstream: string, profileDir?: string): Promise<ProxyUnderTest> {
+/**
+ * Starts the proxy in front of `kafka`; with `profileDir`, under V8's CPU profiler (written at exit). The relay
+ * forwards to the broker's relay listener, which advertises the relay's own address.
+ */
+async function startProxy(via: Via, kafka: KafkaBroker, profileDir?: string): Promise<ProxyUnderTest> {
   const profile = profileDir ? ["--cpu-prof", "--cpu-prof-interval=250", `--cpu-prof-dir=${profileDir}`] : [];
   const proxy = await (via === "serve"
-    ? startVigilProxy(upstream, profile)
-    : startProxyProcess(upstream, profile));
+    ? startVigilProxy(kafka.plaintext, profile)
+    : via === "relay"
+      ? startProxyProcess(
+          ["--relay", kafka.relay?.advertised ?? "", kafka.relay?.listener ?? ""],
+          profile,
+          "relay",
+        )
+      : startProxyProcess(["--serve-proxy", kafka.plaintext], profile, "process"));
   // Stopped once, whoever asks first (the bench, or the cleanup on failure).
   let stopping: Promise<void> | undefined;
   const stop = () => {
@@ -250,8 +301,8 @@ async function startVigilProxy(upstream: string, nodeOptions: string[]): Promise
   };
 }
 
-async function startProxyProcess(upstream: string, execArgv: string[]): Promise<ProxyUnderTest> {
-  const child = spawn(process.execPath, [...execArgv, import.meta.filename, "--serve-proxy", upstream], {
+async function startProxyProcess(args: string[], execArgv: string[], via: Via): Promise<ProxyUnderTest> {
+  const child = spawn(process.execPath, [...execArgv, import.meta.filename, ...args], {
     stdio: ["ignore", "ignore", "inherit", "ipc"],
   });
   const exited = once(child, "exit");
@@ -272,7 +323,7 @@ async function startProxyProcess(upstream: string, execArgv: string[]): Promise<
     });
   const { address = "" } = await next("ready");
   return {
-    via: "process",
+    via,
     address,
     cpuSeconds: () => processCpuSeconds(child.pid),
     settle: async () => {
@@ -640,14 +691,12 @@ async function main(): Promise<void> {
   );
 
   note("starting the broker");
-  const kafka = await startKafka({ sasl: false });
+  const kafka = await startKafka({ sasl: false, relay: VIA === "relay" });
   cleanups.add(() => kafka.close());
-  const proxy = await startProxy(VIA, kafka.plaintext);
+  const proxy = await startProxy(VIA, kafka);
   cleanups.add(proxy.stop);
   const target: Record<Mode, string> = { direct: kafka.plaintext, proxied: proxy.address };
-  note(
-    `broker at ${kafka.plaintext}, proxy (${VIA === "serve" ? "vigil serve" : "bare KafkaProxy process"}) at ${proxy.address}`,
-  );
+  note(`broker at ${kafka.plaintext}, proxy (${VIA_NAMES[VIA]}) at ${proxy.address}`);
   const admin = new Admin({ clientId: "vigil-bench-admin", bootstrapBrokers: [kafka.plaintext], retries: 5 });
   cleanups.add(() => admin.close());
   const createTopic = (name: string, partitions: number) =>
@@ -782,7 +831,7 @@ async function main(): Promise<void> {
     cleanups.delete(proxy.stop);
     const dir = join(ROOT, "bench/.work", `proxy-profile-${new Date().toISOString().replace(/[:.]/g, "-")}`);
     await mkdir(dir, { recursive: true });
-    const profiled = await startProxy(VIA, kafka.plaintext, dir);
+    const profiled = await startProxy(VIA, kafka, dir);
     cleanups.add(profiled.stop);
     const topic = "bench-profile";
     await createTopic(topic, PARTITIONS);
@@ -803,7 +852,7 @@ async function main(): Promise<void> {
     note(`profiled: ${what}; profiles in ${dir}`);
     profileLines = [
       "",
-      `CPU profile of a fresh proxy (${VIA === "serve" ? "vigil serve" : "bare KafkaProxy process"}) over its whole life: a warm-up of ${n0(warm)} records produced, then ${what}; ${dir.replace(`${ROOT}/`, "")}`,
+      `CPU profile of a fresh proxy (${VIA_NAMES[VIA]}) over its whole life: a warm-up of ${n0(warm)} records produced, then ${what}; ${dir.replace(`${ROOT}/`, "")}`,
       ...(await profileSummary(dir)),
     ];
   }
@@ -977,7 +1026,7 @@ async function main(): Promise<void> {
     const dropped = costs.reduce((a, c) => a + c.dropped, 0);
     const trail = VIA === "serve" ? ` ${n0(sealed)} / ${n0(dropped)} |` : "";
     costRows.push(
-      `| ${what} | ${mbPerSec === undefined ? "" : `${fmt(mbPerSec, 1)} MB/s`} | ${n0(requests)} | ${fmt(perMib, 2)} ms | ${fmt(perK, 1)} ms | ${fmt(cores, 2)} |${trail}`,
+      `| ${what} | ${mbPerSec === undefined ? "" : `${fmt(mbPerSec, 1)} MB/s`} | ${VIA === "relay" ? "—" : n0(requests)} | ${fmt(perMib, 2)} ms | ${VIA === "relay" ? "—" : `${fmt(perK, 1)} ms`} | ${fmt(cores, 2)} |${trail}`,
     );
   };
   const payload = (RECORDS * RECORD_SIZE) / MIB;
@@ -1025,7 +1074,9 @@ async function main(): Promise<void> {
               : Number(WINDOW_MS) === 0
                 ? "aggregate.window_ms 0: one event per request)"
                 : `identical requests folded per ${Number(WINDOW_MS)} ms window)`)
-          : "proxy: a bare KafkaProxy in its own Node process (BENCH_PROXY_VIA=process), every event JSON-serialised and counted"),
+          : VIA === "relay"
+            ? "proxied: a TCP relay reading nothing (BENCH_PROXY_VIA=relay), the floor for any proxy on this machine"
+            : "proxy: a bare KafkaProxy in its own Node process (BENCH_PROXY_VIA=process), every event JSON-serialised and counted"),
       `Command: BENCH_RUNS=${RUNS} BENCH_PROXY_RECORDS=${RECORDS} BENCH_PROXY_PARTITIONS=${PARTITIONS} BENCH_PROXY_LATENCY_RATE=${LATENCY_RATE} ` +
         `BENCH_PROXY_LATENCY_SECONDS=${LATENCY_SECONDS} BENCH_PROXY_PROBE_RATE=${PROBE_RATE} BENCH_PROXY_WARMUP_RECORDS=${WARMUP_RECORDS}` +
         `${WINDOW_MS === undefined ? "" : ` BENCH_PROXY_WINDOW_MS=${Number(WINDOW_MS)}`} npm run bench:proxy` +
@@ -1051,7 +1102,12 @@ async function main(): Promise<void> {
   );
 }
 
-if (process.argv[2] === "--serve-proxy") {
+if (process.argv[2] === "--relay") {
+  const [listen, upstream] = process.argv.slice(3);
+  if (!listen || !upstream)
+    throw new Error("usage: node bench/proxy.ts --relay <host:port> <broker host:port>");
+  await relay(listen, upstream);
+} else if (process.argv[2] === "--serve-proxy") {
   const upstream = process.argv[3];
   if (!upstream) throw new Error("usage: node bench/proxy.ts --serve-proxy <broker host:port>");
   await serveProxy(upstream);

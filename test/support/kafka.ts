@@ -48,6 +48,11 @@ export interface KafkaBroker {
   /** a SCRAM user valid for both SCRAM-SHA-256 and SCRAM-SHA-512; a super user with `authorizer` */
   username: string;
   password: string;
+  /**
+   * with `relay`: a PLAINTEXT listener (`listener`) that advertises another address (`advertised`), where a plain
+   * TCP relay is to forward to it: clients that bootstrap at the relay stay behind it (bench/proxy.ts's floor)
+   */
+  relay?: { listener: string; advertised: string };
   /** with `authorizer`: a second SCRAM user (both mechanisms), no super user, with no ACLs to begin with */
   unprivileged?: ScramUser;
   /** stops the broker process (SIGTERM, then SIGKILL after a timeout), keeping its data dir and ports */
@@ -68,7 +73,9 @@ export interface ScramUser {
  * minute). `sasl: false` leaves out the SASL_SSL listener and the certificates; `authorizer: true` (which needs
  * `sasl`) enforces ACLs and adds the unprivileged user.
  */
-export async function startKafka(opts: { sasl?: boolean; authorizer?: boolean } = {}): Promise<KafkaBroker> {
+export async function startKafka(
+  opts: { sasl?: boolean; authorizer?: boolean; relay?: boolean } = {},
+): Promise<KafkaBroker> {
   const sasl = opts.sasl ?? true;
   const authorizer = opts.authorizer ?? false;
   if (authorizer && !sasl)
@@ -83,7 +90,7 @@ export async function startKafka(opts: { sasl?: boolean; authorizer?: boolean } 
     await stopping?.stop();
   };
   try {
-    const cluster = await createCluster(dir, sasl, authorizer);
+    const cluster = await createCluster(dir, sasl, authorizer, opts.relay ?? false);
     const start = async () => {
       broker = await launch(dir, cluster.config);
     };
@@ -111,11 +118,22 @@ async function createCluster(
   dir: string,
   sasl: boolean,
   authorizer: boolean,
+  relayed: boolean,
 ): Promise<{ config: string; client: Omit<KafkaBroker, "stop" | "restart" | "close"> }> {
-  const [controllerPort, plaintextPort, saslSslPort] = await freePorts(3);
+  const [controllerPort, plaintextPort, saslSslPort, relayPort, relayedPort] = await freePorts(5);
   const plaintext = `127.0.0.1:${plaintextPort}`;
   const saslSsl = sasl ? `127.0.0.1:${saslSslPort}` : "";
+  const relay = relayed
+    ? { listener: `127.0.0.1:${relayPort}`, advertised: `127.0.0.1:${relayedPort}` }
+    : undefined;
   const listeners = [`PLAINTEXT://${plaintext}`, ...(sasl ? [`SASL_SSL://${saslSsl}`] : [])];
+  const relayListener = relay
+    ? {
+        listener: `,RELAY://${relay.listener}`,
+        advertised: `,RELAY://${relay.advertised}`,
+        map: "listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,SASL_SSL:SASL_SSL,RELAY:PLAINTEXT\n",
+      }
+    : { listener: "", advertised: "", map: "" };
   const username = "vigil";
   const password = randomBytes(12).toString("hex");
   const unprivileged = authorizer
@@ -132,8 +150,9 @@ allow.everyone.if.no.acl.found=false
   await writeFile(
     config,
     `${await readFile(join(CONFIG_DIR, "server.properties"), "utf8")}
-listeners=${[...listeners, `CONTROLLER://127.0.0.1:${controllerPort}`].join(",")}
-advertised.listeners=${listeners.join(",")}
+listeners=${[...listeners, `CONTROLLER://127.0.0.1:${controllerPort}`].join(",")}${relayListener.listener}
+advertised.listeners=${listeners.join(",")}${relayListener.advertised}
+${relayListener.map}
 controller.quorum.voters=1@127.0.0.1:${controllerPort}
 log.dirs=${join(dir, "data")}
 listener.name.sasl_ssl.ssl.keystore.location=${join(dir, "broker-keystore.pem")}
@@ -144,7 +163,15 @@ ${acls}`,
   await format(config, scramUsers);
   return {
     config,
-    client: { plaintext, saslSsl, caPem, username, password, ...(unprivileged ? { unprivileged } : {}) },
+    client: {
+      plaintext,
+      saslSsl,
+      caPem,
+      username,
+      password,
+      ...(unprivileged ? { unprivileged } : {}),
+      ...(relay ? { relay } : {}),
+    },
   };
 }
 
