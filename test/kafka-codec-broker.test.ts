@@ -16,8 +16,8 @@ import {
   encodeRequest,
   encodeResponse,
 } from "../src/sources/kafka-proxy/protocol/index.ts";
-import { recordBatch } from "./support/kafka-codec.ts";
 import { type KafkaBroker, startKafka } from "./support/kafka.ts";
+import { recordBatch } from "./support/kafka-codec.ts";
 
 const KEY = {
   Produce: 0,

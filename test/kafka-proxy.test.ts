@@ -31,11 +31,11 @@ import {
   encodeRequest,
   encodeResponse,
 } from "../src/sources/kafka-proxy/protocol/index.ts";
-import { generateBody, loadMessage, Rng, recordBatch } from "./support/kafka-codec.ts";
 import type { HostPort } from "../src/sources/kafka-proxy/proxy.ts";
 import { exempt, REFUSAL_BACKOFF_MS, REFUSED, refusal } from "../src/sources/kafka-proxy/refuse.ts";
 import { makeCertificates, makeClientCertificate } from "./support/certs.ts";
 import { type KafkaBroker, startKafka } from "./support/kafka.ts";
+import { generateBody, loadMessage, Rng, recordBatch } from "./support/kafka-codec.ts";
 import { type Json, kafkaOf, ofType, proxyTo } from "./support/kafka-proxy.ts";
 import { tempDir } from "./support/vigil-process.ts";
 
