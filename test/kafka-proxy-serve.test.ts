@@ -267,6 +267,22 @@ describe("kafka_proxy source in vigil serve", () => {
         brokerPorts: String(tlsBroker),
         brokers: [{ nodeId: 1, port: tlsBroker }],
       });
+      // Alertable: the failure policy's state and the counts in Prometheus, and in `vigil status`.
+      const metrics = await (await get(vigil, "/metrics")).text();
+      expect(metrics).toMatch(/^vigil_kafka_proxy_audit_path_full\{source="kafka-plain"\} 0$/m);
+      expect(metrics).toMatch(/^vigil_kafka_proxy_requests_refused_total\{source="kafka-tls"\} 0$/m);
+      const requests = /^vigil_kafka_proxy_requests_total\{source="kafka-plain"\} (\d+)$/m.exec(metrics);
+      expect(Number(requests?.[1])).toBe(plain.auditedRequests);
+      expect(plain.auditedRequests).toBeGreaterThanOrEqual(plain.emittedEvents);
+      const table = await runVigil(["status", "--url", vigil.url, "--token", vigil.token]);
+      expect(table.code, table.stderr).toBe(0);
+      expect(table.stdout).toMatch(/^SOURCE +TYPE +STATE +DETAIL$/m);
+      expect(table.stdout).toMatch(
+        new RegExp(
+          `^kafka-plain +kafka_proxy +running +listening on 127\\.0\\.0\\.1:${plainPort}, \\d+ requests audited, queue 0/50000$`,
+          "m",
+        ),
+      );
 
       // (A first attempt on the new topic may be refused, no leader yet, and retried: both are sealed.)
       const produced = await search(

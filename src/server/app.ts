@@ -42,7 +42,7 @@ import { lockDataDir } from "../util/lock.ts";
 import { VIGIL_VERSION } from "../version.ts";
 import { adminTokenPath, loadOrCreateAdminToken, TokenAuthenticator } from "./auth.ts";
 import { buildHttp } from "./http.ts";
-import { Metrics } from "./metrics.ts";
+import { Metrics, type NamedProxyStatus } from "./metrics.ts";
 
 export interface RunningVigil {
   /** Base URL of the HTTP API, e.g. http://127.0.0.1:7470 */
@@ -321,11 +321,14 @@ export async function startVigil(config: VigilConfig, log: Logger, env = process
         },
         journalDir(dataDir),
       );
+    // Set once the sources are built (after the pipeline the metrics count for).
+    let proxyStatuses: () => NamedProxyStatus[] = () => [];
     const metrics = new Metrics({
       durableSequence: () => writer.durableSequence,
       pendingEvents: () => writer.pendingEvents,
       groupCommits: () => writer.groupCommits,
       destinations: () => consumers.map((c) => c.status()),
+      kafkaProxies: () => proxyStatuses(),
     });
     if (!config.audit.enabled) log("audit.enabled is false: every event is excluded by policy and counted");
     // kube-apiserver starts with a policy holding unknown fields and warns; so does Vigil, with the same file.
@@ -367,6 +370,10 @@ export async function startVigil(config: VigilConfig, log: Logger, env = process
         config.audit.failurePolicy,
       ),
     }));
+    proxyStatuses = () =>
+      sources.flatMap(({ config: s, tailer }) =>
+        tailer instanceof KafkaProxySource ? [{ name: s.name, status: tailer.status() }] : [],
+      );
     if (sources.length > 0) await ensureDir(sourcesDir(dataDir));
     for (const { tailer } of sources) {
       await tailer.start();

@@ -2,6 +2,13 @@
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
 import type { ConsumerStatus } from "../pipeline/consumer.ts";
 import type { PipelineCounters } from "../pipeline/pipeline.ts";
+import type { KafkaProxyStatus } from "../sources/kafka-proxy/source.ts";
+
+/** A kafka_proxy source's status, by the source's name. */
+export interface NamedProxyStatus {
+  name: string;
+  status: KafkaProxyStatus;
+}
 
 export class Metrics implements PipelineCounters {
   readonly registry = new Registry();
@@ -17,6 +24,8 @@ export class Metrics implements PipelineCounters {
     pendingEvents: () => number;
     groupCommits: () => number;
     destinations: () => ConsumerStatus[];
+    /** The kafka_proxy sources (none until the sources start). */
+    kafkaProxies?: () => NamedProxyStatus[];
   }) {
     const registers = [this.registry];
     collectDefaultMetrics({ register: this.registry, prefix: "vigil_process_" });
@@ -111,6 +120,61 @@ export class Metrics implements PipelineCounters {
           this.set({ destination: d.name }, d.state === "parked" ? 1 : 0);
       },
     });
+    // The Kafka proxy's failure policy (issue 7, point 4): alert on audit_path_full and on the counters moving.
+    const proxies = () => sources.kafkaProxies?.() ?? [];
+    new Gauge({
+      name: "vigil_kafka_proxy_audit_path_full",
+      help: "1 while a kafka_proxy source's event queue is full (failure_policy reject: requests refused; permit: forwarded unaudited), else 0",
+      labelNames: ["source"],
+      registers,
+      collect() {
+        this.reset();
+        for (const p of proxies()) this.set({ source: p.name }, p.status.failure?.auditPathFull ? 1 : 0);
+      },
+    });
+    new Gauge({
+      name: "vigil_kafka_proxy_queue_events",
+      help: "Events a kafka_proxy source holds, waiting to be sealed",
+      labelNames: ["source"],
+      registers,
+      collect() {
+        this.reset();
+        for (const p of proxies()) this.set({ source: p.name }, p.status.queueLength);
+      },
+    });
+    const sum = (counts: Record<string, number> | undefined) =>
+      Object.values(counts ?? {}).reduce((a, b) => a + b, 0);
+    const perProxy = (name: string, help: string, value: (s: KafkaProxyStatus) => number) =>
+      new Counter({
+        name,
+        help,
+        labelNames: ["source"],
+        registers,
+        collect() {
+          this.reset();
+          for (const p of proxies()) this.inc({ source: p.name }, value(p.status));
+        },
+      });
+    perProxy(
+      "vigil_kafka_proxy_requests_total",
+      "Requests (and logins) a kafka_proxy source audited; identical ones folded into one event count each",
+      (s) => s.auditedRequests,
+    );
+    perProxy(
+      "vigil_kafka_proxy_requests_refused_total",
+      "Requests a kafka_proxy source answered with a retriable error because its audit queue was full (failure_policy reject)",
+      (s) => sum(s.failure?.refused),
+    );
+    perProxy(
+      "vigil_kafka_proxy_requests_unaudited_total",
+      "Requests a kafka_proxy source forwarded while its audit queue was full; their events may be lost",
+      (s) => sum(s.failure?.forwardedUnaudited),
+    );
+    perProxy(
+      "vigil_kafka_proxy_events_dropped_total",
+      "Events a kafka_proxy source lost because its queue was full (failure_policy permit) or at stop",
+      (s) => s.droppedEvents,
+    );
     const perDestination = (
       name: string,
       help: string,

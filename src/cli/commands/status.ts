@@ -1,7 +1,8 @@
 /**
  * `vigil status`: what a running server reports about itself (GET /v1/status): the chain head, the journal, the
  * checkpointer, each destination's state, lag and errors, and each source. A table for people, `--json` for
- * scripts. Exits 1 when a destination is parked or the checkpointer halted, so it can gate a health check.
+ * scripts. Exits 1 when a destination is parked, the checkpointer halted, a source failed or a Kafka proxy's audit
+ * path is full (its clients refused or unaudited), so it can gate a health check.
  */
 import { resolve } from "node:path";
 import { Command } from "commander";
@@ -46,6 +47,40 @@ function table(rows: string[][]): string {
     .join("\n");
 }
 
+/** What a kafka_proxy source's status says of its failure policy (source.ts KafkaProxyStatus). */
+interface ProxyFailure {
+  policy: string;
+  auditPathFull: boolean;
+  refused: Record<string, number>;
+  forwardedUnaudited: Record<string, number>;
+}
+
+const total = (counts: Record<string, number> | undefined) =>
+  Object.values(counts ?? {}).reduce((a, b) => a + b, 0);
+
+/**
+ * A source's line: for a Kafka proxy its address, the requests it audited, its queue, and, loudly, a full audit
+ * path (clients refused or forwarded unaudited); for others the last error, if any.
+ */
+function sourceDetail(x: ServerStatus["sources"][number]): string {
+  if (x.type !== "kafka_proxy") return typeof x.lastError === "string" ? x.lastError : "";
+  const failure = x.failure as ProxyFailure | undefined;
+  const parts = [
+    `listening on ${x.listen}`,
+    `${x.auditedRequests} requests audited`,
+    `queue ${x.queueLength}/${x.queueMaxEvents}`,
+  ];
+  if (failure?.auditPathFull) {
+    parts.push(
+      failure.policy === "reject"
+        ? `AUDIT PATH FULL: refusing requests (${total(failure.refused)} so far)`
+        : `AUDIT PATH FULL: forwarding requests unaudited (${total(failure.forwardedUnaudited)} so far)`,
+    );
+  }
+  if (typeof x.lastError === "string") parts.push(x.lastError);
+  return parts.join(", ");
+}
+
 export function render(s: ServerStatus): string {
   const lines = [
     `chain     sequence ${s.chain.sequence}, key ${s.chain.key_id}`,
@@ -68,7 +103,13 @@ export function render(s: ServerStatus): string {
   }
   lines.push(table(rows));
   if (s.sources.length > 0) {
-    lines.push("", table([["SOURCE", "TYPE"], ...s.sources.map((x) => [x.name, x.type])]));
+    const sourceRows = s.sources.map((x) => [
+      printable(x.name),
+      x.type,
+      typeof x.state === "string" ? x.state : "",
+      printable(sourceDetail(x)),
+    ]);
+    lines.push("", table([["SOURCE", "TYPE", "STATE", "DETAIL"], ...sourceRows]));
   }
   return `${lines.join("\n")}\n`;
 }
@@ -105,6 +146,10 @@ export function statusCommand(): Command {
           .filter((d) => d.state === "parked")
           .map((d) => `destination ${d.name} is parked`),
         ...(status.checkpoints.state === "halted" ? ["the checkpointer halted"] : []),
+        ...status.sources
+          .filter((x) => (x.failure as ProxyFailure | undefined)?.auditPathFull)
+          .map((x) => `source ${x.name}'s audit path is full`),
+        ...status.sources.filter((x) => x.state === "failed").map((x) => `source ${x.name} failed`),
       ];
       if (problems.length > 0) throw new CliExit(EXIT.problem, problems.join("; "));
     });

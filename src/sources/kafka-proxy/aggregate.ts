@@ -89,7 +89,7 @@ function token(v: unknown): string {
     return out;
   }
   let out = "{";
-  for (const [k, item] of Object.entries(v)) out += token(k) + token(item);
+  for (const k in v) out += token(k) + token((v as Record<string, unknown>)[k]);
   return `${out}}`;
 }
 
