@@ -17,7 +17,7 @@ import {
   readRequestHeader,
 } from "../src/sources/kafka-proxy/protocol/index.ts";
 import { recordBatch } from "./support/kafka-codec.ts";
-import { type Json, kafkaOf, ofType, proxyTo } from "./support/kafka-proxy.ts";
+import { type Json, kafkaOf, ofType, proxyTo, until } from "./support/kafka-proxy.ts";
 
 const VERSION = 16;
 const TOPIC_ID = "AAAAAAAAAAAAAAAAAAAAAQ";
@@ -139,16 +139,6 @@ function fetchRequest(): Buffer {
       rackId: "",
     },
   );
-}
-
-async function until<T>(what: string, probe: () => T | undefined, ms = 10_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = probe();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
 }
 
 /** A client connection to the proxy collecting everything it receives. */

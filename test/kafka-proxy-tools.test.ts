@@ -15,7 +15,7 @@ import { join } from "node:path";
 import { Admin } from "@platformatic/kafka";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type KafkaBroker, type ScramUser, startKafka } from "./support/kafka.ts";
-import { type Json, kafkaOf, ofType, proxyTo } from "./support/kafka-proxy.ts";
+import { type Json, kafkaOf, ofType, proxyTo, until } from "./support/kafka-proxy.ts";
 import { kafkaTool } from "./support/kafka-tools.ts";
 import { tempDir } from "./support/vigil-process.ts";
 
@@ -32,16 +32,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await kafka?.close();
 });
-
-async function until<T>(what: string, probe: () => T | undefined, ms = 30_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = probe();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 /** Waits until `events` from index `since` on has one matching `match`; returns all that do. */
 function eventsOf(events: Json[], what: string, match: (e: Json) => boolean, since = 0): Promise<Json[]> {

@@ -36,7 +36,7 @@ import { exempt, REFUSAL_BACKOFF_MS, REFUSED, refusal } from "../src/sources/kaf
 import { makeCertificates, makeClientCertificate } from "./support/certs.ts";
 import { type KafkaBroker, startKafka } from "./support/kafka.ts";
 import { generateBody, loadMessage, Rng, recordBatch } from "./support/kafka-codec.ts";
-import { type Json, kafkaOf, ofType, proxyTo } from "./support/kafka-proxy.ts";
+import { type Json, kafkaOf, ofType, proxyTo, until } from "./support/kafka-proxy.ts";
 import { tempDir } from "./support/vigil-process.ts";
 
 let kafka: KafkaBroker;
@@ -48,16 +48,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await kafka?.close();
 });
-
-async function until<T>(what: string, probe: () => T | undefined, ms = 30_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = probe();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 describe("the Kafka proxy in front of a real broker", () => {
   it("creates, produces and consumes through the proxy, auditing every exchange", async () => {

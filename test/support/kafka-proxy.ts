@@ -39,3 +39,14 @@ export const kafkaOf = (e: Json): Json => (e.details as { kafka: Json }).kafka;
 
 /** The events of one type. */
 export const ofType = (events: Json[], type: string): Json[] => events.filter((e) => e.event_type === type);
+
+/** Polls `probe` until it gives a value (every 10 ms, at most `ms`): the proxy's events arrive asynchronously. */
+export async function until<T>(what: string, probe: () => T | undefined, ms = 30_000): Promise<T> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const v = probe();
+    if (v !== undefined) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}

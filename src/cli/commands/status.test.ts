@@ -48,9 +48,9 @@ describe("vigil status: sources", () => {
     const out = render({
       ...base,
       sources: [
-        { name: "authz", type: "kafka_authorizer_log", state: "retrying", lastError: "no such file" },
+        { name: "audit-in", type: "audit_topic", state: "retrying", lastError: "broker unreachable" },
       ],
     });
-    expect(out).toMatch(/^authz +kafka_authorizer_log +retrying +no such file$/m);
+    expect(out).toMatch(/^audit-in +audit_topic +retrying +broker unreachable$/m);
   });
 });

@@ -435,8 +435,10 @@ export class KafkaProxySource {
     }
     const event = batch[0] as NativeEvent;
     const reduced = this.#reduced.has(event) ? [] : this.#reduce(event, reason, new Date(event.received_at));
-    if (reduced.length === 0) this.#batches.shift();
-    else this.#batches[0] = reduced;
+    if (reduced.length === 0) {
+      this.#batches.shift();
+      this.#publishHeld();
+    } else this.#batches[0] = reduced;
   }
 
   /** The event reduced to bounded fields, prepared; none (counted, logged) when even that is refused. */
